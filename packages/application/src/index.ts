@@ -1,0 +1,8 @@
+export * from './execute-tasks.js'
+export * from './get-task.js'
+export type * from './ports/http-sender.js'
+export type * from './ports/outbox.js'
+export type * from './ports/task-repository.js'
+export * from './publish-pending.js'
+export * from './requeue-stale.js'
+export * from './submit-task.js'

@@ -1,0 +1,18 @@
+import { createOutboundRequest, createTask, type OutboundRequestInput, type TaskId } from '@request-tasker/domain'
+import type { TaskRepository } from './ports/task-repository.js'
+
+export type SubmitTask = (cmd: { ownerKeyId: string; request: OutboundRequestInput }) => Promise<TaskId>
+
+export function makeSubmitTask(deps: {
+  tasks: TaskRepository
+  newId: () => TaskId
+  now: () => Date
+  defaultTimeoutMs: number
+}): SubmitTask {
+  return async ({ ownerKeyId, request }) => {
+    const outbound = createOutboundRequest(request, { timeoutMs: deps.defaultTimeoutMs })
+    const task = createTask({ id: deps.newId(), ownerKeyId, request: outbound, now: deps.now() })
+    await deps.tasks.add(task) // task, first status and outbox entry commit together: a 201 means it will be sent
+    return task.id
+  }
+}

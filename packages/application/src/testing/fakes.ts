@@ -1,0 +1,59 @@
+import type { OutboundRequest, SendOutcome, TaskId } from '@request-tasker/domain'
+import type { SendSlots } from '../execute-tasks.js'
+import type { HttpSender } from '../ports/http-sender.js'
+import type { OutboxEntry, QueuePublisher } from '../ports/outbox.js'
+
+export class RecordingPublisher implements QueuePublisher {
+  readonly published: OutboxEntry[] = []
+  failNext = false
+
+  async publish(entries: readonly OutboxEntry[]): Promise<void> {
+    if (this.failNext) {
+      this.failNext = false
+      throw new Error('broker unavailable')
+    }
+    this.published.push(...entries)
+  }
+}
+
+/** Answers every request with `respond(request)` and remembers what it was asked to send. */
+export class ScriptedSender implements HttpSender {
+  readonly sent: OutboundRequest[] = []
+  constructor(private readonly respond: (request: OutboundRequest) => SendOutcome = () => okResponse()) {}
+
+  async send(request: OutboundRequest): Promise<SendOutcome> {
+    this.sent.push(request)
+    return this.respond(request)
+  }
+}
+
+export function okResponse(status = 200, body = 'ok'): SendOutcome {
+  const bytes = new TextEncoder().encode(body)
+  return {
+    kind: 'response',
+    httpStatusCode: status,
+    headers: [['content-type', 'text/plain']],
+    length: bytes.length,
+    body: bytes,
+    bodyTruncated: false,
+    durationMs: 3,
+  }
+}
+
+export const unboundedSlots: SendSlots = (fn) => fn()
+
+/** A clock that moves only when told to. */
+export function manualClock(start = new Date('2026-01-01T00:00:00Z')) {
+  let now = start.getTime()
+  return {
+    now: () => new Date(now),
+    advance: (ms: number) => {
+      now += ms
+    },
+  }
+}
+
+export function sequentialIds(): () => TaskId {
+  let n = 0
+  return () => `00000000-0000-7000-8000-${String(++n).padStart(12, '0')}` as TaskId
+}

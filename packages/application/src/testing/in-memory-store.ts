@@ -1,0 +1,102 @@
+import {
+  type Attempt,
+  moveTask,
+  type OutboundRequest,
+  statusAfter,
+  type Task,
+  type TaskId,
+  type TaskStatus,
+} from '@request-tasker/domain'
+import type { Outbox, OutboxEntry } from '../ports/outbox.js'
+import type { TaskRepository, TaskView } from '../ports/task-repository.js'
+
+type Row = {
+  task: Task
+  history: Array<{ status: TaskStatus; at: Date }>
+  attempts: Attempt[]
+  leaseUntil: Date | null
+}
+
+/** TaskRepository and Outbox over one in-memory state, keeping the same promises as the Postgres adapters. */
+export class InMemoryStore implements TaskRepository, Outbox {
+  readonly rows = new Map<TaskId, Row>()
+  readonly outbox: OutboxEntry[] = []
+  private nextOutboxId = 1
+
+  async add(task: Task): Promise<void> {
+    if (this.rows.has(task.id)) throw new Error(`duplicate task id ${task.id}`)
+    this.rows.set(task.id, {
+      task,
+      history: [{ status: task.status, at: task.createdAt }],
+      attempts: [],
+      leaseUntil: null,
+    })
+    this.enqueue(task.id)
+  }
+
+  async findOwned(id: TaskId, ownerKeyId: string): Promise<TaskView | null> {
+    const row = this.rows.get(id)
+    if (!row || row.task.ownerKeyId !== ownerKeyId) return null
+    return { task: row.task, history: [...row.history], lastAttempt: row.attempts.at(-1) ?? null }
+  }
+
+  async claim(ids: readonly TaskId[], now: Date, leaseGraceMs: number): Promise<Task[]> {
+    const claimed: Task[] = []
+    for (const id of new Set(ids)) {
+      const row = this.rows.get(id)
+      if (row?.task.status !== 'new') continue
+      this.move(row, 'in_process', now)
+      row.leaseUntil = new Date(now.getTime() + row.task.request.timeoutMs + leaseGraceMs)
+      claimed.push(row.task)
+    }
+    return claimed
+  }
+
+  async recordAttempts(attempts: readonly Attempt[], now: Date): Promise<void> {
+    for (const attempt of attempts) {
+      const row = this.rows.get(attempt.taskId)
+      if (!row) throw new Error(`attempt for unknown task ${attempt.taskId}`)
+      if (row.attempts.some((a) => a.n === attempt.n)) continue
+      row.attempts.push(attempt)
+      row.attempts.sort((a, b) => a.n - b.n)
+      if (row.task.status === 'in_process' && row.task.attempts === attempt.n) {
+        this.move(row, statusAfter(attempt.outcome), now)
+        row.leaseUntil = null
+      }
+    }
+  }
+
+  async requeueStale(now: Date, limit: number): Promise<TaskId[]> {
+    const stale = [...this.rows.values()]
+      .filter((r) => r.task.status === 'in_process' && r.leaseUntil !== null && r.leaseUntil < now)
+      .slice(0, limit)
+    for (const row of stale) {
+      this.move(row, 'new', now)
+      row.leaseUntil = null
+      this.enqueue(row.task.id)
+    }
+    return stale.map((r) => r.task.id)
+  }
+
+  async drain(limit: number, publish: (entries: readonly OutboxEntry[]) => Promise<void>): Promise<number> {
+    const batch = this.outbox.slice(0, limit)
+    if (batch.length === 0) return 0
+    await publish(batch) // a rejection leaves the entries in place, as a rolled-back transaction would
+    this.outbox.splice(0, batch.length)
+    return batch.length
+  }
+
+  /** Test helper: the stored request of a task. */
+  requestOf(id: TaskId): OutboundRequest | undefined {
+    return this.rows.get(id)?.task.request
+  }
+
+  private move(row: Row, to: TaskStatus, now: Date): void {
+    row.task = moveTask(row.task, to, now)
+    row.history.push({ status: to, at: now })
+  }
+
+  private enqueue(taskId: TaskId): void {
+    this.outbox.push({ id: String(this.nextOutboxId++), kind: 'task.requested', taskId })
+  }
+}

@@ -1,0 +1,46 @@
+import type { HeaderList } from './outbound-request.js'
+import type { TaskId, TaskStatus } from './task.js'
+
+export const SEND_ERROR_CODES = [
+  'timeout',
+  'dns',
+  'connect',
+  'tls',
+  'reset',
+  'too_large',
+  'protocol',
+  'unknown',
+] as const
+export type SendErrorCode = (typeof SEND_ERROR_CODES)[number]
+
+/** What one send produced: a response (any HTTP status) or no usable response at all. */
+export type SendOutcome =
+  | {
+      readonly kind: 'response'
+      readonly httpStatusCode: number
+      readonly headers: HeaderList
+      /** Bytes of body received, even past the stored cap. */
+      readonly length: number
+      /** The stored prefix of the body, at most the configured cap. */
+      readonly body: Uint8Array
+      readonly bodyTruncated: boolean
+      readonly durationMs: number
+    }
+  | {
+      readonly kind: 'failure'
+      readonly error: { readonly code: SendErrorCode; readonly message: string }
+      readonly durationMs: number
+    }
+
+/** One recorded attempt: the n-th claim of a task and what its send produced. */
+export type Attempt = {
+  readonly taskId: TaskId
+  readonly n: number
+  readonly startedAt: Date
+  readonly outcome: SendOutcome
+}
+
+// A response of any status is `done`: the caller asked us to deliver, not to judge the answer.
+export function statusAfter(outcome: SendOutcome): TaskStatus {
+  return outcome.kind === 'response' ? 'done' : 'error'
+}

@@ -1,0 +1,21 @@
+// Expected refusals the core can name. Bugs and infrastructure failures stay plain exceptions.
+export type DomainErrorCode = 'invalid-request' | 'task-not-found' | 'illegal-transition'
+
+/** One reason a submission was refused; `path` names the field, e.g. `headers.Host` or `url`. */
+export type FieldIssue = { path: string; message: string }
+
+export class DomainError extends Error {
+  readonly code: DomainErrorCode
+  readonly issues: readonly FieldIssue[]
+
+  constructor(code: DomainErrorCode, message: string, issues: readonly FieldIssue[] = []) {
+    super(message)
+    this.name = 'DomainError'
+    this.code = code
+    this.issues = issues
+  }
+}
+
+export function invalidRequest(issues: readonly FieldIssue[]): DomainError {
+  return new DomainError('invalid-request', 'The request is invalid', issues)
+}

@@ -1,0 +1,9 @@
+// Glossary
+// - Task: one HTTP request a client asked us to send later, owned by the API key that submitted it.
+// - OutboundRequest: the validated method, URL, headers, body and timeout of that request.
+// - Attempt: one send of a task and its SendOutcome (a response, or a failure with a code).
+// - Status: new → in_process → done | error; a stale in_process goes back to new (see task.ts).
+export * from './attempt.js'
+export * from './errors.js'
+export * from './outbound-request.js'
+export * from './task.js'
