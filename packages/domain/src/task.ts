@@ -40,7 +40,8 @@ export type Task = {
 }
 
 export function createTask(args: { id: TaskId; ownerKeyId: string; request: OutboundRequest; now: Date }): Task {
-  return { ...args, status: 'new', attempts: 0, createdAt: args.now, updatedAt: args.now }
+  const { id, ownerKeyId, request, now } = args
+  return { id, ownerKeyId, request, status: 'new', attempts: 0, createdAt: now, updatedAt: now }
 }
 
 export function moveTask(task: Task, to: TaskStatus, now: Date): Task {

@@ -1,0 +1,109 @@
+import type { SendOutcome, TaskId } from '@request-tasker/domain'
+import { describe, expect, it } from 'vitest'
+import { makeExecuteTasks } from './execute-tasks.js'
+import { makePublishPending } from './publish-pending.js'
+import { makeRequeueStale } from './requeue-stale.js'
+import { makeSubmitTask } from './submit-task.js'
+import {
+  InMemoryStore,
+  manualClock,
+  okResponse,
+  RecordingPublisher,
+  ScriptedSender,
+  sequentialIds,
+  unboundedSlots,
+} from './testing/index.js'
+
+const timeout: SendOutcome = { kind: 'failure', error: { code: 'timeout', message: 'no answer in 1000 ms' }, durationMs: 1000 }
+
+function setup(respond?: ConstructorParameters<typeof ScriptedSender>[0]) {
+  const store = new InMemoryStore()
+  const clock = manualClock()
+  const sender = new ScriptedSender(respond)
+  const submit = makeSubmitTask({ tasks: store, newId: sequentialIds(), now: clock.now, defaultTimeoutMs: 1000 })
+  const execute = makeExecuteTasks({ tasks: store, sender, slots: unboundedSlots, now: clock.now, leaseGraceMs: 500 })
+  const submitOne = (url = 'https://x.test/') => submit({ ownerKeyId: 'k', request: { method: 'GET', url } })
+  return { store, clock, sender, execute, submitOne }
+}
+
+describe('executeTasks', () => {
+  it('sends each claimed task once and records done with the response', async () => {
+    const { store, sender, execute, submitOne } = setup(() => okResponse(201, 'created'))
+    const ids = [await submitOne('https://x.test/1'), await submitOne('https://x.test/2')]
+    const { attempts, skipped } = await execute(ids)
+    expect(skipped).toBe(0)
+    expect(sender.sent.map((r) => r.url)).toEqual(['https://x.test/1', 'https://x.test/2'])
+    expect(attempts.map((a) => [a.taskId, a.n])).toEqual([[ids[0], 1], [ids[1], 1]])
+    for (const id of ids) {
+      const view = await store.findOwned(id, 'k')
+      expect(view?.task.status).toBe('done')
+      expect(view?.history.map((h) => h.status)).toEqual(['new', 'in_process', 'done'])
+      expect(view?.lastAttempt?.outcome).toEqual(okResponse(201, 'created'))
+    }
+  })
+
+  it('records error when no response came back', async () => {
+    const { store, execute, submitOne } = setup(() => timeout)
+    const id = await submitOne()
+    await execute([id])
+    expect((await store.findOwned(id, 'k'))?.task.status).toBe('error')
+  })
+
+  it('sends nothing for a redelivered message of a finished task', async () => {
+    const { sender, execute, submitOne } = setup()
+    const id = await submitOne()
+    await execute([id])
+    const again = await execute([id, id])
+    expect(again).toEqual({ attempts: [], skipped: 2 })
+    expect(sender.sent).toHaveLength(1)
+  })
+
+  it('stores nothing and leaves the task claimed when storing fails, so the sweeper can requeue it', async () => {
+    const { store, clock, execute, submitOne } = setup()
+    const id = await submitOne()
+    store.recordAttempts = async () => {
+      throw new Error('database down')
+    }
+    await expect(execute([id])).rejects.toThrow('database down')
+    expect((await store.findOwned(id, 'k'))?.task.status).toBe('in_process')
+
+    const requeue = makeRequeueStale({ tasks: store, now: clock.now })
+    expect(await requeue(10)).toEqual([]) // the lease (timeout 1000 + grace 500) still holds
+    clock.advance(1501)
+    expect(await requeue(10)).toEqual([id])
+    expect((await store.findOwned(id, 'k'))?.history.map((h) => h.status)).toEqual(['new', 'in_process', 'new'])
+  })
+
+  it('keeps a late attempt as history without overriding the claim that replaced it', async () => {
+    const { store, clock, execute, submitOne } = setup()
+    const id = await submitOne()
+    const [first] = await store.claim([id], clock.now(), 0)
+    clock.advance(2000)
+    await makeRequeueStale({ tasks: store, now: clock.now })(10)
+    await execute([id]) // attempt 2 completes
+    await store.recordAttempts([{ taskId: id, n: first!.attempts, startedAt: clock.now(), outcome: timeout }], clock.now())
+    const view = await store.findOwned(id, 'k')
+    expect(view?.task).toMatchObject({ status: 'done', attempts: 2 })
+    expect(store.rows.get(id)?.attempts.map((a) => a.n)).toEqual([1, 2])
+  })
+})
+
+describe('publishPending', () => {
+  it('publishes queued entries once and keeps them when the broker refuses', async () => {
+    const store = new InMemoryStore()
+    const publisher = new RecordingPublisher()
+    const publish = makePublishPending({ outbox: store, publisher })
+    const submit = makeSubmitTask({ tasks: store, newId: sequentialIds(), now: manualClock().now, defaultTimeoutMs: 1000 })
+    const ids: TaskId[] = []
+    for (let i = 0; i < 3; i++) ids.push(await submit({ ownerKeyId: 'k', request: { method: 'GET', url: 'https://x.test/' } }))
+
+    publisher.failNext = true
+    await expect(publish(2)).rejects.toThrow('broker unavailable')
+    expect(store.outbox).toHaveLength(3)
+
+    expect(await publish(2)).toBe(2)
+    expect(await publish(2)).toBe(1)
+    expect(await publish(2)).toBe(0)
+    expect(publisher.published.map((e) => e.taskId)).toEqual(ids)
+  })
+})

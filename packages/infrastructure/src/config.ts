@@ -1,0 +1,27 @@
+import { fileURLToPath } from 'node:url'
+import { z } from 'zod'
+
+// Settings shared by both apps. Each app's config.ts extends these and is the only reader of process.env.
+const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback)
+
+export const sharedEnv = z.object({
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }),
+  DATABASE_POOL_MAX: int(1, 10),
+  KAFKA_BROKERS: z
+    .string()
+    .min(1)
+    .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean)),
+  KAFKA_CLIENT_ID: z.string().min(1).default('request-tasker'),
+  KAFKA_TOPIC_TASKS: z.string().min(1).default('task.requested.v1'),
+  KAFKA_TOPIC_DEAD_LETTERS: z.string().min(1).default('task.dead-lettered.v1'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MIGRATIONS_DIR: z.string().min(1).default(fileURLToPath(new URL('../../../migrations', import.meta.url))),
+})
+
+/** Parses the environment once at start-up; every bad variable is named in one error, so a boot fails loudly. */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.output<S> {
+  const parsed = schema.safeParse(env)
+  if (parsed.success) return parsed.data
+  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)
+  throw new Error(`invalid configuration:\n${lines.join('\n')}`)
+}
