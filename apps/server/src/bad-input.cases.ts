@@ -1,0 +1,173 @@
+import type { ApiKey } from './config.js'
+
+/**
+ * Submissions and lookups the server must refuse without storing anything. Plain data, so the same table runs
+ * against the in-memory store (bad-input.test.ts) and against Postgres in an integration test: build the server
+ * with `badInputServer` and expect every row's status, and zero tasks and outbox entries afterwards.
+ */
+export type BadInputCase = {
+  name: string
+  method: 'GET' | 'POST' | 'PUT'
+  url: string
+  headers: Record<string, string>
+  /** Sent byte for byte, so malformed JSON reaches the server as written. */
+  payload?: string
+  status: number
+  /** The field `errors[].path` must name, for refusals that name one. */
+  path?: string
+}
+
+export const tableKey: ApiKey = { id: 'table', key: 'table-secret-key' }
+
+export const badInputServer: { apiKeys: readonly ApiKey[]; bodyLimit: number } = {
+  apiKeys: [tableKey],
+  bodyLimit: 1024 * 1024,
+}
+
+const auth = { authorization: `Bearer ${tableKey.key}` }
+const json = { ...auth, 'content-type': 'application/json' }
+const valid = { method: 'POST', url: 'https://example.com/hook' }
+const unknownId = '0190a0b0-0000-7000-8000-000000000001'
+
+/** A JSON submission: the valid base with `change` applied (an `undefined` value removes the field). */
+function submit(name: string, change: Record<string, unknown>, path: string): BadInputCase {
+  return {
+    name,
+    method: 'POST',
+    url: '/tasks',
+    headers: json,
+    payload: JSON.stringify({ ...valid, ...change }),
+    status: 400,
+    path,
+  }
+}
+
+function raw(
+  name: string,
+  payload: string | undefined,
+  status: number,
+  headers: Record<string, string> = json,
+  path?: string,
+): BadInputCase {
+  return {
+    name,
+    method: 'POST',
+    url: '/tasks',
+    headers,
+    ...(payload !== undefined && { payload }),
+    status,
+    ...(path !== undefined && { path }),
+  }
+}
+
+function lookup(name: string, url: string, status: number, path?: string): BadInputCase {
+  return { name, method: 'GET', url, headers: auth, status, ...(path !== undefined && { path }) }
+}
+
+export const badInputCases: readonly BadInputCase[] = [
+  // The body is not a JSON object.
+  raw('malformed JSON', '{"method": "GET", "url": ', 400),
+  raw('empty body with a JSON content type', '', 400),
+  raw('no body at all', undefined, 400, auth, ''),
+  raw('a JSON array', '[]', 400, json, ''),
+  raw('a JSON string', '"GET https://example.com"', 400, json, ''),
+  raw('JSON null', 'null', 400, json, ''),
+  raw('a __proto__ key', '{"method":"GET","url":"https://example.com","__proto__":{"x":1}}', 400),
+
+  // method
+  submit('method missing', { method: undefined }, 'method'),
+  submit('method a number', { method: 1 }, 'method'),
+  submit('method unknown', { method: 'FETCH' }, 'method'),
+  submit('method CONNECT', { method: 'CONNECT' }, 'method'),
+  submit('method in lowercase', { method: 'get' }, 'method'),
+
+  // url
+  submit('url missing', { url: undefined }, 'url'),
+  submit('url a number', { url: 42 }, 'url'),
+  submit('url empty', { url: '' }, 'url'),
+  submit('url relative', { url: '/orders/7' }, 'url'),
+  submit('url without scheme', { url: 'example.com/orders' }, 'url'),
+  submit('url ftp:', { url: 'ftp://example.com/file' }, 'url'),
+  submit('url javascript:', { url: 'javascript:alert(1)' }, 'url'),
+  submit('url data:', { url: 'data:text/plain,hello' }, 'url'),
+  submit('url file:', { url: 'file:///etc/passwd' }, 'url'),
+  submit('url with credentials', { url: 'https://user:secret@example.com/' }, 'url'),
+  submit('url of 3,000 characters', { url: `https://example.com/${'a'.repeat(2980)}` }, 'url'),
+
+  // headers
+  submit('headers an array', { headers: [['accept', 'text/plain']] }, 'headers'),
+  submit('headers a string', { headers: 'accept: text/plain' }, 'headers'),
+  submit('header value a number', { headers: { 'X-Count': 3 } }, 'headers.X-Count'),
+  submit('header value an object', { headers: { 'X-Obj': { a: 1 } } }, 'headers.X-Obj'),
+  submit('header value array holding a number', { headers: { 'X-Tags': ['a', 2] } }, 'headers.X-Tags'),
+  submit('header name with a space', { headers: { 'Bad Name': 'x' } }, 'headers.Bad Name'),
+  submit('header name with a colon', { headers: { 'X:Y': 'x' } }, 'headers.X:Y'),
+  submit('header name empty', { headers: { '': 'x' } }, 'headers.'),
+  submit('header value with CR/LF', { headers: { 'X-Foo': 'a\r\nX-Injected: 1' } }, 'headers.X-Foo'),
+  submit('header value with LF in an array', { headers: { 'X-Foo': ['ok', 'a\nb'] } }, 'headers.X-Foo'),
+  submit('header value with NUL', { headers: { 'X-Foo': 'a\u0000b' } }, 'headers.X-Foo'),
+  submit('hop-by-hop Connection', { headers: { Connection: 'close' } }, 'headers.Connection'),
+  submit('hop-by-hop Transfer-Encoding', { headers: { 'Transfer-Encoding': 'chunked' } }, 'headers.Transfer-Encoding'),
+  submit('hop-by-hop Upgrade', { headers: { Upgrade: 'websocket' } }, 'headers.Upgrade'),
+  submit('hop-by-hop Keep-Alive', { headers: { 'Keep-Alive': 'timeout=5' } }, 'headers.Keep-Alive'),
+  submit('hop-by-hop TE', { headers: { TE: 'trailers' } }, 'headers.TE'),
+  submit('Proxy-Authorization', { headers: { 'Proxy-Authorization': 'Basic eDp5' } }, 'headers.Proxy-Authorization'),
+  submit('Host', { headers: { Host: 'internal.example' } }, 'headers.Host'),
+  submit('host in lowercase', { headers: { host: 'internal.example' } }, 'headers.host'),
+  submit('Content-Length', { headers: { 'Content-Length': '10' } }, 'headers.Content-Length'),
+
+  // body and bodyEncoding
+  submit('body a number', { body: 12 }, 'body'),
+  submit('body an object', { body: { a: 1 } }, 'body'),
+  submit('bodyEncoding unknown', { bodyEncoding: 'hex' }, 'bodyEncoding'),
+  submit('bodyEncoding in uppercase', { bodyEncoding: 'UTF8' }, 'bodyEncoding'),
+  submit('body not base64', { body: 'not base64!', bodyEncoding: 'base64' }, 'body'),
+  submit('body base64 with a space', { body: 'YWJj ZA==', bodyEncoding: 'base64' }, 'body'),
+  submit('body on GET', { method: 'GET', body: 'x' }, 'body'),
+  submit('body on HEAD', { method: 'HEAD', body: 'x' }, 'body'),
+
+  // timeoutMs
+  submit('timeoutMs 0', { timeoutMs: 0 }, 'timeoutMs'),
+  submit('timeoutMs negative', { timeoutMs: -5 }, 'timeoutMs'),
+  submit('timeoutMs 60001', { timeoutMs: 60_001 }, 'timeoutMs'),
+  submit('timeoutMs 1.5', { timeoutMs: 1.5 }, 'timeoutMs'),
+  submit('timeoutMs a string', { timeoutMs: '100' }, 'timeoutMs'),
+  submit('timeoutMs a boolean', { timeoutMs: true }, 'timeoutMs'),
+  submit('several faults at once', { url: 'ftp://example.com', timeoutMs: 0 }, 'timeoutMs'),
+
+  // size and media type
+  raw('body over the limit', JSON.stringify({ ...valid, body: 'x'.repeat(1024 * 1024) }), 413),
+  raw('text/plain', JSON.stringify(valid), 415, { ...auth, 'content-type': 'text/plain' }),
+  raw('form-urlencoded', 'method=POST&url=https%3A%2F%2Fexample.com', 415, {
+    ...auth,
+    'content-type': 'application/x-www-form-urlencoded',
+  }),
+  raw('multipart', '--b\r\n\r\nx\r\n--b--', 415, { ...auth, 'content-type': 'multipart/form-data; boundary=b' }),
+  raw('a JSON look-alike media type', JSON.stringify(valid), 415, { ...auth, 'content-type': 'application/jsonp' }),
+  raw('a body without a content type', JSON.stringify(valid), 415, auth),
+
+  // lookups
+  lookup('id not a UUID', '/tasks/not-a-uuid', 400, 'id'),
+  lookup('id a number', '/tasks/123', 400, 'id'),
+  lookup('id a UUID with a trailing character', `/tasks/${unknownId}x`, 400, 'id'),
+  lookup('id with SQL in it', `/tasks/${encodeURIComponent("1' or '1'='1")}`, 400, 'id'),
+  lookup('legacy route, id not a UUID', '/task/nope', 400, 'id'),
+  lookup('unknown id', `/tasks/${unknownId}`, 404),
+  lookup('legacy route, unknown id', `/task/${unknownId}`, 404),
+  { name: 'unknown route', method: 'PUT', url: '/tasks', headers: json, payload: JSON.stringify(valid), status: 404 },
+
+  // API key
+  raw('no API key', JSON.stringify(valid), 401, { 'content-type': 'application/json' }),
+  raw('wrong API key', JSON.stringify(valid), 401, { 'content-type': 'application/json', authorization: 'nope' }),
+  raw('wrong bearer key', JSON.stringify(valid), 401, {
+    'content-type': 'application/json',
+    authorization: 'Bearer nope',
+  }),
+  raw('empty bearer', JSON.stringify(valid), 401, { 'content-type': 'application/json', authorization: 'Bearer ' }),
+  raw('basic credentials', JSON.stringify(valid), 401, {
+    'content-type': 'application/json',
+    authorization: `Basic ${btoa(`table:${tableKey.key}`)}`,
+  }),
+  raw('no API key and malformed JSON: the key is checked first', '{', 401, { 'content-type': 'application/json' }),
+  { name: 'lookup without an API key', method: 'GET', url: `/tasks/${unknownId}`, headers: {}, status: 401 },
+]

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest'
+import { badInputCases, badInputServer } from './bad-input.cases.js'
+import { testServer } from './test-server.js'
+
+const PROBLEM_KEYS = ['type', 'title', 'status', 'detail', 'errors']
+
+describe('refused input', () => {
+  it('has a case for every kind of refusal the contract names', () => {
+    expect(badInputCases.length).toBeGreaterThanOrEqual(45)
+    expect(new Set(badInputCases.map((c) => c.name)).size).toBe(badInputCases.length)
+    expect(new Set(badInputCases.map((c) => c.status))).toEqual(new Set([400, 401, 404, 413, 415]))
+  })
+
+  it.each(badInputCases)('answers $status to $name and stores nothing', async (c) => {
+    const { app, store } = testServer(badInputServer)
+    const res = await app.inject({ method: c.method, url: c.url, headers: c.headers, payload: c.payload })
+
+    expect(res.statusCode).toBe(c.status)
+    expect(res.headers['content-type']).toBe('application/problem+json; charset=utf-8')
+    const problem = res.json()
+    expect(problem).toMatchObject({ type: expect.stringMatching(/^\/problems\/[a-z-]+$/), status: c.status })
+    expect(Object.keys(problem).every((k) => PROBLEM_KEYS.includes(k))).toBe(true)
+    if (c.path !== undefined) {
+      expect(problem.errors.map((e: { path: string }) => e.path)).toContain(c.path)
+    }
+    if (c.status === 401) expect(res.headers['www-authenticate']).toBe('Bearer realm="request-tasker"')
+    // Nothing from inside the process: no stack frames, no source paths, no Fastify error codes.
+    expect(res.body).not.toMatch(/\bat .+:\d+:\d+|node_modules|\.ts\b|FST_ERR|stack/)
+
+    expect(store.rows.size).toBe(0)
+    expect(store.outbox).toEqual([])
+  })
+})

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest'
+import { loadConfig } from './config.js'
+
+const required = { DATABASE_URL: 'postgres://localhost:5432/tasks', API_KEYS: 'alice:alice-key' }
+
+describe('loadConfig', () => {
+  it('fills the defaults and asks for nothing Kafka', () => {
+    const config = loadConfig(required)
+
+    expect(config).toMatchObject({
+      PORT: 8080,
+      HOST: '0.0.0.0',
+      API_KEYS: [{ id: 'alice', key: 'alice-key' }],
+      BODY_LIMIT_BYTES: 1_048_576,
+      DEFAULT_TIMEOUT_MS: 10_000,
+    })
+    expect(config).not.toHaveProperty('KAFKA_BROKERS')
+  })
+
+  it('reads id:key entries and gives a bare key the first 16 hex digits of its sha256 as id', () => {
+    const config = loadConfig({ ...required, API_KEYS: ' alice : k1 ,k2,alice:k3' })
+
+    expect(config.API_KEYS).toEqual([
+      { id: 'alice', key: 'k1' },
+      { id: '015f7e6bc5aeaf48', key: 'k2' },
+      { id: 'alice', key: 'k3' },
+    ])
+  })
+
+  it.each([
+    ['missing', undefined],
+    ['empty', ''],
+    ['an entry without a key', 'alice:'],
+    ['an entry without an id', ':secret-key'],
+    ['a key given twice', 'a:secret-key,b:secret-key'],
+  ])('refuses API_KEYS %s, without quoting any key', (_, API_KEYS) => {
+    const load = () => loadConfig({ ...required, API_KEYS })
+
+    expect(load).toThrow(/API_KEYS/)
+    expect(load).not.toThrow(/secret-key/)
+  })
+
+  it.each([
+    ['PORT', '70000'],
+    ['BODY_LIMIT_BYTES', '0'],
+    ['DEFAULT_TIMEOUT_MS', '60001'],
+  ])('refuses %s=%s', (name, value) => {
+    expect(() => loadConfig({ ...required, [name]: value })).toThrow(name)
+  })
+})

@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto'
+import { MAX_TIMEOUT_MS } from '@request-tasker/domain'
+import { parseEnv, sharedEnv } from '@request-tasker/infrastructure'
+import { z } from 'zod'
+
+/** A configured API key; `id` is what tasks store as their owner, so the key itself is never persisted. */
+export type ApiKey = { readonly id: string; readonly key: string }
+
+const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback)
+
+// The server never talks to Kafka (submissions go through the outbox), so it does not ask for its settings.
+const serverEnv = sharedEnv
+  .omit({ KAFKA_BROKERS: true, KAFKA_CLIENT_ID: true, KAFKA_TOPIC_TASKS: true, KAFKA_TOPIC_DEAD_LETTERS: true })
+  .extend({
+    PORT: int(0, 65_535, 8080),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    API_KEYS: z.string().transform(parseApiKeys),
+    BODY_LIMIT_BYTES: int(1, Number.MAX_SAFE_INTEGER, 1024 * 1024),
+    DEFAULT_TIMEOUT_MS: int(1, MAX_TIMEOUT_MS, 10_000),
+  })
+
+export type ServerConfig = z.output<typeof serverEnv>
+
+export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
+  return parseEnv(serverEnv, env)
+}
+
+/**
+ * `id:key` entries, or a bare `key` whose id is derived from it. One id may name several keys, so a key can be
+ * rotated without orphaning its tasks; the same key twice would make ownership ambiguous and is refused.
+ * Messages never quote a key: they end up in start-up logs.
+ */
+function parseApiKeys(raw: string, ctx: z.RefinementCtx<string>): ApiKey[] {
+  const keys: ApiKey[] = []
+  for (const [i, entry] of raw.split(',').entries()) {
+    const trimmed = entry.trim()
+    const colon = trimmed.indexOf(':')
+    const key = colon === -1 ? trimmed : trimmed.slice(colon + 1).trim()
+    const id = colon === -1 ? keyIdOf(key) : trimmed.slice(0, colon).trim()
+    if (key === '' || id === '') {
+      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} needs a key, as "id:key" or "key"` })
+    } else if (keys.some((k) => k.key === key)) {
+      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} repeats an earlier key` })
+    } else {
+      keys.push({ id, key })
+    }
+  }
+  return keys
+}
+
+/** The id of a key configured without one: stable across restarts, and the key cannot be read back from it. */
+function keyIdOf(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16)
+}

@@ -1,0 +1,59 @@
+import { STATUS_CODES } from 'node:http'
+import { DomainError, type DomainErrorCode } from '@request-tasker/domain'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { components } from '../generated/openapi.js'
+import { ApiKeyRejected } from './auth.js'
+
+export type Problem = components['schemas']['Problem']
+
+// A new DomainErrorCode without a status here fails the build.
+const domainProblems: Record<DomainErrorCode, { status: number; title: string }> = {
+  'invalid-request': { status: 400, title: 'Invalid request' },
+  'task-not-found': { status: 404, title: 'Task not found' },
+  'illegal-transition': { status: 409, title: 'Illegal transition' },
+}
+
+// Fastify's own refusals that clients meet often enough to deserve a stable type. Their messages are fixed
+// strings written for clients (lib/errors.js), so they are safe to pass on as `detail`.
+const fastifyProblems: Record<string, { type: string; title: string }> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: { type: '/problems/malformed-json', title: 'Malformed JSON' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { type: '/problems/malformed-json', title: 'Malformed JSON' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { type: '/problems/unsupported-media-type', title: 'Unsupported media type' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { type: '/problems/content-too-large', title: 'Content too large' },
+}
+
+/** The one place an error becomes an HTTP status. Registered once on the root instance. */
+export function replyWithProblem(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+  if (err instanceof ApiKeyRejected) {
+    reply.header('www-authenticate', 'Bearer realm="request-tasker"')
+    return send(reply, { type: '/problems/unauthorized', title: 'Unauthorized', status: 401, detail: err.message })
+  }
+  if (err instanceof DomainError) {
+    const { status, title } = domainProblems[err.code]
+    const problem: Problem = { type: `/problems/${err.code}`, title, status, detail: err.message }
+    if (err.issues.length > 0) problem.errors = err.issues.map(({ path, message }) => ({ path, message }))
+    return send(reply, problem)
+  }
+  const status = err.statusCode ?? 500
+  if (status >= 400 && status < 500) {
+    const known = fastifyProblems[err.code]
+    const title = known?.title ?? STATUS_CODES[status] ?? 'Client error'
+    return send(reply, { type: known?.type ?? 'about:blank', title, status, detail: err.message })
+  }
+  // Anything else is our fault: log all of it, tell the client nothing it could not already know.
+  req.log.error({ err }, 'unhandled error')
+  return send(reply, { type: 'about:blank', title: 'Internal Server Error', status: 500 })
+}
+
+export function replyNotFound(req: FastifyRequest, reply: FastifyReply) {
+  return send(reply, {
+    type: '/problems/not-found',
+    title: 'Not found',
+    status: 404,
+    detail: `no route for ${req.method} ${req.url.split('?')[0]}`,
+  })
+}
+
+function send(reply: FastifyReply, problem: Problem) {
+  return reply.code(problem.status).type('application/problem+json').send(problem)
+}

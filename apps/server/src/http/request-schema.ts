@@ -1,0 +1,51 @@
+import { invalidRequest, METHODS, type OutboundRequestInput } from '@request-tasker/domain'
+import { z } from 'zod'
+import type { components } from '../generated/openapi.js'
+
+type SubmitTaskRequest = components['schemas']['SubmitTaskRequest']
+
+// JSON types and enums only. What makes a URL, header or body acceptable — and the timeout's range — is the
+// domain's rule (createOutboundRequest), checked once there for every caller.
+// Unknown fields are dropped, not refused: the original service ignored them and its clients may still send them.
+// `null` means absent: clients that marshal nil maps and pointers send `"headers": null`.
+const submitTaskBody = z.object({
+  method: z.enum(METHODS, {
+    error: (issue) =>
+      typeof issue.input === 'string' && (METHODS as readonly string[]).includes(issue.input.toUpperCase())
+        ? `methods are case-sensitive; use ${issue.input.toUpperCase()}`
+        : `must be one of ${METHODS.join(', ')}`,
+  }),
+  url: z.string(),
+  headers: z
+    .record(
+      z.string(),
+      z.union([z.string(), z.array(z.string())], { error: 'must be a string or an array of strings' }),
+    )
+    .nullish(),
+  body: z.string().nullish(),
+  bodyEncoding: z.enum(['utf8', 'base64'], { error: 'must be utf8 or base64' }).nullish(),
+  timeoutMs: z.number().nullish(),
+})
+
+// Assignable both ways with the same keys (optional ones included): the build breaks when openapi.yaml and this
+// schema drift apart.
+type Same<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, keyof A] ? true : false) : false
+const matchesContract: Same<z.output<typeof submitTaskBody>, SubmitTaskRequest> = true
+void matchesContract
+
+/** Shapes a POST body into the domain's input, or throws `invalid-request` naming every bad field. */
+export function parseSubmitTaskBody(body: unknown): OutboundRequestInput {
+  const parsed = submitTaskBody.safeParse(body)
+  if (!parsed.success) {
+    throw invalidRequest(parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })))
+  }
+  const { method, url, headers, body: text, bodyEncoding, timeoutMs } = parsed.data
+  return {
+    method,
+    url,
+    ...(headers != null && { headers }),
+    ...(text != null && { body: text }),
+    ...(bodyEncoding != null && { bodyEncoding }),
+    ...(timeoutMs != null && { timeoutMs }),
+  }
+}

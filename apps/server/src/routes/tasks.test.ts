@@ -1,0 +1,326 @@
+import { makeExecuteTasks } from '@request-tasker/application'
+import { ScriptedSender, unboundedSlots } from '@request-tasker/application/testing'
+import type { SendOutcome, TaskId } from '@request-tasker/domain'
+import { pino } from 'pino'
+import { describe, expect, it } from 'vitest'
+import { ALICE, BOB, testServer } from '../test-server.js'
+
+const T0 = '2026-01-01T00:00:00.000Z'
+const T1 = '2026-01-01T00:00:01.000Z'
+const FIRST_ID = '00000000-0000-7000-8000-000000000001'
+const alice = { authorization: `Bearer ${ALICE.key}` }
+
+type Server = ReturnType<typeof testServer>
+
+async function submit({ app }: Server, payload: object, headers: Record<string, string> = alice, url = '/tasks') {
+  return app.inject({ method: 'POST', url, headers, payload })
+}
+
+/** Runs the task through the real executeTasks use case, one second after it was submitted. */
+async function sendWith({ store, clock }: Server, id: string, outcome: SendOutcome) {
+  const execute = makeExecuteTasks({
+    tasks: store,
+    sender: new ScriptedSender(() => outcome),
+    slots: unboundedSlots,
+    now: clock.now,
+    leaseGraceMs: 1000,
+  })
+  clock.advance(1000)
+  await execute([id as TaskId])
+}
+
+describe('POST /tasks', () => {
+  it('answers 201 with the id and its Location, and stores the request as sent', async () => {
+    const server = testServer()
+    const res = await submit(server, {
+      method: 'PUT',
+      url: 'https://example.com/orders/7?x=1',
+      headers: { 'content-type': 'application/json', 'x-tag': ['a', 'b'] },
+      body: '{"qty":2}',
+      timeoutMs: 2500,
+    })
+
+    expect(res.statusCode).toBe(201)
+    expect(res.headers.location).toBe(`/tasks/${FIRST_ID}`)
+    expect(res.json()).toEqual({ id: FIRST_ID })
+    expect(server.store.rows.get(FIRST_ID as TaskId)?.task).toEqual({
+      id: FIRST_ID,
+      ownerKeyId: 'alice',
+      request: {
+        method: 'PUT',
+        url: 'https://example.com/orders/7?x=1',
+        headers: [
+          ['content-type', 'application/json'],
+          ['x-tag', 'a'],
+          ['x-tag', 'b'],
+        ],
+        body: new TextEncoder().encode('{"qty":2}'),
+        timeoutMs: 2500,
+      },
+      status: 'new',
+      attempts: 0,
+      createdAt: new Date(T0),
+      updatedAt: new Date(T0),
+    })
+    expect(server.store.outbox).toEqual([{ id: '1', kind: 'task.requested', taskId: FIRST_ID }])
+  })
+
+  it('stores a base64 body as its bytes', async () => {
+    const server = testServer()
+    await submit(server, { method: 'POST', url: 'https://example.com/', body: '/wCAAQ==', bodyEncoding: 'base64' })
+
+    expect(server.store.requestOf(FIRST_ID as TaskId)?.body).toEqual(new Uint8Array([0xff, 0x00, 0x80, 0x01]))
+  })
+
+  it('reads null optional fields as absent and ignores unknown fields, as the original service did', async () => {
+    const server = testServer()
+    const res = await submit(server, {
+      method: 'GET',
+      url: 'https://example.com/',
+      headers: null,
+      body: null,
+      bodyEncoding: null,
+      timeoutMs: null,
+      retries: 3,
+    })
+
+    expect(res.statusCode).toBe(201)
+    expect(server.store.requestOf(FIRST_ID as TaskId)).toEqual({
+      method: 'GET',
+      url: 'https://example.com/',
+      headers: [],
+      body: null,
+      timeoutMs: 10_000,
+    })
+  })
+
+  it('accepts a JSON content type with a charset', async () => {
+    const { app } = testServer()
+    const res = await app.inject({
+      method: 'POST',
+      url: '/tasks',
+      headers: { ...alice, 'content-type': 'application/json; charset=utf-8' },
+      payload: JSON.stringify({ method: 'GET', url: 'https://example.com/' }),
+    })
+
+    expect(res.statusCode).toBe(201)
+  })
+
+  it('logs the task id of each submission', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) })
+    const server = testServer({ logger })
+    await submit(server, { method: 'GET', url: 'https://example.com/' })
+
+    expect(lines.filter((l) => l.msg === 'task submitted').map((l) => l.taskId)).toEqual([FIRST_ID])
+  })
+})
+
+describe('GET /tasks/:id', () => {
+  it('answers a new task with its status, history and no result', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/' })
+    const res = await server.app.inject({ method: 'GET', url: `/tasks/${FIRST_ID}`, headers: alice })
+
+    expect(res.statusCode).toBe(200)
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8')
+    expect(res.json()).toEqual({
+      id: FIRST_ID,
+      status: 'new',
+      createdAt: T0,
+      updatedAt: T0,
+      history: [{ status: 'new', at: T0 }],
+      attempts: 0,
+    })
+  })
+
+  it('answers a done task with its response: repeated headers as arrays, a binary truncated body as base64', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/file' })
+    await sendWith(server, FIRST_ID, {
+      kind: 'response',
+      httpStatusCode: 503,
+      headers: [
+        ['content-type', 'application/octet-stream'],
+        ['set-cookie', 'a=1'],
+        ['set-cookie', 'b=2'],
+      ],
+      length: 70_000,
+      body: new Uint8Array([0xff, 0x00, 0x80, 0x01]),
+      bodyTruncated: true,
+      durationMs: 42,
+    })
+    const res = await server.app.inject({ method: 'GET', url: `/tasks/${FIRST_ID}`, headers: alice })
+
+    expect(res.json()).toEqual({
+      id: FIRST_ID,
+      status: 'done',
+      createdAt: T0,
+      updatedAt: T1,
+      history: [
+        { status: 'new', at: T0 },
+        { status: 'in_process', at: T1 },
+        { status: 'done', at: T1 },
+      ],
+      attempts: 1,
+      httpStatusCode: 503,
+      headers: { 'content-type': 'application/octet-stream', 'set-cookie': ['a=1', 'b=2'] },
+      length: 70_000,
+      body: '/wCAAQ==',
+      bodyEncoding: 'base64',
+      bodyTruncated: true,
+      durationMs: 42,
+    })
+  })
+
+  it('answers a done task with a UTF-8 body as text', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/' })
+    const body = new TextEncoder().encode('{"ok":"ja ✓"}')
+    await sendWith(server, FIRST_ID, {
+      kind: 'response',
+      httpStatusCode: 200,
+      headers: [['content-type', 'application/json']],
+      length: body.length,
+      body,
+      bodyTruncated: false,
+      durationMs: 7,
+    })
+    const res = await server.app.inject({ method: 'GET', url: `/tasks/${FIRST_ID}`, headers: alice })
+
+    expect(res.json()).toMatchObject({
+      status: 'done',
+      httpStatusCode: 200,
+      headers: { 'content-type': 'application/json' },
+      length: 15,
+      body: '{"ok":"ja ✓"}',
+      bodyEncoding: 'utf8',
+      bodyTruncated: false,
+    })
+  })
+
+  it('answers an error task with the reason no response came back', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/' })
+    await sendWith(server, FIRST_ID, {
+      kind: 'failure',
+      error: { code: 'timeout', message: 'no response within 10000 ms' },
+      durationMs: 10_001,
+    })
+    const res = await server.app.inject({ method: 'GET', url: `/tasks/${FIRST_ID}`, headers: alice })
+
+    expect(res.json()).toEqual({
+      id: FIRST_ID,
+      status: 'error',
+      createdAt: T0,
+      updatedAt: T1,
+      history: [
+        { status: 'new', at: T0 },
+        { status: 'in_process', at: T1 },
+        { status: 'error', at: T1 },
+      ],
+      attempts: 1,
+      error: { code: 'timeout', message: 'no response within 10000 ms' },
+      durationMs: 10_001,
+    })
+  })
+
+  it("answers 404 for another key's task, exactly as for an unknown id", async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/' })
+    const res = await server.app.inject({
+      method: 'GET',
+      url: `/tasks/${FIRST_ID}`,
+      headers: { authorization: `Bearer ${BOB.key}` },
+    })
+
+    expect(res.statusCode).toBe(404)
+    expect(res.headers['content-type']).toBe('application/problem+json; charset=utf-8')
+    expect(res.json()).toEqual({
+      type: '/problems/task-not-found',
+      title: 'Task not found',
+      status: 404,
+      detail: `task ${FIRST_ID} does not exist`,
+    })
+  })
+})
+
+describe('legacy routes', () => {
+  it('POST /task answers like POST /tasks', async () => {
+    const server = testServer()
+    const res = await submit(server, { method: 'GET', url: 'https://example.com/' }, alice, '/task')
+
+    expect(res.statusCode).toBe(201)
+    expect(res.headers.location).toBe(`/tasks/${FIRST_ID}`)
+    expect(res.json()).toEqual({ id: FIRST_ID })
+    expect(server.store.rows.size).toBe(1)
+  })
+
+  it('GET /task/:id answers the same body as GET /tasks/:id', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/' })
+    await sendWith(server, FIRST_ID, {
+      kind: 'response',
+      httpStatusCode: 204,
+      headers: [],
+      length: 0,
+      body: new Uint8Array(),
+      bodyTruncated: false,
+      durationMs: 1,
+    })
+    const legacy = await server.app.inject({ method: 'GET', url: `/task/${FIRST_ID}`, headers: alice })
+    const current = await server.app.inject({ method: 'GET', url: `/tasks/${FIRST_ID}`, headers: alice })
+
+    expect(legacy.statusCode).toBe(200)
+    expect(legacy.json()).toEqual(current.json())
+    // The original service's fields are all there.
+    expect(legacy.json()).toMatchObject({ id: FIRST_ID, status: 'done', httpStatusCode: 204, headers: {}, length: 0 })
+  })
+})
+
+describe('API key', () => {
+  it.each([
+    ['a raw key', ALICE.key],
+    ['a Bearer key', `Bearer ${ALICE.key}`],
+    ['a lowercase bearer key with extra spaces', `bearer   ${ALICE.key}  `],
+  ])('accepts %s and files the task under its id', async (_, authorization) => {
+    const server = testServer()
+    const res = await submit(server, { method: 'GET', url: 'https://example.com/' }, { authorization })
+
+    expect(res.statusCode).toBe(201)
+    expect(server.store.rows.get(FIRST_ID as TaskId)?.task.ownerKeyId).toBe('alice')
+  })
+
+  it('lets two keys with one id (a rotation) read the same tasks', async () => {
+    const server = testServer({ apiKeys: [ALICE, { id: 'alice', key: 'alice-new-key' }] })
+    await submit(server, { method: 'GET', url: 'https://example.com/' })
+    const res = await server.app.inject({
+      method: 'GET',
+      url: `/tasks/${FIRST_ID}`,
+      headers: { authorization: 'alice-new-key' },
+    })
+
+    expect(res.statusCode).toBe(200)
+  })
+
+  it('leaves /health/live open', async () => {
+    const { app } = testServer()
+    const res = await app.inject({ method: 'GET', url: '/health/live' })
+
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toEqual({ status: 'ok' })
+  })
+})
+
+describe('request ids', () => {
+  it("echoes the caller's X-Request-Id and makes one up when it is missing or odd", async () => {
+    const { app } = testServer()
+    const given = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'abc-123' } })
+    const odd = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'a b\u0007' } })
+    const none = await app.inject({ method: 'GET', url: '/health/live' })
+
+    expect(given.headers['x-request-id']).toBe('abc-123')
+    expect(odd.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+    expect(none.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+  })
+})

@@ -1,0 +1,39 @@
+import type { GetTask, SubmitTask } from '@request-tasker/application'
+import type { FastifyPluginAsync, RouteHandler } from 'fastify'
+import type { ApiKey } from '../config.js'
+import type { components } from '../generated/openapi.js'
+import { requireApiKey } from '../http/auth.js'
+import { parseSubmitTaskBody } from '../http/request-schema.js'
+import { toTaskViewJson } from './task-view.js'
+
+type Schemas = components['schemas']
+export type TaskUseCases = { submitTask: SubmitTask; getTask: GetTask }
+
+type SubmitRoute = { Body: unknown; Reply: { 201: Schemas['TaskCreated'] } }
+type GetRoute = { Params: { id: string }; Reply: Schemas['Task'] }
+
+/** Encapsulated on purpose (no fastify-plugin): the API-key hook guards these routes and nothing else. */
+export const taskRoutes: FastifyPluginAsync<{ useCases: TaskUseCases; apiKeys: readonly ApiKey[] }> = async (
+  app,
+  { useCases, apiKeys },
+) => {
+  app.decorateRequest('apiKeyId', '')
+  app.addHook('onRequest', requireApiKey(apiKeys))
+
+  const submit: RouteHandler<SubmitRoute> = async function submitTask(req, reply) {
+    const request = parseSubmitTaskBody(req.body)
+    const id = await useCases.submitTask({ ownerKeyId: req.apiKeyId, request })
+    req.log.info({ taskId: id }, 'task submitted')
+    return reply.header('location', `/tasks/${id}`).code(201).send({ id })
+  }
+
+  const get: RouteHandler<GetRoute> = async function getTask(req) {
+    return toTaskViewJson(await useCases.getTask(req.params.id, req.apiKeyId))
+  }
+
+  app.post<SubmitRoute>('/tasks', submit)
+  app.get<GetRoute>('/tasks/:id', get)
+  // The original service's routes, on the same handlers so the two cannot drift (deprecated in openapi.yaml).
+  app.post<SubmitRoute>('/task', submit)
+  app.get<GetRoute>('/task/:id', get)
+}

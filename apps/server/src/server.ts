@@ -1,0 +1,37 @@
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawRequestDefaultExpression } from 'fastify'
+import type { ApiKey } from './config.js'
+import { replyNotFound, replyWithProblem } from './http/problem.js'
+import { healthRoutes } from './routes/health.js'
+import { type TaskUseCases, taskRoutes } from './routes/tasks.js'
+
+export type ServerDeps = {
+  useCases: TaskUseCases
+  apiKeys: readonly ApiKey[]
+  bodyLimit: number
+  logger: FastifyBaseLogger
+}
+
+/** The HTTP app, ready for `inject` or `listen`; it never listens by itself. */
+export function buildServer({ useCases, apiKeys, bodyLimit, logger }: ServerDeps): FastifyInstance {
+  const app = Fastify({ loggerInstance: logger, bodyLimit, genReqId: requestIdOf })
+
+  // JSON is the only body we read; Fastify's default text/plain parser would let any string reach the schema.
+  app.removeContentTypeParser('text/plain')
+  app.setErrorHandler(replyWithProblem)
+  app.setNotFoundHandler(replyNotFound)
+  app.addHook('onRequest', async function echoRequestId(req, reply) {
+    reply.header('x-request-id', req.id)
+  })
+
+  app.register(healthRoutes)
+  app.register(taskRoutes, { useCases, apiKeys })
+  return app
+}
+
+// A caller's id ties our logs to theirs; anything odd-looking is replaced, since it lands in every log line.
+const SAFE_REQUEST_ID = /^[\w.-]{1,128}$/
+function requestIdOf(req: RawRequestDefaultExpression): string {
+  const given = req.headers['x-request-id']
+  return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID()
+}

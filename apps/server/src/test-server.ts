@@ -1,0 +1,28 @@
+import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
+import { InMemoryStore, manualClock, sequentialIds } from '@request-tasker/application/testing'
+import type { FastifyBaseLogger } from 'fastify'
+import { pino } from 'pino'
+import type { ApiKey } from './config.js'
+import { buildServer } from './server.js'
+
+export const ALICE: ApiKey = { id: 'alice', key: 'alice-secret-key' }
+export const BOB: ApiKey = { id: 'bob', key: 'bob-secret-key' }
+
+/** The server over real use cases and an in-memory store: what a route test sees is what Postgres would hold. */
+export function testServer(
+  options: { apiKeys?: readonly ApiKey[]; bodyLimit?: number; logger?: FastifyBaseLogger } = {},
+) {
+  const store = new InMemoryStore()
+  const clock = manualClock()
+  const useCases = {
+    submitTask: makeSubmitTask({ tasks: store, newId: sequentialIds(), now: clock.now, defaultTimeoutMs: 10_000 }),
+    getTask: makeGetTask({ tasks: store }),
+  }
+  const app = buildServer({
+    useCases,
+    apiKeys: options.apiKeys ?? [ALICE, BOB],
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    logger: options.logger ?? pino({ level: 'silent' }),
+  })
+  return { app, store, clock }
+}
