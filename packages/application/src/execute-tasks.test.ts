@@ -14,7 +14,11 @@ import {
   unboundedSlots,
 } from './testing/index.js'
 
-const timeout: SendOutcome = { kind: 'failure', error: { code: 'timeout', message: 'no answer in 1000 ms' }, durationMs: 1000 }
+const timeout: SendOutcome = {
+  kind: 'failure',
+  error: { code: 'timeout', message: 'no answer in 1000 ms' },
+  durationMs: 1000,
+}
 
 function setup(respond?: ConstructorParameters<typeof ScriptedSender>[0]) {
   const store = new InMemoryStore()
@@ -33,7 +37,10 @@ describe('executeTasks', () => {
     const { attempts, skipped } = await execute(ids)
     expect(skipped).toBe(0)
     expect(sender.sent.map((r) => r.url)).toEqual(['https://x.test/1', 'https://x.test/2'])
-    expect(attempts.map((a) => [a.taskId, a.n])).toEqual([[ids[0], 1], [ids[1], 1]])
+    expect(attempts.map((a) => [a.taskId, a.n])).toEqual([
+      [ids[0], 1],
+      [ids[1], 1],
+    ])
     for (const id of ids) {
       const view = await store.findOwned(id, 'k')
       expect(view?.task.status).toBe('done')
@@ -81,7 +88,10 @@ describe('executeTasks', () => {
     clock.advance(2000)
     await makeRequeueStale({ tasks: store, now: clock.now })(10)
     await execute([id]) // attempt 2 completes
-    await store.recordAttempts([{ taskId: id, n: first!.attempts, startedAt: clock.now(), outcome: timeout }], clock.now())
+    await store.recordAttempts(
+      [{ taskId: id, n: first!.attempts, startedAt: clock.now(), outcome: timeout }],
+      clock.now(),
+    )
     const view = await store.findOwned(id, 'k')
     expect(view?.task).toMatchObject({ status: 'done', attempts: 2 })
     expect(store.rows.get(id)?.attempts.map((a) => a.n)).toEqual([1, 2])
@@ -93,9 +103,15 @@ describe('publishPending', () => {
     const store = new InMemoryStore()
     const publisher = new RecordingPublisher()
     const publish = makePublishPending({ outbox: store, publisher })
-    const submit = makeSubmitTask({ tasks: store, newId: sequentialIds(), now: manualClock().now, defaultTimeoutMs: 1000 })
+    const submit = makeSubmitTask({
+      tasks: store,
+      newId: sequentialIds(),
+      now: manualClock().now,
+      defaultTimeoutMs: 1000,
+    })
     const ids: TaskId[] = []
-    for (let i = 0; i < 3; i++) ids.push(await submit({ ownerKeyId: 'k', request: { method: 'GET', url: 'https://x.test/' } }))
+    for (let i = 0; i < 3; i++)
+      ids.push(await submit({ ownerKeyId: 'k', request: { method: 'GET', url: 'https://x.test/' } }))
 
     publisher.failNext = true
     await expect(publish(2)).rejects.toThrow('broker unavailable')

@@ -14,11 +14,20 @@ function setup() {
 describe('submitTask', () => {
   it('stores the task as new and queues its publication', async () => {
     const { store, clock, submitTask } = setup()
-    const id = await submitTask({ ownerKeyId: 'team-a', request: { method: 'POST', url: 'https://x.test/a', body: 'hi' } })
+    const id = await submitTask({
+      ownerKeyId: 'team-a',
+      request: { method: 'POST', url: 'https://x.test/a', body: 'hi' },
+    })
     expect(store.rows.get(id)?.task).toEqual({
       id,
       ownerKeyId: 'team-a',
-      request: { method: 'POST', url: 'https://x.test/a', headers: [], body: new TextEncoder().encode('hi'), timeoutMs: 5000 },
+      request: {
+        method: 'POST',
+        url: 'https://x.test/a',
+        headers: [],
+        body: new TextEncoder().encode('hi'),
+        timeoutMs: 5000,
+      },
       status: 'new',
       attempts: 0,
       createdAt: clock.now(),

@@ -24,7 +24,11 @@ describe('createOutboundRequest', () => {
     expect(req).toEqual({
       method: 'POST',
       url: 'https://api.example.com/hook',
-      headers: [['X-A', '1'], ['Set-Thing', 'a'], ['Set-Thing', 'b']],
+      headers: [
+        ['X-A', '1'],
+        ['Set-Thing', 'a'],
+        ['Set-Thing', 'b'],
+      ],
       body: new TextEncoder().encode('héllo'),
       timeoutMs: 10_000,
     })

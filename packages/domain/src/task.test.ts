@@ -10,7 +10,15 @@ const t1 = new Date('2026-01-01T00:00:01Z')
 describe('task', () => {
   it('starts new with no attempts', () => {
     const task = createTask({ id: 'id-1' as TaskId, ownerKeyId: 'k', request, now: t0 })
-    expect(task).toEqual({ id: 'id-1', ownerKeyId: 'k', request, status: 'new', attempts: 0, createdAt: t0, updatedAt: t0 })
+    expect(task).toEqual({
+      id: 'id-1',
+      ownerKeyId: 'k',
+      request,
+      status: 'new',
+      attempts: 0,
+      createdAt: t0,
+      updatedAt: t0,
+    })
   })
 
   it('counts an attempt when it goes in process', () => {
@@ -31,7 +39,15 @@ describe('task', () => {
   })
 
   it('calls a task done on any response and error on a failure', () => {
-    const response = { kind: 'response' as const, httpStatusCode: 503, headers: [], length: 0, body: new Uint8Array(), bodyTruncated: false, durationMs: 1 }
+    const response = {
+      kind: 'response' as const,
+      httpStatusCode: 503,
+      headers: [],
+      length: 0,
+      body: new Uint8Array(),
+      bodyTruncated: false,
+      durationMs: 1,
+    }
     expect(statusAfter(response)).toBe('done')
     expect(statusAfter({ kind: 'failure', error: { code: 'timeout', message: 't' }, durationMs: 1 })).toBe('error')
   })

@@ -10,12 +10,20 @@ export const sharedEnv = z.object({
   KAFKA_BROKERS: z
     .string()
     .min(1)
-    .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean)),
+    .transform((s) =>
+      s
+        .split(',')
+        .map((b) => b.trim())
+        .filter(Boolean),
+    ),
   KAFKA_CLIENT_ID: z.string().min(1).default('request-tasker'),
   KAFKA_TOPIC_TASKS: z.string().min(1).default('task.requested.v1'),
   KAFKA_TOPIC_DEAD_LETTERS: z.string().min(1).default('task.dead-lettered.v1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  MIGRATIONS_DIR: z.string().min(1).default(fileURLToPath(new URL('../../../migrations', import.meta.url))),
+  MIGRATIONS_DIR: z
+    .string()
+    .min(1)
+    .default(fileURLToPath(new URL('../../../migrations', import.meta.url))),
 })
 
 /** Parses the environment once at start-up; every bad variable is named in one error, so a boot fails loudly. */

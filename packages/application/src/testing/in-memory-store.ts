@@ -22,6 +22,7 @@ export class InMemoryStore implements TaskRepository, Outbox {
   readonly rows = new Map<TaskId, Row>()
   readonly outbox: OutboxEntry[] = []
   private nextOutboxId = 1
+  private readonly draining = new Set<string>()
 
   async add(task: Task): Promise<void> {
     if (this.rows.has(task.id)) throw new Error(`duplicate task id ${task.id}`)
@@ -79,10 +80,17 @@ export class InMemoryStore implements TaskRepository, Outbox {
   }
 
   async drain(limit: number, publish: (entries: readonly OutboxEntry[]) => Promise<void>): Promise<number> {
-    const batch = this.outbox.slice(0, limit)
+    // Entries another drain holds are passed over, as `for update skip locked` passes over locked rows.
+    const batch = this.outbox.filter((e) => !this.draining.has(e.id)).slice(0, limit)
     if (batch.length === 0) return 0
-    await publish(batch) // a rejection leaves the entries in place, as a rolled-back transaction would
-    this.outbox.splice(0, batch.length)
+    const ids = new Set(batch.map((e) => e.id))
+    for (const id of ids) this.draining.add(id)
+    try {
+      await publish(batch) // a rejection leaves the entries in place, as a rolled-back transaction would
+    } finally {
+      for (const id of ids) this.draining.delete(id)
+    }
+    this.outbox.splice(0, this.outbox.length, ...this.outbox.filter((e) => !ids.has(e.id)))
     return batch.length
   }
 

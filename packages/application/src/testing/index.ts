@@ -1,2 +1,3 @@
 export * from './fakes.js'
 export * from './in-memory-store.js'
+export * from './task-repository.contract.js'

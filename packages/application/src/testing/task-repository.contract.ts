@@ -1,0 +1,420 @@
+import { type Attempt, createTask, type OutboundRequest, type SendOutcome, type Task } from '@request-tasker/domain'
+import { beforeEach, describe, expect, it } from 'vitest'
+import type { Outbox, OutboxEntry } from '../ports/outbox.js'
+import type { TaskRepository } from '../ports/task-repository.js'
+import { sequentialIds } from './fakes.js'
+
+/** A fresh, empty store for each test. */
+export type OpenStore = () => Promise<{ tasks: TaskRepository; outbox: Outbox }>
+
+const T0 = new Date('2026-01-01T00:00:00.000Z')
+const at = (ms: number) => new Date(T0.getTime() + ms)
+const OWNER = 'key-1'
+const GRACE_MS = 500
+
+function outboundRequest(overrides: Partial<OutboundRequest> = {}): OutboundRequest {
+  return {
+    method: 'POST',
+    url: 'https://example.test/hook?x=1',
+    headers: [
+      ['x-tag', 'first'],
+      ['content-type', 'application/octet-stream'],
+      ['x-tag', 'second'],
+    ],
+    body: Uint8Array.from({ length: 256 }, (_, i) => i), // every byte value: NUL and invalid UTF-8 included
+    timeoutMs: 1_000,
+    ...overrides,
+  }
+}
+
+const response: SendOutcome = {
+  kind: 'response',
+  httpStatusCode: 503,
+  headers: [
+    ['set-cookie', 'a=1'],
+    ['set-cookie', 'b=2'],
+  ],
+  length: 4_000,
+  body: Uint8Array.of(0xff, 0x00, 0xfe),
+  bodyTruncated: true,
+  durationMs: 12,
+}
+const failure: SendOutcome = {
+  kind: 'failure',
+  error: { code: 'timeout', message: 'no response within 1000 ms' },
+  durationMs: 1_000,
+}
+
+/**
+ * The promises of TaskRepository and Outbox, run against every implementation (Postgres and the in-memory fake),
+ * so the fake the unit tests trust cannot drift from the real store.
+ */
+export function describeTaskStoreContract(name: string, open: OpenStore): void {
+  describe(`${name} keeps the TaskRepository and Outbox contract`, () => {
+    let tasks: TaskRepository
+    let outbox: Outbox
+    let nextId: ReturnType<typeof sequentialIds>
+
+    beforeEach(async () => {
+      ;({ tasks, outbox } = await open())
+      nextId = sequentialIds()
+    })
+
+    async function added(overrides: Partial<OutboundRequest> = {}): Promise<Task> {
+      const task = createTask({ id: nextId(), ownerKeyId: OWNER, request: outboundRequest(overrides), now: T0 })
+      await tasks.add(task)
+      return task
+    }
+
+    async function claimed(task: Task, now = T0): Promise<Task> {
+      const [claim] = await tasks.claim([task.id], now, GRACE_MS)
+      if (!claim) throw new Error(`could not claim ${task.id}`)
+      return claim
+    }
+
+    async function drainAll(): Promise<OutboxEntry[]> {
+      const entries: OutboxEntry[] = []
+      await outbox.drain(1_000, async (batch) => {
+        entries.push(...batch)
+      })
+      return entries
+    }
+
+    describe('add and findOwned', () => {
+      it('reads back the task and its first status, headers in order and body byte for byte', async () => {
+        const task = await added()
+        const bodiless = await added({ method: 'GET', headers: [], body: null })
+
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual({
+          task,
+          history: [{ status: 'new', at: T0 }],
+          lastAttempt: null,
+        })
+        expect((await tasks.findOwned(bodiless.id, OWNER))?.task).toEqual(bodiless)
+      })
+
+      it('reads as absent when the task belongs to another key or does not exist', async () => {
+        const task = await added()
+
+        expect(await tasks.findOwned(task.id, 'key-2')).toBeNull()
+        expect(await tasks.findOwned(nextId(), OWNER)).toBeNull()
+      })
+
+      it('queues one outbox entry per added task', async () => {
+        const first = await added()
+        const second = await added()
+
+        expect(await drainAll()).toEqual([
+          { id: expect.any(String), kind: 'task.requested', taskId: first.id },
+          { id: expect.any(String), kind: 'task.requested', taskId: second.id },
+        ])
+      })
+
+      it('rejects a second task with the same id and keeps the first untouched', async () => {
+        const task = await added()
+        const twin = { ...task, request: outboundRequest({ url: 'https://other.test/' }) }
+
+        await expect(tasks.add(twin)).rejects.toThrow()
+        expect((await tasks.findOwned(task.id, OWNER))?.task).toEqual(task)
+        expect(await drainAll()).toHaveLength(1)
+      })
+    })
+
+    describe('claim', () => {
+      it('moves a new task to in_process and counts the attempt when claimed', async () => {
+        const task = await added()
+
+        expect(await tasks.claim([task.id], at(10), GRACE_MS)).toEqual([
+          { ...task, status: 'in_process', attempts: 1, updatedAt: at(10) },
+        ])
+        expect((await tasks.findOwned(task.id, OWNER))?.history).toEqual([
+          { status: 'new', at: T0 },
+          { status: 'in_process', at: at(10) },
+        ])
+      })
+
+      it('returns nothing when the task was already claimed, so a redelivery sends nothing', async () => {
+        const task = await added()
+        await claimed(task, at(10))
+
+        expect(await tasks.claim([task.id], at(20), GRACE_MS)).toEqual([])
+        expect(await tasks.findOwned(task.id, OWNER)).toMatchObject({
+          task: { status: 'in_process', attempts: 1, updatedAt: at(10) },
+          history: [{ status: 'new' }, { status: 'in_process' }],
+        })
+      })
+
+      it('ignores finished tasks and unknown ids', async () => {
+        const task = await added()
+        await claimed(task)
+        await tasks.recordAttempts([{ taskId: task.id, n: 1, startedAt: T0, outcome: response }], at(20))
+
+        expect(await tasks.claim([task.id, nextId()], at(30), GRACE_MS)).toEqual([])
+        expect((await tasks.findOwned(task.id, OWNER))?.task).toMatchObject({ status: 'done', attempts: 1 })
+      })
+
+      it('claims a task once when its id comes twice in one call', async () => {
+        const task = await added()
+
+        expect(await tasks.claim([task.id, task.id], at(10), GRACE_MS)).toEqual([
+          { ...task, status: 'in_process', attempts: 1, updatedAt: at(10) },
+        ])
+        expect((await tasks.findOwned(task.id, OWNER))?.history).toHaveLength(2)
+      })
+
+      it('leases the task for its timeout plus the grace', async () => {
+        const task = await added({ timeoutMs: 1_000 })
+        await claimed(task, T0)
+
+        expect(await tasks.requeueStale(at(1_000 + GRACE_MS), 10)).toEqual([])
+        expect(await tasks.requeueStale(at(1_000 + GRACE_MS + 1), 10)).toEqual([task.id])
+      })
+    })
+
+    describe('recordAttempts', () => {
+      it('stores a response and moves the task to done', async () => {
+        const task = await added()
+        await claimed(task, at(10))
+        const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
+
+        await tasks.recordAttempts([attempt], at(30))
+
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual({
+          task: { ...task, status: 'done', attempts: 1, updatedAt: at(30) },
+          history: [
+            { status: 'new', at: T0 },
+            { status: 'in_process', at: at(10) },
+            { status: 'done', at: at(30) },
+          ],
+          lastAttempt: attempt,
+        })
+      })
+
+      it('stores a failure and moves the task to error', async () => {
+        const task = await added()
+        await claimed(task, at(10))
+        const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: failure }
+
+        await tasks.recordAttempts([attempt], at(30))
+
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual({
+          task: { ...task, status: 'error', attempts: 1, updatedAt: at(30) },
+          history: [
+            { status: 'new', at: T0 },
+            { status: 'in_process', at: at(10) },
+            { status: 'error', at: at(30) },
+          ],
+          lastAttempt: attempt,
+        })
+      })
+
+      it('records a batch of attempts for several tasks in one call', async () => {
+        const done = await added()
+        const failed = await added()
+        await tasks.claim([done.id, failed.id], at(10), GRACE_MS)
+
+        await tasks.recordAttempts(
+          [
+            { taskId: done.id, n: 1, startedAt: at(11), outcome: response },
+            { taskId: failed.id, n: 1, startedAt: at(11), outcome: failure },
+          ],
+          at(30),
+        )
+        await tasks.recordAttempts([], at(40))
+
+        expect((await tasks.findOwned(done.id, OWNER))?.task).toMatchObject({ status: 'done', updatedAt: at(30) })
+        expect((await tasks.findOwned(failed.id, OWNER))?.task).toMatchObject({ status: 'error', updatedAt: at(30) })
+      })
+
+      it('keeps a late attempt as history without applying it when the task was requeued and claimed again', async () => {
+        const task = await added()
+        await claimed(task, at(10))
+        await tasks.requeueStale(at(10_000), 10)
+        await claimed(task, at(10_010))
+        const late: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: failure }
+        const current: Attempt = { taskId: task.id, n: 2, startedAt: at(10_011), outcome: response }
+
+        await tasks.recordAttempts([late], at(10_020))
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual({
+          task: { ...task, status: 'in_process', attempts: 2, updatedAt: at(10_010) },
+          history: [
+            { status: 'new', at: T0 },
+            { status: 'in_process', at: at(10) },
+            { status: 'new', at: at(10_000) },
+            { status: 'in_process', at: at(10_010) },
+          ],
+          lastAttempt: late,
+        })
+
+        await tasks.recordAttempts([current], at(10_030))
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual({
+          task: { ...task, status: 'done', attempts: 2, updatedAt: at(10_030) },
+          history: [
+            { status: 'new', at: T0 },
+            { status: 'in_process', at: at(10) },
+            { status: 'new', at: at(10_000) },
+            { status: 'in_process', at: at(10_010) },
+            { status: 'done', at: at(10_030) },
+          ],
+          lastAttempt: current,
+        })
+      })
+
+      it('keeps a late attempt as history without applying it when the task was requeued but not yet claimed', async () => {
+        const task = await added()
+        await claimed(task, at(10))
+        await tasks.requeueStale(at(10_000), 10)
+        const late: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
+
+        await tasks.recordAttempts([late], at(10_020))
+
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual({
+          task: { ...task, status: 'new', attempts: 1, updatedAt: at(10_000) },
+          history: [
+            { status: 'new', at: T0 },
+            { status: 'in_process', at: at(10) },
+            { status: 'new', at: at(10_000) },
+          ],
+          lastAttempt: late,
+        })
+      })
+
+      it('changes nothing when an attempt is recorded a second time', async () => {
+        const task = await added()
+        await claimed(task, at(10))
+        const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
+        await tasks.recordAttempts([attempt], at(30))
+        const before = await tasks.findOwned(task.id, OWNER)
+
+        await tasks.recordAttempts([{ ...attempt, outcome: failure }], at(40))
+
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual(before)
+        expect(before?.lastAttempt).toEqual(attempt)
+      })
+    })
+
+    describe('requeueStale', () => {
+      it('puts tasks past their lease back to new and queues them again', async () => {
+        const stale = await added({ timeoutMs: 1_000 })
+        const running = await added({ timeoutMs: 5_000 })
+        const waiting = await added()
+        await tasks.claim([stale.id, running.id], T0, GRACE_MS)
+        await drainAll()
+
+        expect(await tasks.requeueStale(at(2_000), 10)).toEqual([stale.id])
+
+        expect(await tasks.findOwned(stale.id, OWNER)).toEqual({
+          task: { ...stale, status: 'new', attempts: 1, updatedAt: at(2_000) },
+          history: [
+            { status: 'new', at: T0 },
+            { status: 'in_process', at: T0 },
+            { status: 'new', at: at(2_000) },
+          ],
+          lastAttempt: null,
+        })
+        expect((await tasks.findOwned(running.id, OWNER))?.task.status).toBe('in_process')
+        expect((await tasks.findOwned(waiting.id, OWNER))?.task.status).toBe('new')
+        expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: stale.id }])
+      })
+
+      it('takes at most `limit` tasks per call', async () => {
+        const first = await added()
+        const second = await added()
+        await tasks.claim([first.id, second.id], T0, GRACE_MS)
+
+        const once = await tasks.requeueStale(at(10_000), 1)
+        const twice = await tasks.requeueStale(at(10_000), 1)
+
+        expect(once).toHaveLength(1)
+        expect([...once, ...twice].sort()).toEqual([first.id, second.id].sort())
+        expect(await tasks.requeueStale(at(10_000), 1)).toEqual([])
+      })
+
+      it('leaves a finished task alone however late it is', async () => {
+        const task = await added()
+        await claimed(task, T0)
+        await tasks.recordAttempts([{ taskId: task.id, n: 1, startedAt: T0, outcome: response }], at(10))
+
+        expect(await tasks.requeueStale(at(1_000_000), 10)).toEqual([])
+      })
+    })
+
+    describe('drain', () => {
+      it('keeps the entries when publish rejects, and hands the same ones out again', async () => {
+        await added()
+        await added()
+        const offered: OutboxEntry[] = []
+
+        await expect(
+          outbox.drain(10, async (batch) => {
+            offered.push(...batch)
+            throw new Error('broker down')
+          }),
+        ).rejects.toThrow('broker down')
+
+        expect(offered).toHaveLength(2)
+        expect(await drainAll()).toEqual(offered)
+      })
+
+      it('deletes the entries once publish resolves', async () => {
+        await added()
+        await added()
+        let calls = 0
+
+        expect(await outbox.drain(10, async () => {})).toBe(2)
+        expect(
+          await outbox.drain(10, async () => {
+            calls++
+          }),
+        ).toBe(0)
+        expect(calls).toBe(0)
+      })
+
+      it('hands out at most `limit` entries, oldest first', async () => {
+        const [a, b, c] = [await added(), await added(), await added()]
+        const batches: string[][] = []
+        const publish = async (batch: readonly OutboxEntry[]) => {
+          batches.push(batch.map((e) => e.taskId))
+        }
+
+        expect(await outbox.drain(2, publish)).toBe(2)
+        expect(await outbox.drain(2, publish)).toBe(1)
+        expect(batches).toEqual([[a.id, b.id], [c.id]])
+      })
+
+      it('never hands the same entry to two drains running at once', async () => {
+        const [a, b, c] = [await added(), await added(), await added()]
+        let entered!: () => void
+        let release!: () => void
+        const inPublish = new Promise<void>((resolve) => {
+          entered = resolve
+        })
+        const held = new Promise<void>((resolve) => {
+          release = resolve
+        })
+        const first: string[] = []
+        const second: string[] = []
+
+        // 1. The first drain takes two entries and stays inside publish.
+        const slow = outbox.drain(2, async (batch) => {
+          first.push(...batch.map((e) => e.taskId))
+          entered()
+          await held
+        })
+        await inPublish
+        // 2. A second drain meanwhile gets only what the first does not hold.
+        expect(
+          await outbox.drain(10, async (batch) => {
+            second.push(...batch.map((e) => e.taskId))
+          }),
+        ).toBe(1)
+        // 3. The first then finishes, and nothing is left.
+        release()
+        expect(await slow).toBe(2)
+
+        expect({ first, second }).toEqual({ first: [a.id, b.id], second: [c.id] })
+        expect(await drainAll()).toEqual([])
+      })
+    })
+  })
+}

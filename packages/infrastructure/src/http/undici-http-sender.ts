@@ -1,0 +1,162 @@
+import type { HttpSender } from '@request-tasker/application'
+import type { HeaderList, OutboundRequest, SendErrorCode, SendOutcome } from '@request-tasker/domain'
+import { Agent, type Dispatcher } from 'undici'
+
+export type UndiciHttpSenderOptions = {
+  /** Body bytes kept in the result; the rest is counted, not stored. */
+  resultBodyMaxBytes?: number
+  /** A response longer than this is cut off and recorded as `too_large`. */
+  responseMaxBytes?: number
+  /** Keep-alive connections per origin: a slow third party holds at most this many sockets. */
+  connections?: number
+  /** How long a TCP/TLS connect may take before it counts as `connect` (see `classify`). */
+  connectTimeoutMs?: number
+  /** Replaces the agent (a proxy agent, say); `close()` then leaves it open for its owner. */
+  dispatcher?: Dispatcher
+}
+
+export type ClosableHttpSender = HttpSender & { close(): Promise<void> }
+
+export function undiciHttpSender({
+  resultBodyMaxBytes = 64 * 1024,
+  responseMaxBytes = 10 * 1024 * 1024,
+  connections = 50,
+  connectTimeoutMs = 10_000,
+  dispatcher,
+}: UndiciHttpSenderOptions = {}): ClosableHttpSender {
+  // One agent for every send, so sockets to an origin are reused across tasks. No pipelining: one slow
+  // response must not hold up the requests queued behind it on the same socket.
+  const agent = dispatcher ?? new Agent({ connections, pipelining: 1, connect: { timeout: connectTimeoutMs } })
+
+  async function send(request: OutboundRequest): Promise<SendOutcome> {
+    const started = performance.now()
+    const elapsed = () => Math.round(performance.now() - started)
+    const fail = (code: SendErrorCode, message: string): SendOutcome => ({
+      kind: 'failure',
+      error: { code, message },
+      durationMs: elapsed(),
+    })
+    try {
+      const url = new URL(request.url)
+      // Redirects are not followed (undici follows none without its redirect interceptor): a 3xx is the answer.
+      const res = await agent.request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: request.method,
+        headers: request.headers.flat(), // a flat [name, value, …] list keeps repeated names as separate lines
+        body: request.body,
+        // One deadline for connect, headers and body; the undici timers only back it up.
+        signal: AbortSignal.timeout(request.timeoutMs),
+        headersTimeout: request.timeoutMs,
+        bodyTimeout: request.timeoutMs,
+        responseHeaders: 'raw',
+      })
+
+      const headers = pairsOf(res.headers as unknown as string[])
+      const declared = Number(headers.find(([name]) => name === 'content-length')?.[1] ?? Number.NaN)
+      if (request.method !== 'HEAD' && declared > responseMaxBytes) {
+        res.body.destroy()
+        return fail('too_large', `response declares ${declared} bytes, over the ${responseMaxBytes}-byte limit`)
+      }
+      // Streamed: only the stored prefix is held in memory, however long the body is.
+      const kept: Buffer[] = []
+      let keptBytes = 0
+      let length = 0
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        length += chunk.length
+        if (length > responseMaxBytes) {
+          res.body.destroy() // drops the socket: the rest of the body is never read
+          return fail('too_large', `response body exceeds the ${responseMaxBytes}-byte limit`)
+        }
+        if (keptBytes < resultBodyMaxBytes) {
+          const part = chunk.subarray(0, resultBodyMaxBytes - keptBytes)
+          kept.push(part)
+          keptBytes += part.length
+        }
+      }
+      return {
+        kind: 'response',
+        httpStatusCode: res.statusCode,
+        headers,
+        length,
+        body: new Uint8Array(Buffer.concat(kept, keptBytes)),
+        bodyTruncated: length > keptBytes,
+        durationMs: elapsed(),
+      }
+    } catch (err) {
+      const { code, message } = classify(err, request)
+      return fail(code, message)
+    }
+  }
+
+  return {
+    send,
+    async close() {
+      if (!dispatcher) await agent.close()
+    },
+  }
+}
+
+// With `responseHeaders: 'raw'` undici hands over [name, value, name, value, …] as received, repeats included.
+function pairsOf(raw: string[]): HeaderList {
+  const pairs: Array<readonly [string, string]> = []
+  for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i]!.toLowerCase(), raw[i + 1]!])
+  return pairs
+}
+
+type NodeError = Error & { code?: string; errors?: unknown[] }
+
+/**
+ * Maps what went wrong to a stable code. `timeout` always means the task's own `timeoutMs` ran out; a connect
+ * that the agent gave up on sooner (`connectTimeoutMs`) is `connect`, as the host never took the connection.
+ */
+function classify(err: unknown, request: OutboundRequest): { code: SendErrorCode; message: string } {
+  const e = rootOf(err)
+  const code = e.code ?? ''
+  const host = hostOf(request.url)
+  if (e.name === 'TimeoutError' || e.name === 'AbortError' || code === 'UND_ERR_ABORTED') {
+    return { code: 'timeout', message: `no complete response within ${request.timeoutMs} ms` }
+  }
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return { code: 'timeout', message: `no complete response within ${request.timeoutMs} ms` }
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME' || code === 'EAI_FAIL') {
+    return { code: 'dns', message: `could not resolve ${host} (${code})` }
+  }
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return { code: 'connect', message: `connecting to ${host} timed out` }
+  if (['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT'].includes(code)) {
+    return { code: 'connect', message: `could not connect to ${host} (${code})` }
+  }
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|^ERR_TLS_|^ERR_SSL_|^EPROTO$/.test(code)) {
+    return { code: 'tls', message: `TLS with ${host} failed: ${e.message}` }
+  }
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET') {
+    return { code: 'reset', message: `connection to ${host} was closed mid-exchange` }
+  }
+  if (code === 'UND_ERR_HEADERS_OVERFLOW') return { code: 'too_large', message: 'response headers are too large' }
+  if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_INFO') {
+    return { code: 'protocol', message: `invalid HTTP response from ${host}: ${e.message}` }
+  }
+  return { code: 'unknown', message: e.message.slice(0, 200) || 'send failed' }
+}
+
+// Happy-eyeballs connects fail with an AggregateError (one error per address); the first one names the cause.
+function rootOf(err: unknown): NodeError {
+  let e: unknown = err
+  for (let depth = 0; depth < 5; depth++) {
+    const current = e as NodeError
+    if (current?.code) break
+    if (Array.isArray(current?.errors) && current.errors.length > 0) e = current.errors[0]
+    else if (current instanceof Error && current.cause) e = current.cause
+    else break
+  }
+  return e instanceof Error ? (e as NodeError) : new Error(String(e))
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host
+  } catch {
+    return url
+  }
+}

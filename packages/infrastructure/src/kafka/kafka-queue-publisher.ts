@@ -1,0 +1,26 @@
+import type { OutboxEntry, QueuePublisher } from '@request-tasker/application'
+import type { Producer } from 'kafkajs'
+import { ACKS_ALL } from './clients.js'
+import { encodeTaskMessage } from './task-message.js'
+import type { Topics } from './topics.js'
+
+/** Publishes a drained outbox batch; the producer must be connected by the caller, who also disconnects it. */
+export function kafkaQueuePublisher(producer: Producer, topics: Topics): QueuePublisher {
+  return {
+    async publish(entries: readonly OutboxEntry[]) {
+      if (entries.length === 0) return
+      // One sendBatch for the whole drain: one produce request per broker instead of one per task. It resolves
+      // only after acks=all, and only then does the outbox delete its rows.
+      await producer.sendBatch({
+        acks: ACKS_ALL,
+        topicMessages: [
+          {
+            topic: topics.tasks,
+            // Keyed by task id: every message of one task lands on one partition, in order.
+            messages: entries.map((e) => ({ key: e.taskId, value: encodeTaskMessage(e.taskId) })),
+          },
+        ],
+      })
+    },
+  }
+}

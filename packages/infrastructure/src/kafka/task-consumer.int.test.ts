@@ -1,0 +1,195 @@
+import type { OutboxEntry } from '@request-tasker/application'
+import { sequentialIds } from '@request-tasker/application/testing'
+import type { TaskId } from '@request-tasker/domain'
+import type { Consumer, Producer } from 'kafkajs'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createLogger } from '../logger.js'
+import { createTestTopics, type TestTopics } from '../testing/test-kafka.js'
+import { ACKS_ALL, createProducer } from './clients.js'
+import { kafkaQueuePublisher } from './kafka-queue-publisher.js'
+import { createTaskConsumer, runTaskConsumer } from './task-consumer.js'
+
+type Running = { stop(): Promise<void> }
+
+describe('runTaskConsumer', () => {
+  let t: TestTopics
+  let producer: Producer
+  const running: Running[] = []
+  const rawConsumers: Consumer[] = []
+  const newId = sequentialIds()
+
+  beforeEach(async (ctx) => {
+    t = await createTestTopics(ctx.task.name.split(' ').slice(0, 3).join('-'))
+    producer = createProducer(t.kafka)
+    await producer.connect()
+  })
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((c) => c.stop()))
+    await Promise.all(rawConsumers.splice(0).map((c) => c.disconnect()))
+    await producer.disconnect()
+    await t.cleanup()
+  })
+
+  function start(groupId: string, handle: (ids: TaskId[]) => Promise<unknown>, chunkSize = 4) {
+    return runTaskConsumer({
+      consumer: createTaskConsumer(t.kafka, { groupId, maxWaitTimeInMs: 200 }),
+      topics: t.topics,
+      producer,
+      handle,
+      log: createLogger('test', 'silent'),
+      partitionsConsumedConcurrently: 3,
+      chunkSize,
+    }).then((c) => {
+      running.push(c)
+      return c
+    })
+  }
+
+  /** Everything in one partition, so the chunk boundaries are known: offsets 0–3, 4–7, … */
+  async function produceToPartition0(values: Array<string | Buffer>) {
+    await producer.send({
+      topic: t.topics.tasks,
+      acks: ACKS_ALL,
+      messages: values.map((value, i) => ({ partition: 0, key: `k${i}`, value })),
+    })
+  }
+
+  async function committedOffset(groupId: string, partition: number) {
+    const admin = t.kafka.admin()
+    await admin.connect()
+    try {
+      const [topic] = await admin.fetchOffsets({ groupId, topics: [t.topics.tasks] })
+      return topic!.partitions.find((p) => p.partition === partition)!.offset
+    } finally {
+      await admin.disconnect()
+    }
+  }
+
+  it('hands every published task id to handle, in chunks of at most chunkSize', async () => {
+    const entries: OutboxEntry[] = Array.from({ length: 1000 }, (_, i) => ({
+      id: String(i),
+      kind: 'task.requested',
+      taskId: newId(),
+    }))
+    await kafkaQueuePublisher(producer, t.topics).publish(entries)
+
+    const calls: TaskId[][] = []
+    await start(t.groupId(), async (ids) => calls.push(ids), 100)
+
+    await expect.poll(() => calls.flat().length, { timeout: 20_000 }).toBe(1000)
+    expect(calls.flat().sort()).toEqual(entries.map((e) => e.taskId).sort())
+    expect(Math.max(...calls.map((c) => c.length))).toBeLessThanOrEqual(100)
+  })
+
+  it('dead-letters unparsable messages with the reason and goes on with the rest of the partition', async () => {
+    const [first, last] = [newId(), newId()]
+    await produceToPartition0([
+      JSON.stringify({ taskId: first }),
+      'not json',
+      JSON.stringify({ taskId: 'nope' }),
+      Buffer.from([0xff, 0xfe]),
+      JSON.stringify({ taskId: last }),
+    ])
+    const handled: TaskId[] = []
+    const groupId = t.groupId()
+    await start(groupId, async (ids) => handled.push(...ids), 10)
+
+    const deadLetters: Array<{ key: string | undefined; value: unknown }> = []
+    const reader = t.kafka.consumer({ groupId: t.groupId('reader'), maxWaitTimeInMs: 200 })
+    rawConsumers.push(reader)
+    await reader.connect()
+    await reader.subscribe({ topics: [t.topics.deadLetters], fromBeginning: true })
+    await reader.run({
+      eachMessage: async ({ message }) => {
+        deadLetters.push({ key: message.key?.toString(), value: JSON.parse(message.value!.toString()) })
+      },
+    })
+
+    await expect.poll(() => deadLetters.length, { timeout: 20_000 }).toBe(3)
+    await expect.poll(() => handled).toEqual([first, last])
+    const source = (offset: string) => ({ topic: t.topics.tasks, partition: 0, offset })
+    // Keyed like the originals, the dead letters spread over partitions: order them by their source offset.
+    deadLetters.sort((a, b) => a.key!.localeCompare(b.key!))
+    expect(deadLetters).toEqual([
+      {
+        key: 'k1',
+        value: {
+          reason: expect.stringMatching(/^value is not JSON: /),
+          source: source('1'),
+          key: { encoding: 'utf8', data: 'k1' },
+          value: { encoding: 'utf8', data: 'not json' },
+        },
+      },
+      {
+        key: 'k2',
+        value: {
+          reason: 'taskId: must be a UUID',
+          source: source('2'),
+          key: { encoding: 'utf8', data: 'k2' },
+          value: { encoding: 'utf8', data: '{"taskId":"nope"}' },
+        },
+      },
+      {
+        key: 'k3',
+        value: {
+          reason: expect.stringMatching(/^value is not JSON: /),
+          source: source('3'),
+          key: { encoding: 'utf8', data: 'k3' },
+          value: { encoding: 'base64', data: '//4=' },
+        },
+      },
+    ])
+    await expect.poll(() => committedOffset(groupId, 0)).toBe('5')
+  })
+
+  it('commits a chunk only after handle resolves, so a failed chunk is delivered again to the group', async () => {
+    const ids = Array.from({ length: 10 }, () => newId())
+    await produceToPartition0(ids.map((taskId) => JSON.stringify({ taskId })))
+    const groupId = t.groupId()
+
+    // 1. The first consumer handles offsets 0–3, then fails on 4–7 (kafkajs retries, failing again each time).
+    const firstCalls: TaskId[][] = []
+    const first = await start(groupId, async (chunk) => {
+      firstCalls.push(chunk)
+      if (firstCalls.length > 1) throw new Error('database unavailable')
+    })
+    await expect.poll(() => firstCalls.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(2)
+    await first.stop()
+    expect(firstCalls[0]).toEqual(ids.slice(0, 4))
+    expect(firstCalls[1]).toEqual(ids.slice(4, 8))
+    expect(await committedOffset(groupId, 0)).toBe('4')
+
+    // 2. A new member of the same group starts at the failed chunk: 4–9 again, and 0–3 never.
+    const secondCalls: TaskId[][] = []
+    await start(groupId, async (chunk) => secondCalls.push(chunk))
+    await expect.poll(() => secondCalls.flat().length, { timeout: 20_000 }).toBe(6)
+    expect(secondCalls).toEqual([ids.slice(4, 8), ids.slice(8, 10)])
+    await expect.poll(() => committedOffset(groupId, 0)).toBe('10')
+  })
+
+  it('stops after the chunk in flight, committing it and starting no other', async () => {
+    const ids = Array.from({ length: 8 }, () => newId())
+    await produceToPartition0(ids.map((taskId) => JSON.stringify({ taskId })))
+    const groupId = t.groupId()
+
+    let release = () => {}
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const calls: TaskId[][] = []
+    const consumer = await start(groupId, async (chunk) => {
+      calls.push(chunk)
+      await gate
+    })
+    await expect.poll(() => calls.length, { timeout: 20_000 }).toBe(1)
+
+    // Had stop() left the group before the chunk ended, its commit would fail and the offset stay unset.
+    running.splice(running.indexOf(consumer), 1)
+    const stopping = consumer.stop()
+    release()
+    await stopping
+
+    expect(calls).toEqual([ids.slice(0, 4)])
+    expect(await committedOffset(groupId, 0)).toBe('4')
+  })
+})

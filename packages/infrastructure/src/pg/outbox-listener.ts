@@ -1,0 +1,109 @@
+import pg from 'pg'
+import type { Logger } from '../logger.js'
+
+// Matches pg_notify('outbox', …) in the outbox trigger of migrations/1764000000000_create-tasks.sql.
+const CHANNEL = 'outbox'
+
+export type OutboxListener = { close(): Promise<void> }
+
+type Session = { client: pg.ClientBase; end(err?: Error): Promise<void> }
+
+/**
+ * Calls `onNotify` whenever a committed transaction added outbox entries. A lost connection is reopened with
+ * capped exponential backoff, and `onNotify` is then called once, since notifications sent meanwhile are gone.
+ * Resolves once listening; rejects if the first connection fails.
+ */
+export async function listenForOutbox(
+  source: pg.Pool | string,
+  onNotify: () => void,
+  log: Logger,
+  backoff: { initialMs: number; maxMs: number } = { initialMs: 100, maxMs: 10_000 },
+): Promise<OutboxListener> {
+  let closed = false
+  let session: Session | undefined
+  let retryTimer: NodeJS.Timeout | undefined
+  let reconnecting: Promise<void> | undefined
+
+  async function listen(): Promise<Session> {
+    const opened = await openSession(source)
+    let live = false
+    const onLost = (err: Error) => {
+      if (!live || closed) return
+      live = false
+      if (session === opened) session = undefined
+      void opened.end(err)
+      log.warn({ err }, 'outbox listener lost its connection')
+      scheduleReconnect(backoff.initialMs)
+    }
+    // Attached before LISTEN: an 'error' event with no listener would end the process.
+    opened.client.on('error', onLost)
+    opened.client.on('end', () => onLost(new Error('connection ended')))
+    opened.client.on('notification', (msg) => {
+      if (msg.channel === CHANNEL) onNotify()
+    })
+    try {
+      await opened.client.query(`listen ${CHANNEL}`)
+    } catch (err) {
+      await opened.end(err as Error)
+      throw err
+    }
+    live = true
+    return opened
+  }
+
+  function scheduleReconnect(delayMs: number): void {
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined
+      reconnecting = reconnect(delayMs).finally(() => {
+        reconnecting = undefined
+      })
+    }, delayMs)
+    retryTimer.unref()
+  }
+
+  async function reconnect(delayMs: number): Promise<void> {
+    try {
+      const opened = await listen()
+      if (closed) return await opened.end()
+      session = opened
+      log.info('outbox listener reconnected')
+      onNotify()
+    } catch (err) {
+      if (closed) return
+      const nextMs = Math.min(delayMs * 2, backoff.maxMs)
+      log.warn({ err, retryInMs: nextMs }, 'outbox listener could not reconnect')
+      scheduleReconnect(nextMs)
+    }
+  }
+
+  session = await listen()
+  return {
+    async close() {
+      closed = true
+      clearTimeout(retryTimer)
+      await reconnecting
+      await session?.end()
+      session = undefined
+    },
+  }
+}
+
+// LISTEN belongs to one session, so the listener holds a connection of its own for as long as it runs.
+async function openSession(source: pg.Pool | string): Promise<Session> {
+  if (typeof source === 'string') {
+    const client = new pg.Client({ connectionString: source })
+    await client.connect()
+    return { client, end: () => client.end().catch(() => {}) }
+  }
+  const client = await source.connect()
+  let released = false
+  return {
+    client,
+    async end() {
+      if (released) return
+      released = true
+      // Always discarded, never returned: a pooled connection still listening would keep collecting notifications.
+      client.release(true)
+    },
+  }
+}

@@ -1,0 +1,22 @@
+import pg from 'pg'
+import type { Logger } from '../logger.js'
+
+/** Anything that runs a query: the pool itself, or one client holding a transaction. */
+export type Queryable = pg.Pool | pg.PoolClient
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/
+
+export function createPool(options: { databaseUrl: string; max: number; schema?: string; log?: Logger }): pg.Pool {
+  const { databaseUrl, max, schema, log } = options
+  if (schema !== undefined && !SCHEMA_NAME.test(schema)) throw new Error(`invalid schema name: ${schema}`)
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max,
+    // A startup parameter, so every connection sees the schema from its first query, with no query per checkout.
+    ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
+  })
+  // An idle connection that the server or network drops emits 'error' on the pool, and an unhandled 'error'
+  // event ends the process. The pool has already discarded that connection; the next checkout opens a new one.
+  pool.on('error', (err) => log?.warn({ err }, 'idle database connection failed'))
+  return pool
+}
