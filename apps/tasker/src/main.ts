@@ -1,1 +1,118 @@
-export {}
+import { makeExecuteTasks, makePublishPending, makeRequeueStale } from '@request-tasker/application'
+import {
+  assertMigrationsCurrent,
+  createKafka,
+  createLogger,
+  createPool,
+  createProducer,
+  createTaskConsumer,
+  ensureTopics,
+  kafkaQueuePublisher,
+  listenForOutbox,
+  pgOutbox,
+  pgTaskRepository,
+  runTaskConsumer,
+  undiciHttpSender,
+} from '@request-tasker/infrastructure'
+import pLimit from 'p-limit'
+import { loadConfig } from './config.js'
+import { startPeriodicLoop } from './periodic-loop.js'
+
+// Composition root of the tasker: outbox relay → Kafka → consumer → HTTP send → results, plus the stale sweeper.
+const config = loadConfig(process.env)
+const log = createLogger('tasker', config.LOG_LEVEL)
+const now = () => new Date()
+
+const pool = createPool({ databaseUrl: config.DATABASE_URL, max: config.DATABASE_POOL_MAX })
+await assertMigrationsCurrent(pool, config.MIGRATIONS_DIR)
+
+const topics = { tasks: config.KAFKA_TOPIC_TASKS, deadLetters: config.KAFKA_TOPIC_DEAD_LETTERS }
+const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, log })
+await ensureTopics(kafka, topics, {
+  partitions: config.KAFKA_PARTITIONS,
+  replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+})
+const producer = createProducer(kafka)
+await producer.connect()
+
+const tasks = pgTaskRepository(pool)
+const publishPending = makePublishPending({ outbox: pgOutbox(pool), publisher: kafkaQueuePublisher(producer, topics) })
+const requeueStale = makeRequeueStale({ tasks, now })
+const sender = undiciHttpSender({
+  resultBodyMaxBytes: config.RESULT_BODY_MAX_BYTES,
+  responseMaxBytes: config.RESPONSE_MAX_BYTES,
+  connections: config.HTTP_CONNECTIONS_PER_ORIGIN,
+})
+const limit = pLimit(config.SEND_CONCURRENCY)
+const executeTasks = makeExecuteTasks({
+  tasks,
+  sender,
+  slots: (fn) => limit(fn),
+  now,
+  leaseGraceMs: config.LEASE_GRACE_MS,
+})
+
+const relay = startPeriodicLoop(
+  'outbox-relay',
+  async () => ({ more: (await publishPending(config.RELAY_BATCH_SIZE)) === config.RELAY_BATCH_SIZE }),
+  config.RELAY_POLL_MS,
+  log,
+)
+const listener = await listenForOutbox(pool, () => relay.wake(), log)
+const sweeper = startPeriodicLoop(
+  'stale-sweeper',
+  async () => {
+    const requeued = await requeueStale(config.RELAY_BATCH_SIZE)
+    for (const taskId of requeued) log.warn({ taskId }, 'lease expired, task requeued')
+    if (requeued.length > 0) relay.wake()
+    return { more: requeued.length === config.RELAY_BATCH_SIZE }
+  },
+  config.SWEEP_INTERVAL_MS,
+  log,
+)
+
+const consumer = await runTaskConsumer({
+  consumer: createTaskConsumer(kafka, { groupId: config.KAFKA_GROUP_ID }),
+  topics,
+  producer,
+  log,
+  chunkSize: config.CONSUMER_CHUNK_SIZE,
+  partitionsConsumedConcurrently: config.PARTITIONS_CONSUMED_CONCURRENTLY,
+  handle: async (ids) => {
+    const { attempts, skipped } = await executeTasks(ids)
+    for (const { taskId, n, outcome } of attempts) {
+      if (outcome.kind === 'response') {
+        log.info(
+          { taskId, attempt: n, httpStatusCode: outcome.httpStatusCode, durationMs: outcome.durationMs },
+          'task sent',
+        )
+      } else {
+        log.info({ taskId, attempt: n, error: outcome.error, durationMs: outcome.durationMs }, 'task send failed')
+      }
+    }
+    if (skipped > 0) log.debug({ skipped }, 'redelivered messages skipped')
+  },
+})
+log.info({ topics, groupId: config.KAFKA_GROUP_ID, sendConcurrency: config.SEND_CONCURRENCY }, 'tasker started')
+
+let stopping = false
+async function shutdown(signal: string) {
+  if (stopping) return
+  stopping = true
+  log.info({ signal }, 'stopping')
+  // Sends still running at the deadline are abandoned: their tasks stay leased and the sweeper requeues them.
+  const deadline = setTimeout(() => {
+    log.warn({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'shutdown deadline passed, abandoning sends in flight')
+    process.exit(0)
+  }, config.SHUTDOWN_TIMEOUT_MS)
+  deadline.unref()
+  await consumer.stop() // finishes the chunk in flight and commits its offsets
+  await Promise.all([relay.stop(), sweeper.stop(), listener.close()])
+  await producer.disconnect()
+  await sender.close()
+  await pool.end()
+  log.info('stopped')
+  process.exit(0)
+}
+process.once('SIGTERM', () => void shutdown('SIGTERM'))
+process.once('SIGINT', () => void shutdown('SIGINT'))

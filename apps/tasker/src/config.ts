@@ -1,0 +1,29 @@
+import { parseEnv, sharedEnv } from '@request-tasker/infrastructure'
+import { z } from 'zod'
+
+const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback)
+
+const taskerEnv = sharedEnv.extend({
+  KAFKA_GROUP_ID: z.string().min(1).default('request-tasker'),
+  KAFKA_PARTITIONS: int(1, 12),
+  KAFKA_REPLICATION_FACTOR: int(1, 1),
+  // Sends in flight across all partitions: a slow third party holds its slots, never the whole tasker.
+  SEND_CONCURRENCY: int(1, 200),
+  HTTP_CONNECTIONS_PER_ORIGIN: int(1, 64),
+  RESULT_BODY_MAX_BYTES: int(0, 64 * 1024),
+  RESPONSE_MAX_BYTES: int(1, 10 * 1024 * 1024),
+  CONSUMER_CHUNK_SIZE: int(1, 200),
+  PARTITIONS_CONSUMED_CONCURRENTLY: int(1, 12),
+  RELAY_BATCH_SIZE: int(1, 500),
+  RELAY_POLL_MS: int(10, 1000),
+  // A lease is the task's timeout plus this grace; past it, the sweeper assumes the sending tasker died.
+  LEASE_GRACE_MS: int(0, 10_000),
+  SWEEP_INTERVAL_MS: int(10, 5000),
+  SHUTDOWN_TIMEOUT_MS: int(0, 30_000),
+})
+
+export type TaskerConfig = z.output<typeof taskerEnv>
+
+export function loadConfig(env: NodeJS.ProcessEnv): TaskerConfig {
+  return parseEnv(taskerEnv, env)
+}
