@@ -1,10 +1,13 @@
-import { parseEnv, sharedEnv } from '@request-tasker/infrastructure'
+import { parseEnv, sharedEnv, TASK_CONSUMER_TIMEOUTS } from '@request-tasker/infrastructure'
 import { z } from 'zod'
 
 const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback)
 
 const taskerEnv = sharedEnv.extend({
   KAFKA_GROUP_ID: z.string().min(1).default('request-tasker'),
+  // A crashed tasker's group stalls this long before its partitions move (see TASK_CONSUMER_TIMEOUTS). The broker
+  // refuses less than its group.min.session.timeout.ms, 6 s by default.
+  KAFKA_SESSION_TIMEOUT_MS: int(1, TASK_CONSUMER_TIMEOUTS.sessionTimeout),
   KAFKA_PARTITIONS: int(1, 12),
   KAFKA_REPLICATION_FACTOR: int(1, 1),
   // Sends in flight across all partitions: a slow third party holds its slots, never the whole tasker.

@@ -23,8 +23,15 @@ const config = loadConfig(process.env)
 const log = createLogger('tasker', config.LOG_LEVEL)
 const now = () => new Date()
 
-const pool = createPool({ databaseUrl: config.DATABASE_URL, max: config.DATABASE_POOL_MAX })
-await assertMigrationsCurrent(pool, config.MIGRATIONS_DIR)
+const pool = createPool({ databaseUrl: config.DATABASE_URL, max: config.DATABASE_POOL_MAX, log })
+try {
+  await assertMigrationsCurrent(pool, config.MIGRATIONS_DIR)
+} catch (err) {
+  // Claiming against an older schema would fail on the first message; say why, once, and stop.
+  log.fatal({ err }, 'refusing to start')
+  await pool.end()
+  process.exit(1)
+}
 
 const topics = { tasks: config.KAFKA_TOPIC_TASKS, deadLetters: config.KAFKA_TOPIC_DEAD_LETTERS }
 const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, log })
@@ -72,7 +79,10 @@ const sweeper = startPeriodicLoop(
 )
 
 const consumer = await runTaskConsumer({
-  consumer: createTaskConsumer(kafka, { groupId: config.KAFKA_GROUP_ID }),
+  consumer: createTaskConsumer(kafka, {
+    groupId: config.KAFKA_GROUP_ID,
+    sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+  }),
   topics,
   producer,
   log,
@@ -106,13 +116,18 @@ async function shutdown(signal: string) {
     process.exit(0)
   }, config.SHUTDOWN_TIMEOUT_MS)
   deadline.unref()
-  await consumer.stop() // finishes the chunk in flight and commits its offsets
-  await Promise.all([relay.stop(), sweeper.stop(), listener.close()])
-  await producer.disconnect()
-  await sender.close()
-  await pool.end()
-  log.info('stopped')
-  process.exit(0)
+  try {
+    await consumer.stop() // finishes the chunk in flight and commits its offsets
+    await Promise.all([relay.stop(), sweeper.stop(), listener.close()])
+    await producer.disconnect()
+    await sender.close()
+    await pool.end()
+    log.info('stopped')
+    process.exit(0)
+  } catch (err) {
+    log.error({ err }, 'unclean stop')
+    process.exit(1)
+  }
 }
 process.once('SIGTERM', () => void shutdown('SIGTERM'))
 process.once('SIGINT', () => void shutdown('SIGINT'))

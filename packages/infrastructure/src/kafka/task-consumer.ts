@@ -16,11 +16,24 @@ export const TASK_CONSUMER_TIMEOUTS = { sessionTimeout: 90_000, rebalanceTimeout
 
 export function createTaskConsumer(
   kafka: Kafka,
-  { groupId, maxWaitTimeInMs = 1_000 }: { groupId: string; maxWaitTimeInMs?: number },
+  {
+    groupId,
+    maxWaitTimeInMs = 1_000,
+    sessionTimeoutMs = TASK_CONSUMER_TIMEOUTS.sessionTimeout,
+  }: {
+    groupId: string
+    maxWaitTimeInMs?: number
+    /**
+     * How long a silent member keeps its partitions, and so how long a group with a crashed member stalls before
+     * a rebalance completes. Lower it only where every task's timeout is well under it.
+     */
+    sessionTimeoutMs?: number
+  },
 ): Consumer {
   return kafka.consumer({
     groupId,
     ...TASK_CONSUMER_TIMEOUTS,
+    sessionTimeout: sessionTimeoutMs,
     // An idle fetch long-polls this long; stop() waits for it, so keep it short.
     maxWaitTimeInMs,
     allowAutoTopicCreation: false,

@@ -1,0 +1,100 @@
+import { Agent, request } from 'undici'
+import { expect } from 'vitest'
+
+/** The body of POST /tasks (and of the original POST /task). */
+export type SubmitBody = {
+  method: string
+  url: string
+  headers?: Record<string, string | string[]>
+  body?: string
+  bodyEncoding?: 'utf8' | 'base64'
+  timeoutMs?: number
+}
+
+/** GET /tasks/:id, as far as these tests read it. */
+export type TaskJson = {
+  id: string
+  status: 'new' | 'in_process' | 'done' | 'error'
+  history: Array<{ status: string; at: string }>
+  attempts: number
+  [field: string]: unknown
+}
+
+export type Submitted = { status: number; id: string | null; location: string | null; body: unknown }
+
+/** `original` uses the first service's routes (/task) and its bare `Authorization: <key>`. */
+export type Route = 'current' | 'original'
+
+export type TaskApi = {
+  submit(body: SubmitBody, route?: Route): Promise<Submitted>
+  get(id: string, route?: Route): Promise<{ status: number; json: TaskJson }>
+  /** Polls GET until the task is done or error, and returns that view. */
+  waitUntilFinished(id: string, timeoutMs?: number): Promise<TaskJson>
+  close(): Promise<void>
+}
+
+export function taskApi(baseUrl: string, apiKey: string, connections = 16): TaskApi {
+  // Its own agent: a killed server leaves dead sockets behind, which must not leak into the next test's requests.
+  const agent = new Agent({ connections })
+  const auth = (route: Route) => (route === 'current' ? `Bearer ${apiKey}` : apiKey)
+  const path = (route: Route) => (route === 'current' ? '/tasks' : '/task')
+
+  const api: TaskApi = {
+    async submit(body, route = 'current') {
+      const res = await request(`${baseUrl}${path(route)}`, {
+        method: 'POST',
+        dispatcher: agent,
+        headers: { authorization: auth(route), 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+      const json = (await res.body.json()) as { id?: string }
+      const location = res.headers.location
+      return {
+        status: res.statusCode,
+        id: res.statusCode === 201 ? (json.id ?? null) : null,
+        location: typeof location === 'string' ? location : null,
+        body: json,
+      }
+    },
+    async get(id, route = 'current') {
+      const res = await request(`${baseUrl}${path(route)}/${id}`, {
+        dispatcher: agent,
+        headers: { authorization: auth(route) },
+      })
+      return { status: res.statusCode, json: (await res.body.json()) as TaskJson }
+    },
+    async waitUntilFinished(id, timeoutMs = 30_000) {
+      let last: TaskJson | undefined
+      await expect
+        .poll(
+          async () => {
+            last = (await api.get(id)).json
+            return last.status
+          },
+          { timeout: timeoutMs, interval: 50 },
+        )
+        .toMatch(/^(done|error)$/)
+      return last!
+    },
+    close: () => agent.close(),
+  }
+  return api
+}
+
+/** Runs `fn` over `items` with at most `concurrency` calls in flight; results keep the order of `items`. */
+export async function mapConcurrently<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length)
+  let next = 0
+  async function worker() {
+    while (next < items.length) {
+      const i = next++
+      results[i] = await fn(items[i]!, i)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker))
+  return results
+}
