@@ -78,7 +78,13 @@ const sweeper = startPeriodicLoop(
   log,
 )
 
-const consumer = await runTaskConsumer({
+// Registered before joining the group, which can take a session timeout: a SIGTERM then still stops cleanly.
+let consumer: { stop(): Promise<void> } | undefined
+let stopping = false
+process.once('SIGTERM', () => void shutdown('SIGTERM'))
+process.once('SIGINT', () => void shutdown('SIGINT'))
+
+consumer = await runTaskConsumer({
   consumer: createTaskConsumer(kafka, {
     groupId: config.KAFKA_GROUP_ID,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
@@ -88,6 +94,11 @@ const consumer = await runTaskConsumer({
   log,
   chunkSize: config.CONSUMER_CHUNK_SIZE,
   partitionsConsumedConcurrently: config.PARTITIONS_CONSUMED_CONCURRENTLY,
+  onGiveUp: (err) => {
+    // The outbox and Kafka keep the work; exiting lets the supervisor start a tasker that consumes again.
+    log.fatal({ err }, 'task consumer gave up, exiting')
+    process.exit(1)
+  },
   handle: async (ids) => {
     const { attempts, skipped } = await executeTasks(ids)
     for (const { taskId, n, outcome } of attempts) {
@@ -105,7 +116,6 @@ const consumer = await runTaskConsumer({
 })
 log.info({ topics, groupId: config.KAFKA_GROUP_ID, sendConcurrency: config.SEND_CONCURRENCY }, 'tasker started')
 
-let stopping = false
 async function shutdown(signal: string) {
   if (stopping) return
   stopping = true
@@ -117,7 +127,7 @@ async function shutdown(signal: string) {
   }, config.SHUTDOWN_TIMEOUT_MS)
   deadline.unref()
   try {
-    await consumer.stop() // finishes the chunk in flight and commits its offsets
+    await consumer?.stop() // finishes the chunk in flight and commits its offsets
     await Promise.all([relay.stop(), sweeper.stop(), listener.close()])
     await producer.disconnect()
     await sender.close()
@@ -129,5 +139,3 @@ async function shutdown(signal: string) {
     process.exit(1)
   }
 }
-process.once('SIGTERM', () => void shutdown('SIGTERM'))
-process.once('SIGINT', () => void shutdown('SIGINT'))

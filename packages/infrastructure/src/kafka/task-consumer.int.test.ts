@@ -15,6 +15,7 @@ describe('runTaskConsumer', () => {
   let t: TestTopics
   let producer: Producer
   const running: Running[] = []
+  const gaveUp: Error[] = []
   const rawConsumers: Consumer[] = []
   const newId = sequentialIds()
 
@@ -24,6 +25,7 @@ describe('runTaskConsumer', () => {
     await producer.connect()
   })
   afterEach(async () => {
+    expect(gaveUp.splice(0)).toEqual([]) // a consumer that stopped for good would pass silently otherwise
     await Promise.all(running.splice(0).map((c) => c.stop()))
     await Promise.all(rawConsumers.splice(0).map((c) => c.disconnect()))
     await producer.disconnect()
@@ -36,6 +38,7 @@ describe('runTaskConsumer', () => {
       topics: t.topics,
       producer,
       handle,
+      onGiveUp: (err) => gaveUp.push(err),
       log: createLogger('test', 'silent'),
       partitionsConsumedConcurrently: 3,
       chunkSize,

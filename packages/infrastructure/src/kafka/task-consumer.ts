@@ -47,6 +47,8 @@ export type TaskConsumerDeps = {
   producer: Producer
   /** Claims, sends and records the tasks; resolves only once their outcomes are stored. */
   handle: (ids: TaskId[]) => Promise<unknown>
+  /** Called when kafkajs stops consuming for good; a live tasker that consumes nothing would hide the outage. */
+  onGiveUp: (err: Error) => void
   log: Logger
   partitionsConsumedConcurrently: number
   /** Messages handed to one `handle` call; their offsets are committed together. */
@@ -58,6 +60,8 @@ export async function runTaskConsumer(deps: TaskConsumerDeps): Promise<{ stop():
   const { consumer, topics, log } = deps
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     log.error({ err: payload.error, restart: payload.restart }, 'task consumer crashed')
+    // kafkajs restarts after most crashes; after the others it consumes nothing more, so say so to the owner.
+    if (!payload.restart) deps.onGiveUp(payload.error)
   })
   await consumer.connect()
   // A new group starts at the earliest offset: tasks published before the group first existed must still run.
