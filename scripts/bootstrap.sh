@@ -14,11 +14,15 @@ RT_CACHE=${RT_CACHE:-$HOME/.cache/requesttasker}
 RT_TASK_VERSION=v3.54.0
 export RT_CACHE
 
-# Put the cache first so its node/pnpm/task win over the machine's.
-case ":$PATH:" in
-  *":$RT_CACHE/tools/node_modules/.bin:"*) ;;
-  *) PATH="$RT_CACHE/tools/node_modules/.bin:$RT_CACHE/tools/bin:$PATH" ;;
-esac
+# Put the cache first so its node/pnpm/task win over the machine's; each directory is checked on its own, as a
+# caller may already have one of them on PATH.
+for _rt_dir in "$RT_CACHE/tools/bin" "$RT_CACHE/tools/node_modules/.bin"; do
+  case ":$PATH:" in
+    *":$_rt_dir:"*) ;;
+    *) PATH="$_rt_dir:$PATH" ;;
+  esac
+done
+unset _rt_dir
 export PATH
 
 rt_log() { echo "[bootstrap] $*" >&2; }
