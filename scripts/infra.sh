@@ -10,6 +10,8 @@
 # data. `up` is idempotent and ends by writing .local/infra.env
 # (DATABASE_URL=..., KAFKA_BROKERS=...).
 set -euo pipefail
+# runuser, useradd and friends live in sbin, which a minimal root PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LOCAL=$ROOT/.local
