@@ -19,7 +19,13 @@ afterAll(async () => {
 
 function serverOverPostgres() {
   const tasks = pgTaskRepository(db.pool)
-  const submitTask = makeSubmitTask({ tasks, newId: uuidV7Ids(), now: () => new Date(), defaultTimeoutMs: 10_000 })
+  const submitTask = makeSubmitTask({
+    tasks,
+    newId: uuidV7Ids(),
+    now: () => new Date(),
+    defaultTimeoutMs: 10_000,
+    wakeRelay: () => {},
+  })
   const useCases = { submitTask, getTask: makeGetTask({ tasks }) }
   return buildServer({ useCases, ...badInputServer, logger: pino({ level: 'silent' }) })
 }

@@ -3,6 +3,7 @@ import {
   assertMigrationsCurrent,
   createLogger,
   createPool,
+  pgOutboxNotifier,
   pgTaskRepository,
   uuidV7Ids,
 } from '@request-tasker/infrastructure'
@@ -30,6 +31,7 @@ const useCases = {
     newId: uuidV7Ids(),
     now: () => new Date(),
     defaultTimeoutMs: config.DEFAULT_TIMEOUT_MS,
+    wakeRelay: pgOutboxNotifier(pool, log),
   }),
   getTask: makeGetTask({ tasks }),
 }

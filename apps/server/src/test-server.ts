@@ -15,7 +15,13 @@ export function testServer(
   const store = new InMemoryStore()
   const clock = manualClock()
   const useCases = {
-    submitTask: makeSubmitTask({ tasks: store, newId: sequentialIds(), now: clock.now, defaultTimeoutMs: 10_000 }),
+    submitTask: makeSubmitTask({
+      tasks: store,
+      newId: sequentialIds(),
+      now: clock.now,
+      defaultTimeoutMs: 10_000,
+      wakeRelay: () => {},
+    }),
     getTask: makeGetTask({ tasks: store }),
   }
   const app = buildServer({

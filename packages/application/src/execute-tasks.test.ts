@@ -24,7 +24,13 @@ function setup(respond?: ConstructorParameters<typeof ScriptedSender>[0]) {
   const store = new InMemoryStore()
   const clock = manualClock()
   const sender = new ScriptedSender(respond)
-  const submit = makeSubmitTask({ tasks: store, newId: sequentialIds(), now: clock.now, defaultTimeoutMs: 1000 })
+  const submit = makeSubmitTask({
+    tasks: store,
+    newId: sequentialIds(),
+    now: clock.now,
+    defaultTimeoutMs: 1000,
+    wakeRelay: () => {},
+  })
   const execute = makeExecuteTasks({ tasks: store, sender, slots: unboundedSlots, now: clock.now, leaseGraceMs: 500 })
   const submitOne = (url = 'https://x.test/') => submit({ ownerKeyId: 'k', request: { method: 'GET', url } })
   return { store, clock, sender, execute, submitOne }
@@ -108,6 +114,7 @@ describe('publishPending', () => {
       newId: sequentialIds(),
       now: manualClock().now,
       defaultTimeoutMs: 1000,
+      wakeRelay: () => {},
     })
     const ids: TaskId[] = []
     for (let i = 0; i < 3; i++)

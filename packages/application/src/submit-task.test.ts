@@ -6,14 +6,21 @@ import { InMemoryStore, manualClock, sequentialIds } from './testing/index.js'
 function setup() {
   const store = new InMemoryStore()
   const clock = manualClock()
-  const submitTask = makeSubmitTask({ tasks: store, newId: sequentialIds(), now: clock.now, defaultTimeoutMs: 5000 })
+  const wakes = { count: 0 }
+  const submitTask = makeSubmitTask({
+    tasks: store,
+    newId: sequentialIds(),
+    now: clock.now,
+    defaultTimeoutMs: 5000,
+    wakeRelay: () => wakes.count++,
+  })
   const getTask = makeGetTask({ tasks: store })
-  return { store, clock, submitTask, getTask }
+  return { store, clock, submitTask, getTask, wakes }
 }
 
 describe('submitTask', () => {
   it('stores the task as new and queues its publication', async () => {
-    const { store, clock, submitTask } = setup()
+    const { store, clock, submitTask, wakes } = setup()
     const id = await submitTask({
       ownerKeyId: 'team-a',
       request: { method: 'POST', url: 'https://x.test/a', body: 'hi' },
@@ -34,15 +41,17 @@ describe('submitTask', () => {
       updatedAt: clock.now(),
     })
     expect(store.outbox).toEqual([{ id: '1', kind: 'task.requested', taskId: id }])
+    expect(wakes.count).toBe(1)
   })
 
   it('stores nothing when the request is invalid', async () => {
-    const { store, submitTask } = setup()
+    const { store, submitTask, wakes } = setup()
     await expect(
       submitTask({ ownerKeyId: 'team-a', request: { method: 'GET', url: 'ftp://x.test/' } }),
     ).rejects.toMatchObject({ code: 'invalid-request', issues: [{ path: 'url' }] })
     expect(store.rows.size).toBe(0)
     expect(store.outbox).toEqual([])
+    expect(wakes.count).toBe(0)
   })
 })
 

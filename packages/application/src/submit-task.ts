@@ -8,11 +8,14 @@ export function makeSubmitTask(deps: {
   newId: () => TaskId
   now: () => Date
   defaultTimeoutMs: number
+  /** Tells the relay a task is waiting; best effort, as the relay also polls. */
+  wakeRelay: () => void
 }): SubmitTask {
   return async ({ ownerKeyId, request }) => {
     const outbound = createOutboundRequest(request, { timeoutMs: deps.defaultTimeoutMs })
     const task = createTask({ id: deps.newId(), ownerKeyId, request: outbound, now: deps.now() })
     await deps.tasks.add(task) // task, first status and outbox entry commit together: a 201 means it will be sent
+    deps.wakeRelay()
     return task.id
   }
 }

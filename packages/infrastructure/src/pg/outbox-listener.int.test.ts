@@ -5,10 +5,11 @@ import { createLogger } from '../logger.js'
 import { MIGRATIONS_DIR } from '../testing/test-database.js'
 import { runMigrations } from './migrate.js'
 import { listenForOutbox, type OutboxListener } from './outbox-listener.js'
+import { pgOutboxNotifier } from './outbox-notifier.js'
 import { createPool } from './pool.js'
 
 // NOTIFY reaches every session of a database whatever its schema, so this file gets a database of its own:
-// another file's outbox insert must not pass for ours.
+// another file's notification must not pass for ours.
 const database = `t_listener_${randomBytes(4).toString('hex')}`
 const serverUrl = inject('databaseUrl')
 const databaseUrl = Object.assign(new URL(serverUrl), { pathname: `/${database}` }).href
@@ -35,8 +36,10 @@ afterAll(async () => {
   await admin?.end()
 })
 
+/** What the server does on a submission: commit the entry, then notify. */
 async function addOutboxRow(): Promise<void> {
   await pool.query(`insert into outbox (kind, task_id) values ('task.requested', gen_random_uuid())`)
+  pgOutboxNotifier(pool, log)()
 }
 
 async function listenerPids(): Promise<number[]> {
@@ -48,7 +51,7 @@ async function listenerPids(): Promise<number[]> {
 }
 
 describe('listenForOutbox', () => {
-  it('calls onNotify when a committed insert adds an outbox row', async () => {
+  it('calls onNotify when the notifier announces a committed outbox row', async () => {
     let notified = 0
     listener = await listenForOutbox(databaseUrl, () => notified++, log)
     expect(notified).toBe(0)
@@ -70,6 +73,16 @@ describe('listenForOutbox', () => {
     expect(await listenerPids()).not.toEqual([pid])
     await addOutboxRow()
     await expect.poll(() => notified).toBe(2)
+  })
+
+  it('coalesces a burst of announcements into few notifications, never none', async () => {
+    let notified = 0
+    listener = await listenForOutbox(pool, () => notified++, log)
+    const announce = pgOutboxNotifier(pool, log)
+    for (let i = 0; i < 100; i++) announce()
+
+    await expect.poll(() => notified).toBeGreaterThanOrEqual(1)
+    await expect.poll(() => notified).toBe(2) // the first NOTIFY, then one for all 99 calls made while it ran
   })
 
   it('gives its connection up when closed', async () => {

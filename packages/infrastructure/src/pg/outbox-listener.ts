@@ -1,8 +1,6 @@
 import pg from 'pg'
 import type { Logger } from '../logger.js'
-
-// Matches pg_notify('outbox', …) in the outbox trigger of migrations/1764000000000_create-tasks.sql.
-const CHANNEL = 'outbox'
+import { OUTBOX_CHANNEL } from './outbox-notifier.js'
 
 export type OutboxListener = { close(): Promise<void> }
 
@@ -39,10 +37,10 @@ export async function listenForOutbox(
     opened.client.on('error', onLost)
     opened.client.on('end', () => onLost(new Error('connection ended')))
     opened.client.on('notification', (msg) => {
-      if (msg.channel === CHANNEL) onNotify()
+      if (msg.channel === OUTBOX_CHANNEL) onNotify()
     })
     try {
-      await opened.client.query(`listen ${CHANNEL}`)
+      await opened.client.query(`listen ${OUTBOX_CHANNEL}`)
     } catch (err) {
       await opened.end(err as Error)
       throw err
