@@ -97,6 +97,8 @@ export function useE2e(name: string): E2e {
       KAFKA_TOPIC_DEAD_LETTERS: topics.deadLetters,
       KAFKA_GROUP_ID: groupId,
       API_KEYS: `e2e:${API_KEY}`,
+      // The target servers listen on loopback, which the SSRF guard (on, as in production) refuses otherwise.
+      TARGET_ALLOWLIST: '127.0.0.0/8',
       LOG_LEVEL: 'info',
       ...extra,
     }

@@ -5,6 +5,7 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { badInputCases, badInputServer, tableKey } from './bad-input.cases.js'
 import { buildServer } from './server.js'
+import { guardedTargets } from './test-server.js'
 
 let db: TestDatabase
 beforeAll(async () => {
@@ -19,7 +20,13 @@ afterAll(async () => {
 
 function serverOverPostgres() {
   const tasks = pgTaskRepository(db.pool)
-  const submitTask = makeSubmitTask({ tasks, newId: uuidV7Ids(), now: () => new Date(), defaultTimeoutMs: 10_000 })
+  const submitTask = makeSubmitTask({
+    tasks,
+    targets: guardedTargets,
+    newId: uuidV7Ids(),
+    now: () => new Date(),
+    defaultTimeoutMs: 10_000,
+  })
   const useCases = { submitTask, getTask: makeGetTask({ tasks }) }
   return buildServer({ useCases, ...badInputServer, logger: pino({ level: 'silent' }) })
 }

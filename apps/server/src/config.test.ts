@@ -17,6 +17,15 @@ describe('loadConfig', () => {
     expect(config).not.toHaveProperty('KAFKA_BROKERS')
   })
 
+  it('guards targets by default with an empty allow-list, and reads one given', () => {
+    expect(loadConfig(required)).toMatchObject({ SSRF_GUARD: 'on', TARGET_ALLOWLIST: { hosts: [], ranges: [] } })
+
+    const config = loadConfig({ ...required, SSRF_GUARD: 'off', TARGET_ALLOWLIST: 'billing.internal,10.0.0.0/8' })
+    expect(config.SSRF_GUARD).toBe('off')
+    expect(config.TARGET_ALLOWLIST.hosts).toEqual(['billing.internal'])
+    expect(config.TARGET_ALLOWLIST.ranges.map(([net, bits]) => `${net}/${bits}`)).toEqual(['10.0.0.0/8'])
+  })
+
   it('reads id:key entries and gives a bare key the first 16 hex digits of its sha256 as id', () => {
     const config = loadConfig({ ...required, API_KEYS: ' alice : k1 ,k2,alice:k3' })
 
@@ -44,6 +53,8 @@ describe('loadConfig', () => {
     ['PORT', '70000'],
     ['BODY_LIMIT_BYTES', '0'],
     ['DEFAULT_TIMEOUT_MS', '60001'],
+    ['SSRF_GUARD', 'false'],
+    ['TARGET_ALLOWLIST', '10.0.0.0/40'],
   ])('refuses %s=%s', (name, value) => {
     expect(() => loadConfig({ ...required, [name]: value })).toThrow(name)
   })

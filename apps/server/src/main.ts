@@ -4,6 +4,8 @@ import {
   createLogger,
   createPool,
   pgTaskRepository,
+  targetPolicy,
+  targetPolicyOptions,
   uuidV7Ids,
 } from '@request-tasker/infrastructure'
 import { loadConfig } from './config.js'
@@ -27,6 +29,7 @@ const tasks = pgTaskRepository(pool)
 const useCases = {
   submitTask: makeSubmitTask({
     tasks,
+    targets: targetPolicy(targetPolicyOptions(config)),
     newId: uuidV7Ids(),
     now: () => new Date(),
     defaultTimeoutMs: config.DEFAULT_TIMEOUT_MS,

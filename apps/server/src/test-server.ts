@@ -1,5 +1,6 @@
 import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
 import { InMemoryStore, manualClock, sequentialIds } from '@request-tasker/application/testing'
+import { EMPTY_ALLOWLIST, targetPolicy } from '@request-tasker/infrastructure'
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
 import type { ApiKey } from './config.js'
@@ -8,14 +9,26 @@ import { buildServer } from './server.js'
 export const ALICE: ApiKey = { id: 'alice', key: 'alice-secret-key' }
 export const BOB: ApiKey = { id: 'bob', key: 'bob-secret-key' }
 
-/** The server over real use cases and an in-memory store: what a route test sees is what Postgres would hold. */
+/** The production default: only public unicast targets. */
+export const guardedTargets = targetPolicy({ guard: true, allowlist: EMPTY_ALLOWLIST })
+
+/**
+ * The server over real use cases, the real target policy (guard on) and an in-memory store: what a route test
+ * sees is what Postgres would hold.
+ */
 export function testServer(
   options: { apiKeys?: readonly ApiKey[]; bodyLimit?: number; logger?: FastifyBaseLogger } = {},
 ) {
   const store = new InMemoryStore()
   const clock = manualClock()
   const useCases = {
-    submitTask: makeSubmitTask({ tasks: store, newId: sequentialIds(), now: clock.now, defaultTimeoutMs: 10_000 }),
+    submitTask: makeSubmitTask({
+      tasks: store,
+      targets: guardedTargets,
+      newId: sequentialIds(),
+      now: clock.now,
+      defaultTimeoutMs: 10_000,
+    }),
     getTask: makeGetTask({ tasks: store }),
   }
   const app = buildServer({

@@ -12,6 +12,8 @@ import {
   pgOutbox,
   pgTaskRepository,
   runTaskConsumer,
+  targetPolicy,
+  targetPolicyOptions,
   undiciHttpSender,
 } from '@request-tasker/infrastructure'
 import pLimit from 'p-limit'
@@ -49,6 +51,7 @@ const sender = undiciHttpSender({
   resultBodyMaxBytes: config.RESULT_BODY_MAX_BYTES,
   responseMaxBytes: config.RESPONSE_MAX_BYTES,
   connections: config.HTTP_CONNECTIONS_PER_ORIGIN,
+  targets: targetPolicy(targetPolicyOptions(config)),
 })
 const limit = pLimit(config.SEND_CONCURRENCY)
 const executeTasks = makeExecuteTasks({

@@ -5,6 +5,7 @@ import { makePublishPending } from './publish-pending.js'
 import { makeRequeueStale } from './requeue-stale.js'
 import { makeSubmitTask } from './submit-task.js'
 import {
+  anyTarget,
   InMemoryStore,
   manualClock,
   okResponse,
@@ -24,7 +25,13 @@ function setup(respond?: ConstructorParameters<typeof ScriptedSender>[0]) {
   const store = new InMemoryStore()
   const clock = manualClock()
   const sender = new ScriptedSender(respond)
-  const submit = makeSubmitTask({ tasks: store, newId: sequentialIds(), now: clock.now, defaultTimeoutMs: 1000 })
+  const submit = makeSubmitTask({
+    tasks: store,
+    targets: anyTarget,
+    newId: sequentialIds(),
+    now: clock.now,
+    defaultTimeoutMs: 1000,
+  })
   const execute = makeExecuteTasks({ tasks: store, sender, slots: unboundedSlots, now: clock.now, leaseGraceMs: 500 })
   const submitOne = (url = 'https://x.test/') => submit({ ownerKeyId: 'k', request: { method: 'GET', url } })
   return { store, clock, sender, execute, submitOne }
@@ -105,6 +112,7 @@ describe('publishPending', () => {
     const publish = makePublishPending({ outbox: store, publisher })
     const submit = makeSubmitTask({
       tasks: store,
+      targets: anyTarget,
       newId: sequentialIds(),
       now: manualClock().now,
       defaultTimeoutMs: 1000,

@@ -1,12 +1,18 @@
 import { describe, expect, it } from 'vitest'
 import { makeGetTask } from './get-task.js'
 import { makeSubmitTask } from './submit-task.js'
-import { InMemoryStore, manualClock, sequentialIds } from './testing/index.js'
+import { InMemoryStore, manualClock, refusingTargets, sequentialIds } from './testing/index.js'
 
 function setup() {
   const store = new InMemoryStore()
   const clock = manualClock()
-  const submitTask = makeSubmitTask({ tasks: store, newId: sequentialIds(), now: clock.now, defaultTimeoutMs: 5000 })
+  const submitTask = makeSubmitTask({
+    tasks: store,
+    targets: refusingTargets('127.0.0.1'),
+    newId: sequentialIds(),
+    now: clock.now,
+    defaultTimeoutMs: 5000,
+  })
   const getTask = makeGetTask({ tasks: store })
   return { store, clock, submitTask, getTask }
 }
@@ -41,6 +47,19 @@ describe('submitTask', () => {
     await expect(
       submitTask({ ownerKeyId: 'team-a', request: { method: 'GET', url: 'ftp://x.test/' } }),
     ).rejects.toMatchObject({ code: 'invalid-request', issues: [{ path: 'url' }] })
+    expect(store.rows.size).toBe(0)
+    expect(store.outbox).toEqual([])
+  })
+
+  it('stores nothing when the policy refuses the target, judging the normalised URL', async () => {
+    const { store, submitTask } = setup()
+    // 2130706433 is 127.0.0.1 written as one number; the policy sees the URL the task would be sent to.
+    await expect(
+      submitTask({ ownerKeyId: 'team-a', request: { method: 'GET', url: 'http://2130706433:8080/admin' } }),
+    ).rejects.toMatchObject({
+      code: 'invalid-request',
+      issues: [{ path: 'url', message: 'the address range is not allowed' }],
+    })
     expect(store.rows.size).toBe(0)
     expect(store.outbox).toEqual([])
   })

@@ -1,4 +1,6 @@
 export * from './config.js'
+export * from './http/guarded-connector.js'
+export * from './http/target-policy.js'
 export * from './http/undici-http-sender.js'
 export * from './ids.js'
 export * from './kafka/clients.js'

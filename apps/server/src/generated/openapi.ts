@@ -163,7 +163,7 @@ export interface components {
             at: string;
         };
         /** @enum {string} */
-        SendErrorCode: "timeout" | "dns" | "connect" | "tls" | "reset" | "too_large" | "protocol" | "unknown";
+        SendErrorCode: "timeout" | "dns" | "connect" | "tls" | "reset" | "too_large" | "protocol" | "unknown" | "blocked";
         SendError: {
             code: components["schemas"]["SendErrorCode"];
             message: string;
