@@ -1,6 +1,6 @@
 import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
-import { pgTaskRepository, uuidV7Ids } from '@request-tasker/infrastructure'
-import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
+import { checkReadiness, pgTaskRepository, postgresChecks, uuidV7Ids } from '@request-tasker/infrastructure'
+import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { pino } from 'pino'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { badInputCases, badInputServer, tableKey } from './bad-input.cases.js'
@@ -28,7 +28,12 @@ function serverOverPostgres() {
     defaultTimeoutMs: 10_000,
   })
   const useCases = { submitTask, getTask: makeGetTask({ tasks }) }
-  return buildServer({ useCases, ...badInputServer, logger: pino({ level: 'silent' }) })
+  return buildServer({
+    useCases,
+    ...badInputServer,
+    logger: pino({ level: 'silent' }),
+    readiness: () => checkReadiness(postgresChecks(db.pool, MIGRATIONS_DIR)),
+  })
 }
 
 async function storedCounts() {

@@ -1,9 +1,11 @@
 import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
 import {
   assertMigrationsCurrent,
+  checkReadiness,
   createLogger,
   createPool,
   pgTaskRepository,
+  postgresChecks,
   targetPolicy,
   targetPolicyOptions,
   uuidV7Ids,
@@ -36,7 +38,17 @@ const useCases = {
   }),
   getTask: makeGetTask({ tasks }),
 }
-const app = buildServer({ useCases, apiKeys: config.API_KEYS, bodyLimit: config.BODY_LIMIT_BYTES, logger: log })
+// Ready = Postgres answers with the expected schema. Kafka is left out on purpose: a submission only writes the
+// outbox, so the server keeps accepting tasks through a broker outage, and taking it out of rotation then
+// would turn that outage into an API outage. The tasker's readiness includes Kafka.
+const readinessChecks = postgresChecks(pool, config.MIGRATIONS_DIR)
+const app = buildServer({
+  useCases,
+  apiKeys: config.API_KEYS,
+  bodyLimit: config.BODY_LIMIT_BYTES,
+  logger: log,
+  readiness: () => checkReadiness(readinessChecks),
+})
 await app.listen({ port: config.PORT, host: config.HOST })
 
 let stopping = false

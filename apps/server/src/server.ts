@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawRequestDefaultExpression } from 'fastify'
 import type { ApiKey } from './config.js'
 import { replyNotFound, replyWithProblem } from './http/problem.js'
-import { healthRoutes } from './routes/health.js'
+import { healthRoutes, type ReadinessProbe } from './routes/health.js'
 import { type TaskUseCases, taskRoutes } from './routes/tasks.js'
 
 export type ServerDeps = {
@@ -10,10 +10,11 @@ export type ServerDeps = {
   apiKeys: readonly ApiKey[]
   bodyLimit: number
   logger: FastifyBaseLogger
+  readiness: ReadinessProbe
 }
 
 /** The HTTP app, ready for `inject` or `listen`; it never listens by itself. */
-export function buildServer({ useCases, apiKeys, bodyLimit, logger }: ServerDeps): FastifyInstance {
+export function buildServer({ useCases, apiKeys, bodyLimit, logger, readiness }: ServerDeps): FastifyInstance {
   const app = Fastify({ loggerInstance: logger, bodyLimit, genReqId: requestIdOf })
 
   // JSON is the only body we read; Fastify's default text/plain parser would let any string reach the schema.
@@ -24,7 +25,7 @@ export function buildServer({ useCases, apiKeys, bodyLimit, logger }: ServerDeps
     reply.header('x-request-id', req.id)
   })
 
-  app.register(healthRoutes)
+  app.register(healthRoutes, { readiness })
   app.register(taskRoutes, { useCases, apiKeys })
   return app
 }

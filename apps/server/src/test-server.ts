@@ -1,6 +1,6 @@
 import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
 import { InMemoryStore, manualClock, sequentialIds } from '@request-tasker/application/testing'
-import { EMPTY_ALLOWLIST, targetPolicy } from '@request-tasker/infrastructure'
+import { EMPTY_ALLOWLIST, type Readiness, targetPolicy } from '@request-tasker/infrastructure'
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
 import type { ApiKey } from './config.js'
@@ -17,7 +17,12 @@ export const guardedTargets = targetPolicy({ guard: true, allowlist: EMPTY_ALLOW
  * sees is what Postgres would hold.
  */
 export function testServer(
-  options: { apiKeys?: readonly ApiKey[]; bodyLimit?: number; logger?: FastifyBaseLogger } = {},
+  options: {
+    apiKeys?: readonly ApiKey[]
+    bodyLimit?: number
+    logger?: FastifyBaseLogger
+    readiness?: () => Promise<Readiness>
+  } = {},
 ) {
   const store = new InMemoryStore()
   const clock = manualClock()
@@ -36,6 +41,7 @@ export function testServer(
     apiKeys: options.apiKeys ?? [ALICE, BOB],
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     logger: options.logger ?? pino({ level: 'silent' }),
+    readiness: options.readiness ?? (async () => ({ status: 'ok', checks: { database: 'ok', migrations: 'ok' } })),
   })
   return { app, store, clock }
 }

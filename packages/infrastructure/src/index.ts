@@ -1,4 +1,5 @@
 export * from './config.js'
+export * from './health/readiness.js'
 export * from './http/guarded-connector.js'
 export * from './http/target-policy.js'
 export * from './http/undici-http-sender.js'

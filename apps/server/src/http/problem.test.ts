@@ -21,6 +21,9 @@ function serverWhoseGetTaskThrows(err: Error) {
     apiKeys: [ALICE],
     bodyLimit: 1024,
     logger: pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+    readiness: async () => {
+      throw new Error('unused')
+    },
   })
   return { app, lines }
 }

@@ -1,7 +1,9 @@
 import { STATUS_CODES } from 'node:http'
 import { DomainError, type DomainErrorCode } from '@request-tasker/domain'
+import { notReadyProblem } from '@request-tasker/infrastructure'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { components } from '../generated/openapi.js'
+import { NotReady } from '../routes/health.js'
 import { ApiKeyRejected } from './auth.js'
 
 export type Problem = components['schemas']['Problem']
@@ -27,6 +29,10 @@ export function replyWithProblem(err: FastifyError, req: FastifyRequest, reply: 
   if (err instanceof ApiKeyRejected) {
     reply.header('www-authenticate', 'Bearer realm="request-tasker"')
     return send(reply, { type: '/problems/unauthorized', title: 'Unauthorized', status: 401, detail: err.message })
+  }
+  if (err instanceof NotReady) {
+    reply.header('retry-after', '5')
+    return send(reply, notReadyProblem(err.readiness))
   }
   if (err instanceof DomainError) {
     const { status, title } = domainProblems[err.code]
