@@ -13,6 +13,9 @@ describe('loadConfig', () => {
       API_KEYS: [{ id: 'alice', key: 'alice-key' }],
       BODY_LIMIT_BYTES: 1_048_576,
       DEFAULT_TIMEOUT_MS: 10_000,
+      DATABASE_ACQUIRE_TIMEOUT_MS: 2_000,
+      SHED_POOL_WAITING: 100,
+      SHED_EVENT_LOOP_DELAY_MS: 1_000,
     })
     expect(config).not.toHaveProperty('KAFKA_BROKERS')
   })
@@ -55,6 +58,9 @@ describe('loadConfig', () => {
     ['DEFAULT_TIMEOUT_MS', '60001'],
     ['SSRF_GUARD', 'false'],
     ['TARGET_ALLOWLIST', '10.0.0.0/40'],
+    ['DATABASE_ACQUIRE_TIMEOUT_MS', '0'],
+    ['SHED_POOL_WAITING', '0'],
+    ['SHED_EVENT_LOOP_DELAY_MS', '-1'],
   ])('refuses %s=%s', (name, value) => {
     expect(() => loadConfig({ ...required, [name]: value })).toThrow(name)
   })

@@ -4,6 +4,7 @@ import { EMPTY_ALLOWLIST, type Readiness, targetPolicy } from '@request-tasker/i
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
 import type { ApiKey } from './config.js'
+import type { Shedding } from './http/load-shedding.js'
 import { buildServer } from './server.js'
 
 export const ALICE: ApiKey = { id: 'alice', key: 'alice-secret-key' }
@@ -22,6 +23,7 @@ export function testServer(
     bodyLimit?: number
     logger?: FastifyBaseLogger
     readiness?: () => Promise<Readiness>
+    shedding?: Shedding
   } = {},
 ) {
   const store = new InMemoryStore()
@@ -42,6 +44,7 @@ export function testServer(
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     logger: options.logger ?? pino({ level: 'silent' }),
     readiness: options.readiness ?? (async () => ({ status: 'ok', checks: { database: 'ok', migrations: 'ok' } })),
+    ...(options.shedding && { shedding: options.shedding }),
   })
   return { app, store, clock }
 }

@@ -237,7 +237,8 @@ export interface components {
         Problem: {
             /**
              * @description `/problems/<code>`: invalid-request, malformed-json, task-not-found, illegal-transition, unauthorized,
-             *     unsupported-media-type, content-too-large, not-found, not-ready; `about:blank` otherwise.
+             *     unsupported-media-type, content-too-large, not-found, not-ready, overloaded, database-unavailable;
+             *     `about:blank` otherwise.
              */
             type: string;
             /** @description Fixed per type. */
@@ -344,6 +345,22 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description Try again after `Retry-After` seconds: the server is shedding load (`/problems/overloaded`: too many
+         *     requests wait for a database connection, or its event loop lags), or no database connection came within
+         *     `DATABASE_ACQUIRE_TIMEOUT_MS` or the database failed (`/problems/database-unavailable`). A shed request
+         *     did nothing; after a database failure nothing was stored either, unless the connection was lost mid-commit,
+         *     as with any answer lost on the way.
+         */
+        ServiceUnavailable: {
+            headers: {
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
     };
     parameters: {
         /** @description The id `POST /tasks` answered; a UUID. Anything else answers 400. */
@@ -379,6 +396,7 @@ export interface operations {
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getTask: {
@@ -398,6 +416,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["TaskNotFound"];
             500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     submitTaskLegacy: {
@@ -419,6 +438,7 @@ export interface operations {
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getTaskLegacy: {
@@ -438,6 +458,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["TaskNotFound"];
             500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     live: {
