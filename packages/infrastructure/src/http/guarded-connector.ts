@@ -14,9 +14,9 @@ export class TargetBlocked extends Error {
 }
 
 /**
- * An undici connector that judges the address it actually connects to, after DNS: a name that resolved to a
- * public address at submission and to 127.0.0.1 now (DNS rebinding) is refused here. Literal addresses skip
- * the lookup in `net.connect`, so they are judged before it.
+ * An undici connector that judges the address it actually connects to, after DNS, so a name that resolves to a
+ * public address one time and to 127.0.0.1 the next (DNS rebinding) is refused on the address used. Literal
+ * addresses skip the lookup in `net.connect`, so they are judged before it.
  */
 export function guardedConnector(policy: AddressPolicy, connectTimeoutMs: number): buildConnector.connector {
   const connect = buildConnector({ timeout: connectTimeoutMs, lookup: guardedLookup(policy) })

@@ -15,7 +15,10 @@ export type UndiciHttpSenderOptions = {
   connectTimeoutMs?: number
   /** Which addresses may be reached; by default only public unicast ones (see target-policy.ts). */
   targets?: AddressPolicy
-  /** Replaces the agent (a proxy agent, say); `close()` then leaves it open for its owner. */
+  /**
+   * Replaces the agent (a proxy agent, say); `close()` then leaves it open for its owner. `targets` is then not
+   * applied at connect time: the proxy, not this process, resolves and connects.
+   */
   dispatcher?: Dispatcher
 }
 
