@@ -97,6 +97,11 @@ export function useE2e(name: string): E2e {
       KAFKA_TOPIC_DEAD_LETTERS: topics.deadLetters,
       KAFKA_GROUP_ID: groupId,
       API_KEYS: `e2e:${API_KEY}`,
+      // The target servers listen on loopback, which the SSRF guard (on, as in production) refuses otherwise.
+      TARGET_ALLOWLIST: '127.0.0.0/8',
+      // Taskers of one file run side by side: each takes a free port for its probes and logs it.
+      HEALTH_PORT: '0',
+      HEALTH_HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
       ...extra,
     }

@@ -1,10 +1,11 @@
 import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
-import { pgTaskRepository, uuidV7Ids } from '@request-tasker/infrastructure'
-import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
+import { checkReadiness, pgTaskRepository, postgresChecks, uuidV7Ids } from '@request-tasker/infrastructure'
+import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { pino } from 'pino'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { badInputCases, badInputServer, tableKey } from './bad-input.cases.js'
 import { buildServer } from './server.js'
+import { guardedTargets } from './test-server.js'
 
 let db: TestDatabase
 beforeAll(async () => {
@@ -21,13 +22,19 @@ function serverOverPostgres() {
   const tasks = pgTaskRepository(db.pool)
   const submitTask = makeSubmitTask({
     tasks,
+    targets: guardedTargets,
     newId: uuidV7Ids(),
     now: () => new Date(),
     defaultTimeoutMs: 10_000,
     wakeRelay: () => {},
   })
   const useCases = { submitTask, getTask: makeGetTask({ tasks }) }
-  return buildServer({ useCases, ...badInputServer, logger: pino({ level: 'silent' }) })
+  return buildServer({
+    useCases,
+    ...badInputServer,
+    logger: pino({ level: 'silent' }),
+    readiness: () => checkReadiness(postgresChecks(db.pool, MIGRATIONS_DIR)),
+  })
 }
 
 async function storedCounts() {

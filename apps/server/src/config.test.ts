@@ -13,8 +13,20 @@ describe('loadConfig', () => {
       API_KEYS: [{ id: 'alice', key: 'alice-key' }],
       BODY_LIMIT_BYTES: 1_048_576,
       DEFAULT_TIMEOUT_MS: 10_000,
+      DATABASE_ACQUIRE_TIMEOUT_MS: 2_000,
+      SHED_POOL_WAITING: 100,
+      SHED_EVENT_LOOP_DELAY_MS: 1_000,
     })
     expect(config).not.toHaveProperty('KAFKA_BROKERS')
+  })
+
+  it('guards targets by default with an empty allow-list, and reads one given', () => {
+    expect(loadConfig(required)).toMatchObject({ SSRF_GUARD: 'on', TARGET_ALLOWLIST: { hosts: [], ranges: [] } })
+
+    const config = loadConfig({ ...required, SSRF_GUARD: 'off', TARGET_ALLOWLIST: 'billing.internal,10.0.0.0/8' })
+    expect(config.SSRF_GUARD).toBe('off')
+    expect(config.TARGET_ALLOWLIST.hosts).toEqual(['billing.internal'])
+    expect(config.TARGET_ALLOWLIST.ranges.map(([net, bits]) => `${net}/${bits}`)).toEqual(['10.0.0.0/8'])
   })
 
   it('reads id:key entries and gives a bare key the first 16 hex digits of its sha256 as id', () => {
@@ -44,6 +56,11 @@ describe('loadConfig', () => {
     ['PORT', '70000'],
     ['BODY_LIMIT_BYTES', '0'],
     ['DEFAULT_TIMEOUT_MS', '60001'],
+    ['SSRF_GUARD', 'false'],
+    ['TARGET_ALLOWLIST', '10.0.0.0/40'],
+    ['DATABASE_ACQUIRE_TIMEOUT_MS', '0'],
+    ['SHED_POOL_WAITING', '0'],
+    ['SHED_EVENT_LOOP_DELAY_MS', '-1'],
   ])('refuses %s=%s', (name, value) => {
     expect(() => loadConfig({ ...required, [name]: value })).toThrow(name)
   })

@@ -17,6 +17,12 @@ const serverEnv = sharedEnv
     API_KEYS: z.string().transform(parseApiKeys),
     BODY_LIMIT_BYTES: int(1, Number.MAX_SAFE_INTEGER, 1024 * 1024),
     DEFAULT_TIMEOUT_MS: int(1, MAX_TIMEOUT_MS, 10_000),
+    // A request waits this long for a pool connection, then answers 503 instead of queueing on.
+    DATABASE_ACQUIRE_TIMEOUT_MS: int(1, 60_000, 2_000),
+    // Load shedding: new requests get 503 while more checkouts than this wait for a connection,
+    SHED_POOL_WAITING: int(1, Number.MAX_SAFE_INTEGER, 100),
+    // or while the event loop's p99 delay over the last second exceeds this (0 turns that check off).
+    SHED_EVENT_LOOP_DELAY_MS: int(0, 60_000, 1_000),
   })
 
 export type ServerConfig = z.output<typeof serverEnv>

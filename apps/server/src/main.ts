@@ -1,20 +1,30 @@
 import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
 import {
   assertMigrationsCurrent,
+  checkReadiness,
   createLogger,
   createPool,
   pgOutboxNotifier,
   pgTaskRepository,
+  postgresChecks,
+  targetPolicy,
+  targetPolicyOptions,
   uuidV7Ids,
 } from '@request-tasker/infrastructure'
 import { loadConfig } from './config.js'
+import { eventLoopDelayGauge } from './http/load-shedding.js'
 import { buildServer } from './server.js'
 
 // Composition root of the HTTP server: config → logger → pool → repository → use cases → routes → listen.
 const config = loadConfig(process.env)
 const log = createLogger('server', config.LOG_LEVEL)
 
-const pool = createPool({ databaseUrl: config.DATABASE_URL, max: config.DATABASE_POOL_MAX, log })
+const pool = createPool({
+  databaseUrl: config.DATABASE_URL,
+  max: config.DATABASE_POOL_MAX,
+  acquireTimeoutMs: config.DATABASE_ACQUIRE_TIMEOUT_MS,
+  log,
+})
 try {
   await assertMigrationsCurrent(pool, config.MIGRATIONS_DIR)
 } catch (err) {
@@ -28,6 +38,7 @@ const tasks = pgTaskRepository(pool)
 const useCases = {
   submitTask: makeSubmitTask({
     tasks,
+    targets: targetPolicy(targetPolicyOptions(config)),
     newId: uuidV7Ids(),
     now: () => new Date(),
     defaultTimeoutMs: config.DEFAULT_TIMEOUT_MS,
@@ -35,7 +46,22 @@ const useCases = {
   }),
   getTask: makeGetTask({ tasks }),
 }
-const app = buildServer({ useCases, apiKeys: config.API_KEYS, bodyLimit: config.BODY_LIMIT_BYTES, logger: log })
+// Ready = Postgres answers with the expected schema. Kafka is left out on purpose: a submission only writes the
+// outbox, so the server keeps accepting tasks through a broker outage, and taking it out of rotation then
+// would turn that outage into an API outage. The tasker's readiness includes Kafka.
+const readinessChecks = postgresChecks(pool, config.MIGRATIONS_DIR)
+const eventLoopDelay = eventLoopDelayGauge()
+const app = buildServer({
+  useCases,
+  apiKeys: config.API_KEYS,
+  bodyLimit: config.BODY_LIMIT_BYTES,
+  logger: log,
+  readiness: () => checkReadiness(readinessChecks),
+  shedding: {
+    pressure: { poolWaiting: () => pool.waitingCount, eventLoopDelayMs: eventLoopDelay.p99Ms },
+    limits: { maxPoolWaiting: config.SHED_POOL_WAITING, maxEventLoopDelayMs: config.SHED_EVENT_LOOP_DELAY_MS },
+  },
+})
 await app.listen({ port: config.PORT, host: config.HOST })
 
 let stopping = false
@@ -45,6 +71,7 @@ async function stop(signal: NodeJS.Signals) {
   log.info({ signal }, 'stopping')
   try {
     await app.close() // stops accepting, lets requests in flight finish
+    eventLoopDelay.stop()
     await pool.end() // only then: those requests still need their connections
     process.exit(0)
   } catch (err) {

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawRequestDefaultExpression } from 'fastify'
 import type { ApiKey } from './config.js'
+import { type Shedding, shedUnderPressure } from './http/load-shedding.js'
 import { replyNotFound, replyWithProblem } from './http/problem.js'
-import { healthRoutes } from './routes/health.js'
+import { healthRoutes, type ReadinessProbe } from './routes/health.js'
 import { type TaskUseCases, taskRoutes } from './routes/tasks.js'
 
 export type ServerDeps = {
@@ -10,10 +11,20 @@ export type ServerDeps = {
   apiKeys: readonly ApiKey[]
   bodyLimit: number
   logger: FastifyBaseLogger
+  readiness: ReadinessProbe
+  /** Absent: no request is shed. */
+  shedding?: Shedding
 }
 
 /** The HTTP app, ready for `inject` or `listen`; it never listens by itself. */
-export function buildServer({ useCases, apiKeys, bodyLimit, logger }: ServerDeps): FastifyInstance {
+export function buildServer({
+  useCases,
+  apiKeys,
+  bodyLimit,
+  logger,
+  readiness,
+  shedding,
+}: ServerDeps): FastifyInstance {
   const app = Fastify({ loggerInstance: logger, bodyLimit, genReqId: requestIdOf })
 
   // JSON is the only body we read; Fastify's default text/plain parser would let any string reach the schema.
@@ -23,8 +34,9 @@ export function buildServer({ useCases, apiKeys, bodyLimit, logger }: ServerDeps
   app.addHook('onRequest', async function echoRequestId(req, reply) {
     reply.header('x-request-id', req.id)
   })
+  if (shedding) app.addHook('onRequest', shedUnderPressure(shedding))
 
-  app.register(healthRoutes)
+  app.register(healthRoutes, { readiness })
   app.register(taskRoutes, { useCases, apiKeys })
   return app
 }

@@ -1,22 +1,37 @@
 import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
 import { InMemoryStore, manualClock, sequentialIds } from '@request-tasker/application/testing'
+import { EMPTY_ALLOWLIST, type Readiness, targetPolicy } from '@request-tasker/infrastructure'
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
 import type { ApiKey } from './config.js'
+import type { Shedding } from './http/load-shedding.js'
 import { buildServer } from './server.js'
 
 export const ALICE: ApiKey = { id: 'alice', key: 'alice-secret-key' }
 export const BOB: ApiKey = { id: 'bob', key: 'bob-secret-key' }
 
-/** The server over real use cases and an in-memory store: what a route test sees is what Postgres would hold. */
+/** The production default: only public unicast targets. */
+export const guardedTargets = targetPolicy({ guard: true, allowlist: EMPTY_ALLOWLIST })
+
+/**
+ * The server over real use cases, the real target policy (guard on) and an in-memory store: what a route test
+ * sees is what Postgres would hold.
+ */
 export function testServer(
-  options: { apiKeys?: readonly ApiKey[]; bodyLimit?: number; logger?: FastifyBaseLogger } = {},
+  options: {
+    apiKeys?: readonly ApiKey[]
+    bodyLimit?: number
+    logger?: FastifyBaseLogger
+    readiness?: () => Promise<Readiness>
+    shedding?: Shedding
+  } = {},
 ) {
   const store = new InMemoryStore()
   const clock = manualClock()
   const useCases = {
     submitTask: makeSubmitTask({
       tasks: store,
+      targets: guardedTargets,
       newId: sequentialIds(),
       now: clock.now,
       defaultTimeoutMs: 10_000,
@@ -29,6 +44,8 @@ export function testServer(
     apiKeys: options.apiKeys ?? [ALICE, BOB],
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     logger: options.logger ?? pino({ level: 'silent' }),
+    readiness: options.readiness ?? (async () => ({ status: 'ok', checks: { database: 'ok', migrations: 'ok' } })),
+    ...(options.shedding && { shedding: options.shedding }),
   })
   return { app, store, clock }
 }

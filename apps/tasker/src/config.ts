@@ -23,6 +23,9 @@ const taskerEnv = sharedEnv.extend({
   LEASE_GRACE_MS: int(0, 10_000),
   SWEEP_INTERVAL_MS: int(10, 5000),
   SHUTDOWN_TIMEOUT_MS: int(0, 30_000),
+  // The probes' own listener: the tasker serves no API.
+  HEALTH_PORT: z.coerce.number().int().min(0).max(65_535).default(8081),
+  HEALTH_HOST: z.string().min(1).default('0.0.0.0'),
 })
 
 export type TaskerConfig = z.output<typeof taskerEnv>

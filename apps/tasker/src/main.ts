@@ -1,21 +1,27 @@
 import { makeExecuteTasks, makePublishPending, makeRequeueStale } from '@request-tasker/application'
 import {
   assertMigrationsCurrent,
+  checkReadiness,
   createKafka,
   createLogger,
   createPool,
   createProducer,
   createTaskConsumer,
   ensureTopics,
+  kafkaCheck,
   kafkaQueuePublisher,
   listenForOutbox,
   pgOutbox,
   pgTaskRepository,
+  postgresChecks,
   runTaskConsumer,
+  targetPolicy,
+  targetPolicyOptions,
   undiciHttpSender,
 } from '@request-tasker/infrastructure'
 import pLimit from 'p-limit'
 import { loadConfig } from './config.js'
+import { startHealthServer } from './health-server.js'
 import { startPeriodicLoop } from './periodic-loop.js'
 
 // Composition root of the tasker: outbox relay → Kafka → consumer → HTTP send → results, plus the stale sweeper.
@@ -35,6 +41,16 @@ try {
 
 const topics = { tasks: config.KAFKA_TOPIC_TASKS, deadLetters: config.KAFKA_TOPIC_DEAD_LETTERS }
 const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, log })
+// Ready = Postgres with the expected schema, and a broker that answers. The probe's admin client does not retry:
+// its 2 s budget is the whole answer.
+const probeAdmin = kafka.admin({ retry: { retries: 0 } })
+const readinessChecks = { ...postgresChecks(pool, config.MIGRATIONS_DIR), kafka: kafkaCheck(probeAdmin) }
+const health = await startHealthServer({
+  host: config.HEALTH_HOST,
+  port: config.HEALTH_PORT,
+  readiness: () => checkReadiness(readinessChecks),
+  log,
+})
 await ensureTopics(kafka, topics, {
   partitions: config.KAFKA_PARTITIONS,
   replicationFactor: config.KAFKA_REPLICATION_FACTOR,
@@ -49,6 +65,7 @@ const sender = undiciHttpSender({
   resultBodyMaxBytes: config.RESULT_BODY_MAX_BYTES,
   responseMaxBytes: config.RESPONSE_MAX_BYTES,
   connections: config.HTTP_CONNECTIONS_PER_ORIGIN,
+  targets: targetPolicy(targetPolicyOptions(config)),
 })
 const limit = pLimit(config.SEND_CONCURRENCY)
 const executeTasks = makeExecuteTasks({
@@ -130,6 +147,7 @@ async function shutdown(signal: string) {
     await consumer?.stop() // finishes the chunk in flight and commits its offsets
     await Promise.all([relay.stop(), sweeper.stop(), listener.close()])
     await producer.disconnect()
+    await Promise.all([probeAdmin.disconnect(), health.close()])
     await sender.close()
     await pool.end()
     log.info('stopped')

@@ -5,6 +5,7 @@ import { makePublishPending } from './publish-pending.js'
 import { makeRequeueStale } from './requeue-stale.js'
 import { makeSubmitTask } from './submit-task.js'
 import {
+  anyTarget,
   InMemoryStore,
   manualClock,
   okResponse,
@@ -26,6 +27,7 @@ function setup(respond?: ConstructorParameters<typeof ScriptedSender>[0]) {
   const sender = new ScriptedSender(respond)
   const submit = makeSubmitTask({
     tasks: store,
+    targets: anyTarget,
     newId: sequentialIds(),
     now: clock.now,
     defaultTimeoutMs: 1000,
@@ -111,6 +113,7 @@ describe('publishPending', () => {
     const publish = makePublishPending({ outbox: store, publisher })
     const submit = makeSubmitTask({
       tasks: store,
+      targets: anyTarget,
       newId: sequentialIds(),
       now: manualClock().now,
       defaultTimeoutMs: 1000,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { makeGetTask } from './get-task.js'
 import { makeSubmitTask } from './submit-task.js'
-import { InMemoryStore, manualClock, sequentialIds } from './testing/index.js'
+import { InMemoryStore, manualClock, refusingTargets, sequentialIds } from './testing/index.js'
 
 function setup() {
   const store = new InMemoryStore()
@@ -9,6 +9,7 @@ function setup() {
   const wakes = { count: 0 }
   const submitTask = makeSubmitTask({
     tasks: store,
+    targets: refusingTargets('127.0.0.1'),
     newId: sequentialIds(),
     now: clock.now,
     defaultTimeoutMs: 5000,
@@ -52,6 +53,19 @@ describe('submitTask', () => {
     expect(store.rows.size).toBe(0)
     expect(store.outbox).toEqual([])
     expect(wakes.count).toBe(0)
+  })
+
+  it('stores nothing when the policy refuses the target, judging the normalised URL', async () => {
+    const { store, submitTask } = setup()
+    // 2130706433 is 127.0.0.1 written as one number; the policy sees the URL the task would be sent to.
+    await expect(
+      submitTask({ ownerKeyId: 'team-a', request: { method: 'GET', url: 'http://2130706433:8080/admin' } }),
+    ).rejects.toMatchObject({
+      code: 'invalid-request',
+      issues: [{ path: 'url', message: 'the address range is not allowed' }],
+    })
+    expect(store.rows.size).toBe(0)
+    expect(store.outbox).toEqual([])
   })
 })
 

@@ -10,6 +10,8 @@ export const SEND_ERROR_CODES = [
   'too_large',
   'protocol',
   'unknown',
+  // The target's address is one the deployment refuses to reach (loopback, private, metadata, …).
+  'blocked',
 ] as const
 export type SendErrorCode = (typeof SEND_ERROR_CODES)[number]
 

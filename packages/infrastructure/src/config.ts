@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
+import { parseTargetAllowlist, type TargetPolicyOptions } from './http/target-policy.js'
 
 // Settings shared by both apps. Each app's config.ts extends these and is the only reader of process.env.
 const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback)
@@ -20,6 +21,19 @@ export const sharedEnv = z.object({
   KAFKA_TOPIC_TASKS: z.string().min(1).default('task.requested.v1'),
   KAFKA_TOPIC_DEAD_LETTERS: z.string().min(1).default('task.dead-lettered.v1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // The server refuses literal addresses at submission, the tasker every resolved address at connect time.
+  SSRF_GUARD: z.enum(['on', 'off']).default('on'),
+  TARGET_ALLOWLIST: z
+    .string()
+    .default('')
+    .transform((raw, ctx) => {
+      try {
+        return parseTargetAllowlist(raw)
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message })
+        return z.NEVER
+      }
+    }),
   MIGRATIONS_DIR: z
     .string()
     .min(1)
@@ -32,4 +46,12 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv)
   if (parsed.success) return parsed.data
   const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)
   throw new Error(`invalid configuration:\n${lines.join('\n')}`)
+}
+
+/** The target policy's settings as both apps read them. */
+export function targetPolicyOptions(config: {
+  SSRF_GUARD: 'on' | 'off'
+  TARGET_ALLOWLIST: TargetPolicyOptions['allowlist']
+}): TargetPolicyOptions {
+  return { guard: config.SSRF_GUARD === 'on', allowlist: config.TARGET_ALLOWLIST }
 }

@@ -100,6 +100,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness
+         * @description Answers 200 when the server can take tasks: Postgres answers (`select 1`) and holds every migration this
+         *     build expects (`database`, `migrations`), each checked within 2 s. Kafka is not checked: submissions
+         *     only write the outbox, so a broker outage must not take the API out of rotation. Needs no API key.
+         */
+        get: operations["ready"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -119,7 +141,10 @@ export interface components {
             method: components["schemas"]["HttpMethod"];
             /**
              * Format: uri
-             * @description Absolute `http` or `https` URL, without credentials (send an `Authorization` header instead).
+             * @description Absolute `http` or `https` URL, without credentials (send an `Authorization` header instead). Unless
+             *     the deployment allow-lists it, a literal address that is not public unicast (loopback, private,
+             *     link-local, CGNAT, unique-local, multicast, reserved, …, in any spelling) is refused with 400; a host
+             *     name that resolves to one ends the task in `error` with code `blocked`, nothing sent.
              * @example https://api.example.com/orders?id=7
              */
             url: string;
@@ -163,7 +188,7 @@ export interface components {
             at: string;
         };
         /** @enum {string} */
-        SendErrorCode: "timeout" | "dns" | "connect" | "tls" | "reset" | "too_large" | "protocol" | "unknown";
+        SendErrorCode: "timeout" | "dns" | "connect" | "tls" | "reset" | "too_large" | "protocol" | "unknown" | "blocked";
         SendError: {
             code: components["schemas"]["SendErrorCode"];
             message: string;
@@ -212,7 +237,8 @@ export interface components {
         Problem: {
             /**
              * @description `/problems/<code>`: invalid-request, malformed-json, task-not-found, illegal-transition, unauthorized,
-             *     unsupported-media-type, content-too-large, not-found; `about:blank` otherwise.
+             *     unsupported-media-type, content-too-large, not-found, not-ready, overloaded, database-unavailable;
+             *     `about:blank` otherwise.
              */
             type: string;
             /** @description Fixed per type. */
@@ -220,7 +246,7 @@ export interface components {
             status: number;
             /** @description This occurrence, in words. */
             detail?: string;
-            /** @description For `invalid-request`, every refused field. */
+            /** @description For `invalid-request`, every refused field; for `not-ready`, every failed check. */
             errors?: components["schemas"]["FieldIssue"][];
         };
         FieldIssue: {
@@ -231,6 +257,14 @@ export interface components {
         Health: {
             /** @constant */
             status: "ok";
+        };
+        Readiness: {
+            /** @constant */
+            status: "ok";
+            /** @description Each check by name (`database`, `migrations`), all `ok`. */
+            checks: {
+                [key: string]: "ok";
+            };
         };
     };
     responses: {
@@ -311,6 +345,22 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description Try again after `Retry-After` seconds: the server is shedding load (`/problems/overloaded`: too many
+         *     requests wait for a database connection, or its event loop lags), or no database connection came within
+         *     `DATABASE_ACQUIRE_TIMEOUT_MS` or the database failed (`/problems/database-unavailable`). A shed request
+         *     did nothing; after a database failure nothing was stored either, unless the connection was lost mid-commit,
+         *     as with any answer lost on the way.
+         */
+        ServiceUnavailable: {
+            headers: {
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
     };
     parameters: {
         /** @description The id `POST /tasks` answered; a UUID. Anything else answers 400. */
@@ -346,6 +396,7 @@ export interface operations {
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getTask: {
@@ -365,6 +416,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["TaskNotFound"];
             500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     submitTaskLegacy: {
@@ -386,6 +438,7 @@ export interface operations {
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getTaskLegacy: {
@@ -405,6 +458,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["TaskNotFound"];
             500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     live: {
@@ -423,6 +477,57 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    ready: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every check passed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /**
+             * @description A check failed; `errors[].path` names each failed check (the reasons are logged, not returned).
+             *     Carries `Retry-After`.
+             */
+            503: {
+                headers: {
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/not-ready",
+                     *       "title": "Not ready",
+                     *       "status": 503,
+                     *       "detail": "failing: database, migrations",
+                     *       "errors": [
+                     *         {
+                     *           "path": "database",
+                     *           "message": "database check failed"
+                     *         },
+                     *         {
+                     *           "path": "migrations",
+                     *           "message": "migrations check failed"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

@@ -21,6 +21,9 @@ function serverWhoseGetTaskThrows(err: Error) {
     apiKeys: [ALICE],
     bodyLimit: 1024,
     logger: pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+    readiness: async () => {
+      throw new Error('unused')
+    },
   })
   return { app, lines }
 }
@@ -38,6 +41,32 @@ describe('replyWithProblem', () => {
       level: 50,
       reqId: res.headers['x-request-id'],
       err: { type: 'Error', message: 'password authentication failed for user "tasks"' },
+    })
+  })
+
+  it.each([
+    ['no pool connection came within the acquire timeout', new Error('timeout exceeded when trying to connect')],
+    [
+      'the database refused the connection',
+      Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:5432'), { code: 'ECONNREFUSED' }),
+    ],
+    ['the database is starting up', Object.assign(new Error('the database system is starting up'), { code: '57P03' })],
+  ])('answers 503 with Retry-After, without its words, when %s', async (_, err) => {
+    const { app, lines } = serverWhoseGetTaskThrows(err)
+    const res = await app.inject({ method: 'GET', url: `/tasks/${id}`, headers: alice })
+
+    expect(res.statusCode).toBe(503)
+    expect(res.headers['content-type']).toBe('application/problem+json; charset=utf-8')
+    expect(res.headers['retry-after']).toBe('5')
+    expect(res.json()).toEqual({
+      type: '/problems/database-unavailable',
+      title: 'Database unavailable',
+      status: 503,
+      detail: 'the database is unavailable; retry later',
+    })
+    expect(lines.find((l) => l.msg === 'database unavailable')).toMatchObject({
+      level: 40,
+      err: { message: err.message },
     })
   })
 

@@ -1,8 +1,14 @@
 import { STATUS_CODES } from 'node:http'
 import { DomainError, type DomainErrorCode } from '@request-tasker/domain'
+import { isDatabaseUnavailable, notReadyProblem } from '@request-tasker/infrastructure'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { components } from '../generated/openapi.js'
+import { NotReady } from '../routes/health.js'
 import { ApiKeyRejected } from './auth.js'
+import { Overloaded } from './load-shedding.js'
+
+// How long a client should wait before retrying a 503; the cause is usually gone within seconds.
+const RETRY_AFTER_SECONDS = '5'
 
 export type Problem = components['schemas']['Problem']
 
@@ -27,6 +33,31 @@ export function replyWithProblem(err: FastifyError, req: FastifyRequest, reply: 
   if (err instanceof ApiKeyRejected) {
     reply.header('www-authenticate', 'Bearer realm="request-tasker"')
     return send(reply, { type: '/problems/unauthorized', title: 'Unauthorized', status: 401, detail: err.message })
+  }
+  if (err instanceof NotReady) {
+    reply.header('retry-after', RETRY_AFTER_SECONDS)
+    return send(reply, notReadyProblem(err.readiness))
+  }
+  if (err instanceof Overloaded) {
+    req.log.warn({ reason: err.reason }, 'request shed')
+    reply.header('retry-after', RETRY_AFTER_SECONDS)
+    return send(reply, {
+      type: '/problems/overloaded',
+      title: 'Overloaded',
+      status: 503,
+      detail: 'the server is overloaded; retry later',
+    })
+  }
+  if (isDatabaseUnavailable(err)) {
+    // Not our bug and not the client's: the database is down or every connection stayed busy past the timeout.
+    req.log.warn({ err }, 'database unavailable')
+    reply.header('retry-after', RETRY_AFTER_SECONDS)
+    return send(reply, {
+      type: '/problems/database-unavailable',
+      title: 'Database unavailable',
+      status: 503,
+      detail: 'the database is unavailable; retry later',
+    })
   }
   if (err instanceof DomainError) {
     const { status, title } = domainProblems[err.code]

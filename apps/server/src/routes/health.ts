@@ -1,11 +1,31 @@
+import type { Readiness } from '@request-tasker/infrastructure'
 import type { FastifyPluginAsync } from 'fastify'
 import type { components } from '../generated/openapi.js'
 
 type Health = components['schemas']['Health']
+type Ready = components['schemas']['Readiness']
 
-/** Outside the API-key plugin: probes carry no key. Liveness only; readiness will check the pool. */
-export const healthRoutes: FastifyPluginAsync = async (app) => {
+/** Asks every dependency the server needs; see buildServer's caller for which. */
+export type ReadinessProbe = () => Promise<Readiness>
+
+/** Thrown by the readiness route so the one problem mapper answers 503 naming the failed checks. */
+export class NotReady extends Error {
+  constructor(readonly readiness: Extract<Readiness, { status: 'failing' }>) {
+    super('not ready')
+    this.name = 'NotReady'
+  }
+}
+
+/** Outside the API-key plugin: probes carry no key. */
+export const healthRoutes: FastifyPluginAsync<{ readiness: ReadinessProbe }> = async (app, { readiness }) => {
   app.get('/health/live', async function live(): Promise<Health> {
     return { status: 'ok' }
+  })
+
+  app.get('/health/ready', async function ready(req): Promise<Ready> {
+    const result = await readiness()
+    if (result.status === 'ok') return result
+    req.log.warn({ failures: result.failures }, 'not ready')
+    throw new NotReady(result)
   })
 }

@@ -2,6 +2,7 @@ import type { OutboundRequest, SendOutcome, TaskId } from '@request-tasker/domai
 import type { SendSlots } from '../execute-tasks.js'
 import type { HttpSender } from '../ports/http-sender.js'
 import type { OutboxEntry, QueuePublisher } from '../ports/outbox.js'
+import type { TargetPolicy } from '../ports/target-policy.js'
 
 export class RecordingPublisher implements QueuePublisher {
   readonly published: OutboxEntry[] = []
@@ -37,6 +38,17 @@ export function okResponse(status = 200, body = 'ok'): SendOutcome {
     body: bytes,
     bodyTruncated: false,
     durationMs: 3,
+  }
+}
+
+/** Lets every target through: for tests about something other than where a task may go. */
+export const anyTarget: TargetPolicy = { check: () => [] }
+
+/** Refuses every URL whose host is one of `hosts`, as the real policy refuses a loopback literal. */
+export function refusingTargets(...hosts: string[]): TargetPolicy {
+  return {
+    check: (url) =>
+      hosts.includes(new URL(url).hostname) ? [{ path: 'url', message: 'the address range is not allowed' }] : [],
   }
 }
 

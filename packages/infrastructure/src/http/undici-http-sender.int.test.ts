@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import type { HeaderList, OutboundRequest, SendOutcome } from '@request-tasker/domain'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { EMPTY_ALLOWLIST, parseTargetAllowlist, targetPolicy } from './target-policy.js'
 import { undiciHttpSender } from './undici-http-sender.js'
 
 const KiB = 1024
@@ -65,7 +66,9 @@ describe('undiciHttpSender', () => {
   let base: string
   let closedPort: number
   const received: Received[] = []
-  const sender = undiciHttpSender({ connections: 4 })
+  // The test server listens on loopback, which only an allow-list lets the sender reach.
+  const loopbackAllowed = targetPolicy({ guard: true, allowlist: parseTargetAllowlist('127.0.0.0/8,localhost') })
+  const sender = undiciHttpSender({ connections: 4, targets: loopbackAllowed })
 
   beforeAll(async () => {
     server = createServer(async (req, res) => {
@@ -199,7 +202,7 @@ describe('undiciHttpSender', () => {
   })
 
   it('gives up with too_large once a body passes responseMaxBytes, declared or not', async () => {
-    const small = undiciHttpSender({ responseMaxBytes: 1 * MiB })
+    const small = undiciHttpSender({ responseMaxBytes: 1 * MiB, targets: loopbackAllowed })
     try {
       const streamed = await small.send(request('/5mib'))
       const declared = await small.send(request('/5mib-declared'))
@@ -248,5 +251,44 @@ describe('undiciHttpSender', () => {
     const outcome = await sender.send(request('/', { url: 'http://no-such-host.invalid/' }))
 
     expect(outcome).toEqual(failure('dns'))
+  })
+
+  describe('with the SSRF guard on and no allow-list', () => {
+    const guarded = undiciHttpSender({ targets: targetPolicy({ guard: true, allowlist: EMPTY_ALLOWLIST }) })
+    afterAll(() => guarded.close())
+
+    it('refuses a name that resolves to loopback at connect time, so no request reaches the server', async () => {
+      const before = received.length
+      const outcome = await guarded.send(request('/echo', { url: `${base.replace('127.0.0.1', 'localhost')}/echo` }))
+
+      expect(outcome).toEqual({
+        kind: 'failure',
+        error: { code: 'blocked', message: expect.stringMatching(/^localhost resolves to .+ in the loopback range/) },
+        durationMs: expect.any(Number),
+      })
+      expect(received.length).toBe(before)
+    })
+
+    it('refuses a literal loopback address before connecting', async () => {
+      const before = received.length
+      const outcome = await guarded.send(request('/echo'))
+
+      expect(outcome).toEqual({
+        kind: 'failure',
+        error: {
+          code: 'blocked',
+          message: 'address 127.0.0.1 is in the loopback range, which is not allowed as a target',
+        },
+        durationMs: expect.any(Number),
+      })
+      expect(received.length).toBe(before)
+    })
+  })
+
+  it('sends to the same name once the allow-list names it', async () => {
+    const outcome = await sender.send(request('/echo', { url: `${base.replace('127.0.0.1', 'localhost')}/echo` }))
+
+    expect(outcome).toMatchObject({ kind: 'response', httpStatusCode: 200 })
+    expect(received.at(-1)?.url).toBe('/echo')
   })
 })

@@ -1,6 +1,8 @@
 import type { HttpSender } from '@request-tasker/application'
 import type { HeaderList, OutboundRequest, SendErrorCode, SendOutcome } from '@request-tasker/domain'
 import { Agent, type Dispatcher } from 'undici'
+import { guardedConnector } from './guarded-connector.js'
+import { type AddressPolicy, EMPTY_ALLOWLIST, targetPolicy } from './target-policy.js'
 
 export type UndiciHttpSenderOptions = {
   /** Body bytes kept in the result; the rest is counted, not stored. */
@@ -11,7 +13,12 @@ export type UndiciHttpSenderOptions = {
   connections?: number
   /** How long a TCP/TLS connect may take before it counts as `connect` (see `classify`). */
   connectTimeoutMs?: number
-  /** Replaces the agent (a proxy agent, say); `close()` then leaves it open for its owner. */
+  /** Which addresses may be reached; by default only public unicast ones (see target-policy.ts). */
+  targets?: AddressPolicy
+  /**
+   * Replaces the agent (a proxy agent, say); `close()` then leaves it open for its owner. `targets` is then not
+   * applied at connect time: the proxy, not this process, resolves and connects.
+   */
   dispatcher?: Dispatcher
 }
 
@@ -22,11 +29,13 @@ export function undiciHttpSender({
   responseMaxBytes = 10 * 1024 * 1024,
   connections = 50,
   connectTimeoutMs = 10_000,
+  targets = targetPolicy({ guard: true, allowlist: EMPTY_ALLOWLIST }),
   dispatcher,
 }: UndiciHttpSenderOptions = {}): ClosableHttpSender {
   // One agent for every send, so sockets to an origin are reused across tasks. No pipelining: one slow
   // response must not hold up the requests queued behind it on the same socket.
-  const agent = dispatcher ?? new Agent({ connections, pipelining: 1, connect: { timeout: connectTimeoutMs } })
+  const agent =
+    dispatcher ?? new Agent({ connections, pipelining: 1, connect: guardedConnector(targets, connectTimeoutMs) })
 
   async function send(request: OutboundRequest): Promise<SendOutcome> {
     const started = performance.now()
@@ -114,6 +123,7 @@ function classify(err: unknown, request: OutboundRequest): { code: SendErrorCode
   const e = rootOf(err)
   const code = e.code ?? ''
   const host = hostOf(request.url)
+  if (code === 'ERR_TARGET_BLOCKED') return { code: 'blocked', message: e.message }
   if (e.name === 'TimeoutError' || e.name === 'AbortError' || code === 'UND_ERR_ABORTED') {
     return { code: 'timeout', message: `no complete response within ${request.timeoutMs} ms` }
   }
