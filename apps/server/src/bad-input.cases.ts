@@ -148,7 +148,8 @@ export const badInputCases: readonly BadInputCase[] = [
 
   // body and bodyEncoding
   submit('body a number', { body: 12 }, 'body'),
-  submit('body an object', { body: { a: 1 } }, 'body'),
+  submit('body true', { body: true }, 'body'),
+  submit('a JSON body with base64 encoding', { body: { a: 1 }, bodyEncoding: 'base64' }, 'bodyEncoding'),
   submit('bodyEncoding unknown', { bodyEncoding: 'hex' }, 'bodyEncoding'),
   submit('bodyEncoding in uppercase', { bodyEncoding: 'UTF8' }, 'bodyEncoding'),
   submit('body not base64', { body: 'not base64!', bodyEncoding: 'base64' }, 'body'),

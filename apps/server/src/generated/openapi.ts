@@ -163,8 +163,16 @@ export interface components {
             headers?: {
                 [key: string]: components["schemas"]["HeaderValues"];
             } | null;
-            /** @description The request body, read per `bodyEncoding`. Not allowed (unless empty) on GET and HEAD. */
-            body?: string | null;
+            /**
+             * @description The request body. A string is read per `bodyEncoding`. A JSON object or array, as the original service took it, is sent as its JSON text, with `Content-Type: application/json` unless `headers` names one. Not allowed (unless empty) on GET and HEAD.
+             * @example {"event":"signup"}
+             * @example {
+             *       "event": "signup"
+             *     }
+             */
+            body?: string | {
+                [key: string]: unknown;
+            } | unknown[] | null;
             /** @description How `body` is written; `utf8` when absent. `base64` for binary bodies. */
             bodyEncoding?: components["schemas"]["BodyEncoding"] | null;
             /** @description Time allowed for the whole exchange, in milliseconds; the server's default (10000) when absent. */

@@ -22,7 +22,11 @@ const submitTaskBody = z.object({
       z.union([z.string(), z.array(z.string())], { error: 'must be a string or an array of strings' }),
     )
     .nullish(),
-  body: z.string().nullish(),
+  body: z
+    .union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())], {
+      error: 'must be a string, a JSON object or a JSON array',
+    })
+    .nullish(),
   bodyEncoding: z.enum(['utf8', 'base64'], { error: 'must be utf8 or base64' }).nullish(),
   timeoutMs: z.number().nullish(),
 })
@@ -34,18 +38,29 @@ const matchesContract: Same<z.output<typeof submitTaskBody>, SubmitTaskRequest> 
 void matchesContract
 
 /** Shapes a POST body into the domain's input, or throws `invalid-request` naming every bad field. */
-export function parseSubmitTaskBody(body: unknown): OutboundRequestInput {
-  const parsed = submitTaskBody.safeParse(body)
+export function parseSubmitTaskBody(payload: unknown): OutboundRequestInput {
+  const parsed = submitTaskBody.safeParse(payload)
   if (!parsed.success) {
     throw invalidRequest(parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })))
   }
-  const { method, url, headers, body: text, bodyEncoding, timeoutMs } = parsed.data
-  return {
+  const { method, url, headers, body, bodyEncoding, timeoutMs } = parsed.data
+  const input: OutboundRequestInput = {
     method,
     url,
     ...(headers != null && { headers }),
-    ...(text != null && { body: text }),
     ...(bodyEncoding != null && { bodyEncoding }),
     ...(timeoutMs != null && { timeoutMs }),
+  }
+  if (typeof body === 'string') return { ...input, body }
+  if (body == null) return input
+  // The original service took `body` as JSON and sent it as JSON text; its clients still do.
+  if (bodyEncoding === 'base64') {
+    throw invalidRequest([{ path: 'bodyEncoding', message: 'applies only to a string body' }])
+  }
+  const typed = Object.keys(headers ?? {}).some((name) => name.toLowerCase() === 'content-type')
+  return {
+    ...input,
+    ...(!typed && { headers: { ...headers, 'Content-Type': 'application/json' } }),
+    body: JSON.stringify(body),
   }
 }

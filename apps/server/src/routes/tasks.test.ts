@@ -256,6 +256,37 @@ describe('legacy routes', () => {
     expect(server.store.rows.size).toBe(1)
   })
 
+  it('POST /task takes a JSON object body, as the original did, and sends it as JSON text', async () => {
+    const server = testServer()
+    const res = await submit(
+      server,
+      { method: 'POST', url: 'https://example.com/hook', body: { a: [1, 'x'] } },
+      alice,
+      '/task',
+    )
+
+    expect(res.statusCode).toBe(201)
+    expect(server.store.requestOf(FIRST_ID as TaskId)).toMatchObject({
+      headers: [['Content-Type', 'application/json']],
+      body: new TextEncoder().encode('{"a":[1,"x"]}'),
+    })
+  })
+
+  it('keeps the content type a JSON body names itself', async () => {
+    const server = testServer()
+    await submit(server, {
+      method: 'PUT',
+      url: 'https://example.com/hook',
+      headers: { 'content-type': 'application/merge-patch+json' },
+      body: [{ op: 'add' }],
+    })
+
+    expect(server.store.requestOf(FIRST_ID as TaskId)).toMatchObject({
+      headers: [['content-type', 'application/merge-patch+json']],
+      body: new TextEncoder().encode('[{"op":"add"}]'),
+    })
+  })
+
   it('GET /task/:id answers the same body as GET /tasks/:id', async () => {
     const server = testServer()
     await submit(server, { method: 'GET', url: 'https://example.com/' })
