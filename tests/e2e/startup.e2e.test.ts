@@ -19,7 +19,9 @@ describe.each<AppName>(['server', 'tasker'])('the %s', (name) => {
       expect.objectContaining({
         msg: 'refusing to start',
         err: expect.objectContaining({
-          message: expect.stringMatching(/^the database lacks 1 migration\(s\): 1764000000000_create-tasks\. /),
+          message: expect.stringMatching(
+            /^the database lacks 2 migration\(s\): 1764000000000_create-tasks, 1764100000000_add-retries\. /,
+          ),
         }),
       }),
     ])

@@ -9,14 +9,20 @@ export type SubmitBody = {
   body?: string
   bodyEncoding?: 'utf8' | 'base64'
   timeoutMs?: number
+  retry?: {
+    maxAttempts?: number
+    backoff?: { baseMs?: number; maxMs?: number }
+    retryOn?: { statuses?: number[]; errors?: string[] }
+  }
 }
 
 /** GET /tasks/:id, as far as these tests read it. */
 export type TaskJson = {
   id: string
-  status: 'new' | 'in_process' | 'done' | 'error'
+  status: 'new' | 'scheduled' | 'in_process' | 'done' | 'error'
   history: Array<{ status: string; at: string }>
-  attempts: number
+  attemptCount: number
+  attempts: Array<{ n: number; startedAt: string; durationMs: number; httpStatusCode?: number; error?: unknown }>
   [field: string]: unknown
 }
 

@@ -1,4 +1,5 @@
 import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
+import { retryDefaults } from '@request-tasker/application/testing'
 import { pgTaskRepository, uuidV7Ids } from '@request-tasker/infrastructure'
 import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { pino } from 'pino'
@@ -19,7 +20,13 @@ afterAll(async () => {
 
 function serverOverPostgres() {
   const tasks = pgTaskRepository(db.pool)
-  const submitTask = makeSubmitTask({ tasks, newId: uuidV7Ids(), now: () => new Date(), defaultTimeoutMs: 10_000 })
+  const submitTask = makeSubmitTask({
+    tasks,
+    newId: uuidV7Ids(),
+    now: () => new Date(),
+    defaultTimeoutMs: 10_000,
+    defaultRetry: retryDefaults,
+  })
   const useCases = { submitTask, getTask: makeGetTask({ tasks }) }
   return buildServer({ useCases, ...badInputServer, logger: pino({ level: 'silent' }) })
 }

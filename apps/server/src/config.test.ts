@@ -13,6 +13,9 @@ describe('loadConfig', () => {
       API_KEYS: [{ id: 'alice', key: 'alice-key' }],
       BODY_LIMIT_BYTES: 1_048_576,
       DEFAULT_TIMEOUT_MS: 10_000,
+      RETRY_MAX_ATTEMPTS: 5,
+      RETRY_BASE_MS: 1000,
+      RETRY_MAX_MS: 600_000,
     })
     expect(config).not.toHaveProperty('KAFKA_BROKERS')
   })
@@ -44,6 +47,9 @@ describe('loadConfig', () => {
     ['PORT', '70000'],
     ['BODY_LIMIT_BYTES', '0'],
     ['DEFAULT_TIMEOUT_MS', '60001'],
+    ['RETRY_MAX_ATTEMPTS', '0'],
+    ['RETRY_BASE_MS', '700000'],
+    ['RETRY_MAX_MS', '0'],
   ])('refuses %s=%s', (name, value) => {
     expect(() => loadConfig({ ...required, [name]: value })).toThrow(name)
   })

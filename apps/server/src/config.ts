@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { MAX_TIMEOUT_MS } from '@request-tasker/domain'
+import { MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_MS, MAX_TIMEOUT_MS } from '@request-tasker/domain'
 import { parseEnv, sharedEnv } from '@request-tasker/infrastructure'
 import { z } from 'zod'
 
@@ -17,6 +17,14 @@ const serverEnv = sharedEnv
     API_KEYS: z.string().transform(parseApiKeys),
     BODY_LIMIT_BYTES: int(1, Number.MAX_SAFE_INTEGER, 1024 * 1024),
     DEFAULT_TIMEOUT_MS: int(1, MAX_TIMEOUT_MS, 10_000),
+    // A task's retry policy when its submission gives none; a task's own smaller maxMs also caps this base.
+    RETRY_MAX_ATTEMPTS: int(1, MAX_ATTEMPTS_LIMIT, 5),
+    RETRY_BASE_MS: int(1, MAX_BACKOFF_MS, 1000),
+    RETRY_MAX_MS: int(1, MAX_BACKOFF_MS, 600_000),
+  })
+  .refine((env) => env.RETRY_BASE_MS <= env.RETRY_MAX_MS, {
+    path: ['RETRY_BASE_MS'],
+    message: 'must not exceed RETRY_MAX_MS',
   })
 
 export type ServerConfig = z.output<typeof serverEnv>

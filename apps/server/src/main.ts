@@ -30,6 +30,10 @@ const useCases = {
     newId: uuidV7Ids(),
     now: () => new Date(),
     defaultTimeoutMs: config.DEFAULT_TIMEOUT_MS,
+    defaultRetry: {
+      maxAttempts: config.RETRY_MAX_ATTEMPTS,
+      backoff: { baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
+    },
   }),
   getTask: makeGetTask({ tasks }),
 }

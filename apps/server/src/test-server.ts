@@ -1,5 +1,5 @@
 import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
-import { InMemoryStore, manualClock, sequentialIds } from '@request-tasker/application/testing'
+import { InMemoryStore, manualClock, retryDefaults, sequentialIds } from '@request-tasker/application/testing'
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
 import type { ApiKey } from './config.js'
@@ -15,7 +15,13 @@ export function testServer(
   const store = new InMemoryStore()
   const clock = manualClock()
   const useCases = {
-    submitTask: makeSubmitTask({ tasks: store, newId: sequentialIds(), now: clock.now, defaultTimeoutMs: 10_000 }),
+    submitTask: makeSubmitTask({
+      tasks: store,
+      newId: sequentialIds(),
+      now: clock.now,
+      defaultTimeoutMs: 10_000,
+      defaultRetry: retryDefaults,
+    }),
     getTask: makeGetTask({ tasks: store }),
   }
   const app = buildServer({

@@ -1,12 +1,19 @@
+import { DEFAULT_RETRY_ON } from '@request-tasker/domain'
 import { describe, expect, it } from 'vitest'
 import { makeGetTask } from './get-task.js'
 import { makeSubmitTask } from './submit-task.js'
-import { InMemoryStore, manualClock, sequentialIds } from './testing/index.js'
+import { InMemoryStore, manualClock, retryDefaults, sequentialIds } from './testing/index.js'
 
 function setup() {
   const store = new InMemoryStore()
   const clock = manualClock()
-  const submitTask = makeSubmitTask({ tasks: store, newId: sequentialIds(), now: clock.now, defaultTimeoutMs: 5000 })
+  const submitTask = makeSubmitTask({
+    tasks: store,
+    newId: sequentialIds(),
+    now: clock.now,
+    defaultTimeoutMs: 5000,
+    defaultRetry: retryDefaults,
+  })
   const getTask = makeGetTask({ tasks: store })
   return { store, clock, submitTask, getTask }
 }
@@ -30,6 +37,8 @@ describe('submitTask', () => {
       },
       status: 'new',
       attempts: 0,
+      retry: { ...retryDefaults, retryOn: DEFAULT_RETRY_ON },
+      runAt: null,
       createdAt: clock.now(),
       updatedAt: clock.now(),
     })

@@ -1,5 +1,6 @@
 import { DomainError } from './errors.js'
 import type { OutboundRequest } from './outbound-request.js'
+import type { RetryPolicy } from './retry-policy.js'
 
 export type TaskId = string & { readonly __brand: 'TaskId' }
 
@@ -8,14 +9,16 @@ export function isTaskId(value: string): value is TaskId {
   return UUID.test(value)
 }
 
-// The original service's four names are kept so its clients read statuses unchanged.
-export const TASK_STATUSES = ['new', 'in_process', 'done', 'error'] as const
+// The original service's four names are kept so its clients read statuses unchanged; `scheduled` is new.
+export const TASK_STATUSES = ['new', 'scheduled', 'in_process', 'done', 'error'] as const
 export type TaskStatus = (typeof TASK_STATUSES)[number]
 
 // `in_process → new` is the sweeper's requeue of a send whose tasker died: the attempt shows twice, never lost.
+// `in_process → scheduled` waits for a retry's time; `scheduled → new` is the scheduler finding it due.
 const TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
   new: ['in_process'],
-  in_process: ['done', 'error', 'new'],
+  scheduled: ['new'],
+  in_process: ['done', 'error', 'new', 'scheduled'],
   done: [],
   error: [],
 }
@@ -35,16 +38,33 @@ export type Task = {
   readonly status: TaskStatus
   /** Attempts started so far; the claim of a send increments it. */
   readonly attempts: number
+  readonly retry: RetryPolicy
+  /** While scheduled: when the task becomes due; null otherwise. */
+  readonly runAt: Date | null
   readonly createdAt: Date
   readonly updatedAt: Date
 }
 
-export function createTask(args: { id: TaskId; ownerKeyId: string; request: OutboundRequest; now: Date }): Task {
-  const { id, ownerKeyId, request, now } = args
-  return { id, ownerKeyId, request, status: 'new', attempts: 0, createdAt: now, updatedAt: now }
+export function createTask(args: {
+  id: TaskId
+  ownerKeyId: string
+  request: OutboundRequest
+  retry: RetryPolicy
+  now: Date
+}): Task {
+  const { id, ownerKeyId, request, retry, now } = args
+  return { id, ownerKeyId, request, status: 'new', attempts: 0, retry, runAt: null, createdAt: now, updatedAt: now }
 }
 
-export function moveTask(task: Task, to: TaskStatus, now: Date): Task {
+/** `runAt` is given exactly when moving to `scheduled`. */
+export function moveTask(task: Task, to: TaskStatus, now: Date, runAt: Date | null = null): Task {
   assertTransition(task.status, to)
-  return { ...task, status: to, updatedAt: now, attempts: to === 'in_process' ? task.attempts + 1 : task.attempts }
+  if ((to === 'scheduled') !== (runAt !== null)) throw new Error(`runAt goes with scheduled, not ${to}`)
+  return {
+    ...task,
+    status: to,
+    runAt,
+    updatedAt: now,
+    attempts: to === 'in_process' ? task.attempts + 1 : task.attempts,
+  }
 }

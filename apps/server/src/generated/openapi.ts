@@ -144,6 +144,38 @@ export interface components {
             bodyEncoding?: components["schemas"]["BodyEncoding"] | null;
             /** @description Time allowed for the whole exchange, in milliseconds; the server's default (10000) when absent. */
             timeoutMs?: number | null;
+            /** @description When to send again; every absent field takes the server's default. */
+            retry?: components["schemas"]["RetryPolicy"] | null;
+        };
+        /**
+         * @description A task is sent up to `maxAttempts` times. After an attempt whose outcome `retryOn` lists, and while attempts
+         *     remain, the task waits as `scheduled` for a delay drawn uniformly from 0 to `min(maxMs, baseMs · 2^(n-1))`
+         *     after the n-th attempt (exponential backoff with full jitter). A response's `Retry-After` (seconds or an
+         *     HTTP date) replaces that delay, but never beyond `maxMs`.
+         */
+        RetryPolicy: {
+            /** @description Attempts in all, the first included; `1` never retries. Default `RETRY_MAX_ATTEMPTS` (5). */
+            maxAttempts?: number | null;
+            backoff?: components["schemas"]["Backoff"] | null;
+            retryOn?: components["schemas"]["RetryOn"] | null;
+        };
+        Backoff: {
+            /**
+             * @description Ceiling of the first delay; at most `maxMs`. Default `RETRY_BASE_MS` (1000), lowered to `maxMs`
+             *     when only a smaller `maxMs` is given.
+             */
+            baseMs?: number | null;
+            /** @description Longest wait between two attempts, `Retry-After` included. Default `RETRY_MAX_MS` (600000). */
+            maxMs?: number | null;
+        };
+        /**
+         * @description The outcomes worth another attempt; each list, when given, replaces its default. Defaults: statuses 408,
+         *     429 and 500–599 (never another 4xx); errors `timeout`, `connect`, `reset`, `dns`. Give `statuses: []`
+         *     to retry on no response status, or add one (`[409, 503]`) to retry it too.
+         */
+        RetryOn: {
+            statuses?: number[] | null;
+            errors?: components["schemas"]["SendErrorCode"][] | null;
         };
         /** @enum {string} */
         BodyEncoding: "utf8" | "base64";
@@ -152,11 +184,14 @@ export interface components {
             id: string;
         };
         /**
-         * @description `new`: waiting to be sent; `in_process`: being sent; `done`: a response came back, whatever its HTTP
-         *     status; `error`: no response came back (see `error`). A send interrupted by a crash goes back to `new`.
+         * @description `new`: waiting to be sent; `scheduled`: waiting for its next attempt (see `nextAttemptAt`);
+         *     `in_process`: being sent; `done`: a response came back that is not to be retried, whatever its HTTP
+         *     status (a 404 is `done`); `error`: we gave up, because the outcome is not worth retrying and no response
+         *     came back (see `error`), or because attempts ran out on a retryable outcome, a 503 included (its response
+         *     is shown). A send interrupted by a crash goes back to `new`.
          * @enum {string}
          */
-        TaskStatus: "new" | "in_process" | "done" | "error";
+        TaskStatus: "new" | "scheduled" | "in_process" | "done" | "error";
         StatusChange: {
             status: components["schemas"]["TaskStatus"];
             /** Format: date-time */
@@ -175,9 +210,18 @@ export interface components {
         ResponseHeaders: {
             [key: string]: components["schemas"]["HeaderValues"];
         };
+        /** @description One send; `httpStatusCode` when a response came back, else `error`. */
+        Attempt: {
+            n: number;
+            /** Format: date-time */
+            startedAt: string;
+            durationMs: number;
+            httpStatusCode?: number;
+            error?: components["schemas"]["SendError"];
+        };
         /**
-         * @description The response fields (`httpStatusCode` … `bodyTruncated`) are present only when `status` is `done`,
-         *     `error` only when it is `error`, and `durationMs` with either.
+         * @description The result is the last attempt's, shown once the task is `done` or `error`: the response fields
+         *     (`httpStatusCode` … `bodyTruncated`) when a response came back, else `error`; `durationMs` with either.
          */
         Task: {
             /** Format: uuid */
@@ -189,8 +233,15 @@ export interface components {
             updatedAt: string;
             /** @description Every status the task passed through, oldest first. */
             history: components["schemas"]["StatusChange"][];
-            /** @description Sends started so far. */
-            attempts: number;
+            /** @description Sends started so far (until version 1.1, this count was the field `attempts`). */
+            attemptCount: number;
+            /** @description Every attempt whose outcome is stored, oldest first. */
+            attempts: components["schemas"]["Attempt"][];
+            /**
+             * Format: date-time
+             * @description While `scheduled`, when the next attempt becomes due.
+             */
+            nextAttemptAt?: string;
             httpStatusCode?: number;
             headers?: components["schemas"]["ResponseHeaders"];
             /** @description Bytes of response body received, counting those past the stored cap. */

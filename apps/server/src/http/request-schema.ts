@@ -1,4 +1,10 @@
-import { invalidRequest, METHODS, type OutboundRequestInput } from '@request-tasker/domain'
+import {
+  invalidRequest,
+  METHODS,
+  type OutboundRequestInput,
+  type RetryPolicyInput,
+  SEND_ERROR_CODES,
+} from '@request-tasker/domain'
 import { z } from 'zod'
 import type { components } from '../generated/openapi.js'
 
@@ -25,6 +31,20 @@ const submitTaskBody = z.object({
   body: z.string().nullish(),
   bodyEncoding: z.enum(['utf8', 'base64'], { error: 'must be utf8 or base64' }).nullish(),
   timeoutMs: z.number().nullish(),
+  retry: z
+    .object({
+      maxAttempts: z.number().nullish(),
+      backoff: z.object({ baseMs: z.number().nullish(), maxMs: z.number().nullish() }).nullish(),
+      retryOn: z
+        .object({
+          statuses: z.array(z.number()).nullish(),
+          errors: z
+            .array(z.enum(SEND_ERROR_CODES, { error: `must be one of ${SEND_ERROR_CODES.join(', ')}` }))
+            .nullish(),
+        })
+        .nullish(),
+    })
+    .nullish(),
 })
 
 // Assignable both ways with the same keys (optional ones included): the build breaks when openapi.yaml and this
@@ -34,18 +54,37 @@ const matchesContract: Same<z.output<typeof submitTaskBody>, SubmitTaskRequest> 
 void matchesContract
 
 /** Shapes a POST body into the domain's input, or throws `invalid-request` naming every bad field. */
-export function parseSubmitTaskBody(body: unknown): OutboundRequestInput {
+export function parseSubmitTaskBody(body: unknown): { request: OutboundRequestInput; retry: RetryPolicyInput } {
   const parsed = submitTaskBody.safeParse(body)
   if (!parsed.success) {
     throw invalidRequest(parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })))
   }
-  const { method, url, headers, body: text, bodyEncoding, timeoutMs } = parsed.data
-  return {
+  const { method, url, headers, body: text, bodyEncoding, timeoutMs, retry } = parsed.data
+  const request = {
     method,
     url,
     ...(headers != null && { headers }),
     ...(text != null && { body: text }),
     ...(bodyEncoding != null && { bodyEncoding }),
     ...(timeoutMs != null && { timeoutMs }),
+  }
+  const { backoff, retryOn } = retry ?? {}
+  return {
+    request,
+    retry: {
+      ...(retry?.maxAttempts != null && { maxAttempts: retry.maxAttempts }),
+      ...(backoff != null && {
+        backoff: {
+          ...(backoff.baseMs != null && { baseMs: backoff.baseMs }),
+          ...(backoff.maxMs != null && { maxMs: backoff.maxMs }),
+        },
+      }),
+      ...(retryOn != null && {
+        retryOn: {
+          ...(retryOn.statuses != null && { statuses: retryOn.statuses }),
+          ...(retryOn.errors != null && { errors: retryOn.errors }),
+        },
+      }),
+    },
   }
 }

@@ -1,6 +1,6 @@
 import { makeExecuteTasks } from '@request-tasker/application'
-import { ScriptedSender, unboundedSlots } from '@request-tasker/application/testing'
-import type { SendOutcome, TaskId } from '@request-tasker/domain'
+import { okResponse, retryDefaults, ScriptedSender, unboundedSlots } from '@request-tasker/application/testing'
+import { DEFAULT_RETRY_ON, type SendOutcome, type TaskId } from '@request-tasker/domain'
 import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
 import { ALICE, BOB, testServer } from '../test-server.js'
@@ -23,6 +23,7 @@ async function sendWith({ store, clock }: Server, id: string, outcome: SendOutco
     sender: new ScriptedSender(() => outcome),
     slots: unboundedSlots,
     now: clock.now,
+    random: () => 0.5,
     leaseGraceMs: 1000,
   })
   clock.advance(1000)
@@ -59,6 +60,8 @@ describe('POST /tasks', () => {
       },
       status: 'new',
       attempts: 0,
+      retry: { ...retryDefaults, retryOn: DEFAULT_RETRY_ON },
+      runAt: null,
       createdAt: new Date(T0),
       updatedAt: new Date(T0),
     })
@@ -91,6 +94,22 @@ describe('POST /tasks', () => {
       headers: [],
       body: null,
       timeoutMs: 10_000,
+    })
+  })
+
+  it('stores the retry policy given, each absent part taking the default', async () => {
+    const server = testServer()
+    const res = await submit(server, {
+      method: 'GET',
+      url: 'https://example.com/',
+      retry: { maxAttempts: 2, backoff: { maxMs: 400 }, retryOn: { statuses: [409], errors: null } },
+    })
+
+    expect(res.statusCode).toBe(201)
+    expect(server.store.rows.get(FIRST_ID as TaskId)?.task.retry).toEqual({
+      maxAttempts: 2,
+      backoff: { baseMs: 400, maxMs: 400 },
+      retryOn: { statuses: [409], errors: DEFAULT_RETRY_ON.errors },
     })
   })
 
@@ -130,7 +149,8 @@ describe('GET /tasks/:id', () => {
       createdAt: T0,
       updatedAt: T0,
       history: [{ status: 'new', at: T0 }],
-      attempts: 0,
+      attemptCount: 0,
+      attempts: [],
     })
   })
 
@@ -139,7 +159,7 @@ describe('GET /tasks/:id', () => {
     await submit(server, { method: 'GET', url: 'https://example.com/file' })
     await sendWith(server, FIRST_ID, {
       kind: 'response',
-      httpStatusCode: 503,
+      httpStatusCode: 404,
       headers: [
         ['content-type', 'application/octet-stream'],
         ['set-cookie', 'a=1'],
@@ -162,8 +182,9 @@ describe('GET /tasks/:id', () => {
         { status: 'in_process', at: T1 },
         { status: 'done', at: T1 },
       ],
-      attempts: 1,
-      httpStatusCode: 503,
+      attemptCount: 1,
+      attempts: [{ n: 1, startedAt: T1, durationMs: 42, httpStatusCode: 404 }],
+      httpStatusCode: 404,
       headers: { 'content-type': 'application/octet-stream', 'set-cookie': ['a=1', 'b=2'] },
       length: 70_000,
       body: '/wCAAQ==',
@@ -201,7 +222,7 @@ describe('GET /tasks/:id', () => {
 
   it('answers an error task with the reason no response came back', async () => {
     const server = testServer()
-    await submit(server, { method: 'GET', url: 'https://example.com/' })
+    await submit(server, { method: 'GET', url: 'https://example.com/', retry: { maxAttempts: 1 } })
     await sendWith(server, FIRST_ID, {
       kind: 'failure',
       error: { code: 'timeout', message: 'no response within 10000 ms' },
@@ -219,10 +240,55 @@ describe('GET /tasks/:id', () => {
         { status: 'in_process', at: T1 },
         { status: 'error', at: T1 },
       ],
-      attempts: 1,
+      attemptCount: 1,
+      attempts: [
+        { n: 1, startedAt: T1, durationMs: 10_001, error: { code: 'timeout', message: 'no response within 10000 ms' } },
+      ],
       error: { code: 'timeout', message: 'no response within 10000 ms' },
       durationMs: 10_001,
     })
+  })
+
+  it('answers a task waiting for a retry with its attempts and when the next one is due, and no result yet', async () => {
+    const server = testServer()
+    await submit(server, {
+      method: 'GET',
+      url: 'https://example.com/',
+      retry: { maxAttempts: 3, backoff: { baseMs: 100, maxMs: 100 } },
+    })
+    await sendWith(server, FIRST_ID, okResponse(503, 'busy'))
+    const res = await server.app.inject({ method: 'GET', url: `/tasks/${FIRST_ID}`, headers: alice })
+
+    expect(res.json()).toEqual({
+      id: FIRST_ID,
+      status: 'scheduled',
+      createdAt: T0,
+      updatedAt: T1,
+      history: [
+        { status: 'new', at: T0 },
+        { status: 'in_process', at: T1 },
+        { status: 'scheduled', at: T1 },
+      ],
+      attemptCount: 1,
+      attempts: [{ n: 1, startedAt: T1, durationMs: 3, httpStatusCode: 503 }],
+      nextAttemptAt: '2026-01-01T00:00:01.050Z', // half of the 100 ms ceiling: the test's random is 0.5
+    })
+  })
+
+  it('answers error with the last response when retryable answers used up every attempt', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/', retry: { maxAttempts: 1 } })
+    await sendWith(server, FIRST_ID, okResponse(503, 'busy'))
+    const res = await server.app.inject({ method: 'GET', url: `/tasks/${FIRST_ID}`, headers: alice })
+
+    expect(res.json()).toMatchObject({
+      status: 'error',
+      attemptCount: 1,
+      httpStatusCode: 503,
+      body: 'busy',
+      history: [{ status: 'new' }, { status: 'in_process' }, { status: 'error' }],
+    })
+    expect(res.json()).not.toHaveProperty('error')
   })
 
   it("answers 404 for another key's task, exactly as for an unknown id", async () => {

@@ -1,11 +1,24 @@
-import type { Attempt, Task, TaskId, TaskStatus } from '@request-tasker/domain'
+import type { Attempt, NextStep, SendErrorCode, Task, TaskId, TaskStatus } from '@request-tasker/domain'
 
-/** A task as its owner reads it: the row, every status it passed through, and its latest attempt. */
+/** One attempt without its response's headers and body: what a list of attempts shows. */
+export type AttemptSummary = {
+  readonly n: number
+  readonly startedAt: Date
+  readonly durationMs: number
+  readonly httpStatusCode: number | null
+  readonly error: { readonly code: SendErrorCode; readonly message: string } | null
+}
+
+/** A task as its owner reads it: the row, every status it passed through, every attempt and the latest in full. */
 export type TaskView = {
   readonly task: Task
   readonly history: ReadonlyArray<{ readonly status: TaskStatus; readonly at: Date }>
+  readonly attempts: readonly AttemptSummary[]
   readonly lastAttempt: Attempt | null
 }
+
+/** An attempt and the verdict on it (see `nextStep`), stored together. */
+export type AttemptResult = { readonly attempt: Attempt; readonly next: NextStep }
 
 export interface TaskRepository {
   /** Stores a new task, its first status and an outbox entry that asks for its publication: all or nothing. */
@@ -18,10 +31,13 @@ export interface TaskRepository {
    */
   claim(ids: readonly TaskId[], now: Date, leaseGraceMs: number): Promise<Task[]>
   /**
-   * Stores every attempt and moves its task to done or error, but only while the task is still held by
-   * the claim that made the attempt: a late result after a requeue is kept as history, not applied.
+   * Stores every attempt and moves its task as its verdict says (done, error, or scheduled at `runAt`), but only
+   * while the task is still held by the claim that made the attempt: a late result after a requeue is kept as
+   * history, not applied.
    */
-  recordAttempts(attempts: readonly Attempt[], now: Date): Promise<void>
+  recordAttempts(results: readonly AttemptResult[], now: Date): Promise<void>
   /** Puts `in_process` tasks whose lease ran out back to `new` and queues them again; returns their ids. */
   requeueStale(now: Date, limit: number): Promise<TaskId[]>
+  /** Moves `scheduled` tasks whose time has come to `new` and queues them, earliest first; returns their ids. */
+  promoteDue(now: Date, limit: number): Promise<TaskId[]>
 }

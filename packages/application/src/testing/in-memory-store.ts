@@ -2,13 +2,12 @@ import {
   type Attempt,
   moveTask,
   type OutboundRequest,
-  statusAfter,
   type Task,
   type TaskId,
   type TaskStatus,
 } from '@request-tasker/domain'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
-import type { TaskRepository, TaskView } from '../ports/task-repository.js'
+import type { AttemptResult, TaskRepository, TaskView } from '../ports/task-repository.js'
 
 type Row = {
   task: Task
@@ -32,13 +31,24 @@ export class InMemoryStore implements TaskRepository, Outbox {
       attempts: [],
       leaseUntil: null,
     })
-    this.enqueue(task.id)
+    if (task.status === 'new') this.enqueue(task.id)
   }
 
   async findOwned(id: TaskId, ownerKeyId: string): Promise<TaskView | null> {
     const row = this.rows.get(id)
     if (!row || row.task.ownerKeyId !== ownerKeyId) return null
-    return { task: row.task, history: [...row.history], lastAttempt: row.attempts.at(-1) ?? null }
+    return {
+      task: row.task,
+      history: [...row.history],
+      attempts: row.attempts.map(({ n, startedAt, outcome }) => ({
+        n,
+        startedAt,
+        durationMs: outcome.durationMs,
+        httpStatusCode: outcome.kind === 'response' ? outcome.httpStatusCode : null,
+        error: outcome.kind === 'failure' ? outcome.error : null,
+      })),
+      lastAttempt: row.attempts.at(-1) ?? null,
+    }
   }
 
   async claim(ids: readonly TaskId[], now: Date, leaseGraceMs: number): Promise<Task[]> {
@@ -53,15 +63,15 @@ export class InMemoryStore implements TaskRepository, Outbox {
     return claimed
   }
 
-  async recordAttempts(attempts: readonly Attempt[], now: Date): Promise<void> {
-    for (const attempt of attempts) {
+  async recordAttempts(results: readonly AttemptResult[], now: Date): Promise<void> {
+    for (const { attempt, next } of results) {
       const row = this.rows.get(attempt.taskId)
       if (!row) throw new Error(`attempt for unknown task ${attempt.taskId}`)
       if (row.attempts.some((a) => a.n === attempt.n)) continue
       row.attempts.push(attempt)
       row.attempts.sort((a, b) => a.n - b.n)
       if (row.task.status === 'in_process' && row.task.attempts === attempt.n) {
-        this.move(row, statusAfter(attempt.outcome), now)
+        this.move(row, next.status, now, next.status === 'scheduled' ? next.runAt : null)
         row.leaseUntil = null
       }
     }
@@ -77,6 +87,18 @@ export class InMemoryStore implements TaskRepository, Outbox {
       this.enqueue(row.task.id)
     }
     return stale.map((r) => r.task.id)
+  }
+
+  async promoteDue(now: Date, limit: number): Promise<TaskId[]> {
+    const due = [...this.rows.values()]
+      .filter((r) => r.task.status === 'scheduled' && r.task.runAt !== null && r.task.runAt <= now)
+      .sort((a, b) => (a.task.runAt?.getTime() ?? 0) - (b.task.runAt?.getTime() ?? 0))
+      .slice(0, limit)
+    for (const row of due) {
+      this.move(row, 'new', now)
+      this.enqueue(row.task.id)
+    }
+    return due.map((r) => r.task.id)
   }
 
   async drain(limit: number, publish: (entries: readonly OutboxEntry[]) => Promise<void>): Promise<number> {
@@ -99,8 +121,8 @@ export class InMemoryStore implements TaskRepository, Outbox {
     return this.rows.get(id)?.task.request
   }
 
-  private move(row: Row, to: TaskStatus, now: Date): void {
-    row.task = moveTask(row.task, to, now)
+  private move(row: Row, to: TaskStatus, now: Date, runAt: Date | null = null): void {
+    row.task = moveTask(row.task, to, now, runAt)
     row.history.push({ status: to, at: now })
   }
 

@@ -1,7 +1,15 @@
-import { type Attempt, createTask, type OutboundRequest, type SendOutcome, type Task } from '@request-tasker/domain'
+import {
+  type Attempt,
+  createTask,
+  DEFAULT_RETRY_ON,
+  type OutboundRequest,
+  type RetryPolicy,
+  type SendOutcome,
+  type Task,
+} from '@request-tasker/domain'
 import { beforeEach, describe, expect, it } from 'vitest'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
-import type { TaskRepository } from '../ports/task-repository.js'
+import type { AttemptResult, AttemptSummary, TaskRepository } from '../ports/task-repository.js'
 import { sequentialIds } from './fakes.js'
 
 /** A fresh, empty store for each test. */
@@ -39,6 +47,29 @@ const response: SendOutcome = {
   bodyTruncated: true,
   durationMs: 12,
 }
+const retry: RetryPolicy = {
+  maxAttempts: 3,
+  backoff: { baseMs: 100, maxMs: 5_000 },
+  retryOn: { statuses: [409, 503], errors: DEFAULT_RETRY_ON.errors },
+}
+
+/** The verdict a store is told for an attempt that ends its task: done on a response, error without. */
+const finished = (attempt: Attempt): AttemptResult => ({
+  attempt,
+  next: { status: attempt.outcome.kind === 'response' ? 'done' : 'error' },
+})
+
+/** The short form of an attempt that findOwned lists. */
+function summaryOf({ n, startedAt, outcome }: Attempt): AttemptSummary {
+  return {
+    n,
+    startedAt,
+    durationMs: outcome.durationMs,
+    httpStatusCode: outcome.kind === 'response' ? outcome.httpStatusCode : null,
+    error: outcome.kind === 'failure' ? outcome.error : null,
+  }
+}
+
 const failure: SendOutcome = {
   kind: 'failure',
   error: { code: 'timeout', message: 'no response within 1000 ms' },
@@ -61,7 +92,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
     })
 
     async function added(overrides: Partial<OutboundRequest> = {}): Promise<Task> {
-      const task = createTask({ id: nextId(), ownerKeyId: OWNER, request: outboundRequest(overrides), now: T0 })
+      const task = createTask({ id: nextId(), ownerKeyId: OWNER, request: outboundRequest(overrides), retry, now: T0 })
       await tasks.add(task)
       return task
     }
@@ -88,6 +119,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task,
           history: [{ status: 'new', at: T0 }],
+          attempts: [],
           lastAttempt: null,
         })
         expect((await tasks.findOwned(bodiless.id, OWNER))?.task).toEqual(bodiless)
@@ -147,7 +179,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       it('ignores finished tasks and unknown ids', async () => {
         const task = await added()
         await claimed(task)
-        await tasks.recordAttempts([{ taskId: task.id, n: 1, startedAt: T0, outcome: response }], at(20))
+        await tasks.recordAttempts([finished({ taskId: task.id, n: 1, startedAt: T0, outcome: response })], at(20))
 
         expect(await tasks.claim([task.id, nextId()], at(30), GRACE_MS)).toEqual([])
         expect((await tasks.findOwned(task.id, OWNER))?.task).toMatchObject({ status: 'done', attempts: 1 })
@@ -177,7 +209,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         await claimed(task, at(10))
         const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
 
-        await tasks.recordAttempts([attempt], at(30))
+        await tasks.recordAttempts([finished(attempt)], at(30))
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'done', attempts: 1, updatedAt: at(30) },
@@ -186,6 +218,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
             { status: 'in_process', at: at(10) },
             { status: 'done', at: at(30) },
           ],
+          attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
         })
       })
@@ -195,7 +228,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         await claimed(task, at(10))
         const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: failure }
 
-        await tasks.recordAttempts([attempt], at(30))
+        await tasks.recordAttempts([finished(attempt)], at(30))
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'error', attempts: 1, updatedAt: at(30) },
@@ -204,6 +237,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
             { status: 'in_process', at: at(10) },
             { status: 'error', at: at(30) },
           ],
+          attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
         })
       })
@@ -215,8 +249,8 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
 
         await tasks.recordAttempts(
           [
-            { taskId: done.id, n: 1, startedAt: at(11), outcome: response },
-            { taskId: failed.id, n: 1, startedAt: at(11), outcome: failure },
+            finished({ taskId: done.id, n: 1, startedAt: at(11), outcome: response }),
+            finished({ taskId: failed.id, n: 1, startedAt: at(11), outcome: failure }),
           ],
           at(30),
         )
@@ -234,7 +268,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         const late: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: failure }
         const current: Attempt = { taskId: task.id, n: 2, startedAt: at(10_011), outcome: response }
 
-        await tasks.recordAttempts([late], at(10_020))
+        await tasks.recordAttempts([finished(late)], at(10_020))
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'in_process', attempts: 2, updatedAt: at(10_010) },
           history: [
@@ -243,10 +277,11 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
             { status: 'new', at: at(10_000) },
             { status: 'in_process', at: at(10_010) },
           ],
+          attempts: [summaryOf(late)],
           lastAttempt: late,
         })
 
-        await tasks.recordAttempts([current], at(10_030))
+        await tasks.recordAttempts([finished(current)], at(10_030))
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'done', attempts: 2, updatedAt: at(10_030) },
           history: [
@@ -256,6 +291,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
             { status: 'in_process', at: at(10_010) },
             { status: 'done', at: at(10_030) },
           ],
+          attempts: [summaryOf(late), summaryOf(current)],
           lastAttempt: current,
         })
       })
@@ -266,7 +302,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         await tasks.requeueStale(at(10_000), 10)
         const late: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
 
-        await tasks.recordAttempts([late], at(10_020))
+        await tasks.recordAttempts([finished(late)], at(10_020))
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'new', attempts: 1, updatedAt: at(10_000) },
@@ -275,6 +311,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
             { status: 'in_process', at: at(10) },
             { status: 'new', at: at(10_000) },
           ],
+          attempts: [summaryOf(late)],
           lastAttempt: late,
         })
       })
@@ -283,13 +320,106 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         const task = await added()
         await claimed(task, at(10))
         const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
-        await tasks.recordAttempts([attempt], at(30))
+        await tasks.recordAttempts([finished(attempt)], at(30))
         const before = await tasks.findOwned(task.id, OWNER)
 
-        await tasks.recordAttempts([{ ...attempt, outcome: failure }], at(40))
+        await tasks.recordAttempts([finished({ ...attempt, outcome: failure })], at(40))
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual(before)
         expect(before?.lastAttempt).toEqual(attempt)
+      })
+    })
+
+    describe('retries', () => {
+      it('reads back the retry policy it was given', async () => {
+        const task = await added()
+
+        expect((await tasks.findOwned(task.id, OWNER))?.task).toMatchObject({ retry, runAt: null })
+      })
+
+      it('moves the task to scheduled at runAt, with no outbox entry until it is due', async () => {
+        const task = await added()
+        await claimed(task, at(10))
+        await drainAll()
+        const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
+
+        await tasks.recordAttempts([{ attempt, next: { status: 'scheduled', runAt: at(5_000) } }], at(30))
+
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual({
+          task: { ...task, status: 'scheduled', attempts: 1, runAt: at(5_000), updatedAt: at(30) },
+          history: [
+            { status: 'new', at: T0 },
+            { status: 'in_process', at: at(10) },
+            { status: 'scheduled', at: at(30) },
+          ],
+          attempts: [summaryOf(attempt)],
+          lastAttempt: attempt,
+        })
+        expect(await drainAll()).toEqual([])
+        expect(await tasks.claim([task.id], at(40), GRACE_MS)).toEqual([]) // only new tasks are claimed
+        expect(await tasks.requeueStale(at(1_000_000), 10)).toEqual([]) // nor is a scheduled task stale
+      })
+
+      it('promotes due tasks to new and queues them, earliest first, leaving the rest scheduled', async () => {
+        const [late, early, waiting] = [await added(), await added(), await added()]
+        await tasks.claim([late.id, early.id, waiting.id], at(10), GRACE_MS)
+        await drainAll()
+        const schedule = (task: Task, runAt: Date): AttemptResult => ({
+          attempt: { taskId: task.id, n: 1, startedAt: at(11), outcome: failure },
+          next: { status: 'scheduled', runAt },
+        })
+        await tasks.recordAttempts(
+          [schedule(late, at(2_000)), schedule(early, at(1_000)), schedule(waiting, at(9_000))],
+          at(20),
+        )
+
+        expect(await tasks.promoteDue(at(999), 10)).toEqual([])
+        expect(await tasks.promoteDue(at(2_000), 1)).toEqual([early.id])
+        expect(await tasks.promoteDue(at(2_000), 10)).toEqual([late.id])
+
+        expect(await tasks.findOwned(early.id, OWNER)).toMatchObject({
+          task: { status: 'new', runAt: null, attempts: 1, updatedAt: at(2_000) },
+          history: [
+            { status: 'new' },
+            { status: 'in_process' },
+            { status: 'scheduled' },
+            { status: 'new', at: at(2_000) },
+          ],
+        })
+        expect((await tasks.findOwned(waiting.id, OWNER))?.task).toMatchObject({
+          status: 'scheduled',
+          runAt: at(9_000),
+        })
+        expect((await drainAll()).map((e) => [e.kind, e.taskId])).toEqual([
+          ['task.requested', early.id],
+          ['task.requested', late.id],
+        ])
+      })
+
+      it('lists every attempt of a retried task in order, the last one in full', async () => {
+        const task = await added()
+        const first: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: failure }
+        const second: Attempt = { taskId: task.id, n: 2, startedAt: at(2_011), outcome: response }
+        await claimed(task, at(10))
+        await tasks.recordAttempts([{ attempt: first, next: { status: 'scheduled', runAt: at(1_000) } }], at(20))
+        await tasks.promoteDue(at(1_000), 10)
+        await claimed(task, at(2_010))
+
+        await tasks.recordAttempts([{ attempt: second, next: { status: 'error' } }], at(2_030))
+
+        expect(await tasks.findOwned(task.id, OWNER)).toMatchObject({
+          task: { status: 'error', attempts: 2, runAt: null },
+          attempts: [summaryOf(first), summaryOf(second)],
+          lastAttempt: second,
+        })
+        expect((await tasks.findOwned(task.id, OWNER))?.history.map((h) => h.status)).toEqual([
+          'new',
+          'in_process',
+          'scheduled',
+          'new',
+          'in_process',
+          'error',
+        ])
       })
     })
 
@@ -310,6 +440,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
             { status: 'in_process', at: T0 },
             { status: 'new', at: at(2_000) },
           ],
+          attempts: [],
           lastAttempt: null,
         })
         expect((await tasks.findOwned(running.id, OWNER))?.task.status).toBe('in_process')
@@ -333,7 +464,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       it('leaves a finished task alone however late it is', async () => {
         const task = await added()
         await claimed(task, T0)
-        await tasks.recordAttempts([{ taskId: task.id, n: 1, startedAt: T0, outcome: response }], at(10))
+        await tasks.recordAttempts([finished({ taskId: task.id, n: 1, startedAt: T0, outcome: response })], at(10))
 
         expect(await tasks.requeueStale(at(1_000_000), 10)).toEqual([])
       })

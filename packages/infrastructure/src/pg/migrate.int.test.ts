@@ -10,6 +10,7 @@ import { assertMigrationsCurrent, runMigrations } from './migrate.js'
 import { createPool } from './pool.js'
 
 const FIRST = '1764000000000_create-tasks'
+const ALL = [FIRST, '1764100000000_add-retries']
 const databaseUrl = inject('databaseUrl')
 const schema = `t_migrate_${randomBytes(4).toString('hex')}`
 let admin: pg.Pool
@@ -35,12 +36,12 @@ async function tableExists(name: string): Promise<boolean> {
 describe('migrations', () => {
   it('refuses an empty schema, naming the missing migration and the command that applies it', async () => {
     await expect(assertMigrationsCurrent(pool, MIGRATIONS_DIR)).rejects.toThrow(
-      `the database lacks 1 migration(s): ${FIRST}. Run \`task migrate\` (or \`pnpm migrate\` with DATABASE_URL set), then start again.`,
+      `the database lacks 2 migration(s): ${ALL.join(', ')}. Run \`task migrate\` (or \`pnpm migrate\` with DATABASE_URL set), then start again.`,
     )
   })
 
   it('applies every migration once through runMigrations, after which the check passes', async () => {
-    expect(await runMigrations({ databaseUrl, dir: MIGRATIONS_DIR, schema })).toEqual([FIRST])
+    expect(await runMigrations({ databaseUrl, dir: MIGRATIONS_DIR, schema })).toEqual(ALL)
     expect(await runMigrations({ databaseUrl, dir: MIGRATIONS_DIR, schema })).toEqual([])
 
     await expect(assertMigrationsCurrent(pool, MIGRATIONS_DIR)).resolves.toBeUndefined()
@@ -73,7 +74,7 @@ describe('migrations', () => {
       log: () => {},
     })
 
-    expect(down.map((m) => m.name)).toEqual([FIRST])
+    expect(down.map((m) => m.name)).toEqual([...ALL].reverse())
     expect(await Promise.all(['tasks', 'task_statuses', 'task_results', 'outbox'].map(tableExists))).toEqual([
       false,
       false,
@@ -82,7 +83,7 @@ describe('migrations', () => {
     ])
     await expect(assertMigrationsCurrent(pool, MIGRATIONS_DIR)).rejects.toThrow(FIRST)
 
-    expect(await runMigrations({ databaseUrl, dir: MIGRATIONS_DIR, schema })).toEqual([FIRST])
+    expect(await runMigrations({ databaseUrl, dir: MIGRATIONS_DIR, schema })).toEqual(ALL)
     await expect(assertMigrationsCurrent(pool, MIGRATIONS_DIR)).resolves.toBeUndefined()
   })
 })

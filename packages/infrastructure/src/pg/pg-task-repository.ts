@@ -1,14 +1,14 @@
-import type { TaskRepository, TaskView } from '@request-tasker/application'
-import {
-  type Attempt,
-  type HeaderList,
-  type HttpMethod,
-  type SendErrorCode,
-  type SendOutcome,
-  statusAfter,
-  type Task,
-  type TaskId,
-  type TaskStatus,
+import type { AttemptResult, AttemptSummary, TaskRepository, TaskView } from '@request-tasker/application'
+import type {
+  Attempt,
+  HeaderList,
+  HttpMethod,
+  RetryOn,
+  SendErrorCode,
+  SendOutcome,
+  Task,
+  TaskId,
+  TaskStatus,
 } from '@request-tasker/domain'
 import type { Queryable } from './pool.js'
 
@@ -22,6 +22,11 @@ type TaskRow = {
   timeout_ms: number
   status: TaskStatus
   attempts: number
+  max_attempts: number
+  backoff_base_ms: number
+  backoff_max_ms: number
+  retry_on: RetryOn
+  run_at: Date | null
   created_at: Date
   updated_at: Date
 }
@@ -40,7 +45,18 @@ type ResultRow = {
   error_message: string | null
 }
 
-type ViewRow = TaskRow & (ResultRow | { [K in keyof ResultRow]: null }) & { statuses: TaskStatus[]; ats: Date[] }
+// Every attempt in short, as json_agg writes it (timestamps as text).
+type SummaryJson = {
+  n: number
+  started_at: string
+  duration_ms: number
+  http_status_code: number | null
+  error_code: SendErrorCode | null
+  error_message: string | null
+}
+
+type ViewRow = TaskRow &
+  (ResultRow | { [K in keyof ResultRow]: null }) & { statuses: TaskStatus[]; ats: Date[]; summaries: SummaryJson[] }
 
 export function pgTaskRepository(db: Queryable): TaskRepository {
   return {
@@ -49,13 +65,14 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
       await db.query(
         `with task as (
            insert into tasks (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status,
-                              attempts, created_at, updated_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                              attempts, max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at,
+                              created_at, updated_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
            returning id, status, created_at
          ), first_status as (
            insert into task_statuses (task_id, status, at) select id, status, created_at from task
          )
-         insert into outbox (kind, task_id) select 'task.requested', id from task`,
+         insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'`,
         [
           task.id,
           task.ownerKeyId,
@@ -66,6 +83,11 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
           task.request.timeoutMs,
           task.status,
           task.attempts,
+          task.retry.maxAttempts,
+          task.retry.backoff.baseMs,
+          task.retry.backoff.maxMs,
+          JSON.stringify(task.retry.retryOn),
+          task.runAt,
           task.createdAt,
           task.updatedAt,
         ],
@@ -75,7 +97,7 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
     async findOwned(id, ownerKeyId) {
       // `owner_key_id = $2` makes another key's task read exactly like a missing one.
       const { rows } = await db.query<ViewRow>(
-        `select t.*, h.statuses, h.ats,
+        `select t.*, h.statuses, h.ats, a.summaries,
                 r.attempt, r.started_at, r.duration_ms, r.http_status_code, r.headers, r.length, r.body,
                 r.body_truncated, r.error_code, r.error_message
          from tasks t
@@ -83,6 +105,14 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
            select array_agg(s.status order by s.id) as statuses, array_agg(s.at order by s.id) as ats
            from task_statuses s where s.task_id = t.id
          ) h
+         cross join lateral (
+           select coalesce(json_agg(json_build_object(
+                    'n', a.attempt, 'started_at', a.started_at, 'duration_ms', a.duration_ms,
+                    'http_status_code', a.http_status_code, 'error_code', a.error_code,
+                    'error_message', a.error_message
+                  ) order by a.attempt), '[]') as summaries
+           from task_results a where a.task_id = t.id
+         ) a
          left join lateral (
            select * from task_results r where r.task_id = t.id order by r.attempt desc limit 1
          ) r on true
@@ -112,18 +142,18 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
       return rows.map(toTask)
     },
 
-    async recordAttempts(attempts, now) {
-      if (attempts.length === 0) return
-      const columns = attemptColumns(attempts)
+    async recordAttempts(results, now) {
+      if (results.length === 0) return
+      const columns = attemptColumns(results)
       // Every attempt is kept; a task moves only while its claim still holds it (in_process, attempts = n), so
       // a late result after a requeue is history, not a status, and a re-recorded attempt changes nothing.
       await db.query(
         `with input as (
            select * from unnest($1::uuid[], $2::integer[], $3::timestamptz[], $4::integer[], $5::integer[],
                                 $6::jsonb[], $7::bigint[], $8::bytea[], $9::boolean[], $10::text[], $11::text[],
-                                $12::text[])
+                                $12::text[], $13::timestamptz[])
              as i (task_id, attempt, started_at, duration_ms, http_status_code, headers, length, body,
-                   body_truncated, error_code, error_message, next_status)
+                   body_truncated, error_code, error_message, next_status, run_at)
          ), stored as (
            insert into task_results (task_id, attempt, started_at, duration_ms, http_status_code, headers, length,
                                      body, body_truncated, error_code, error_message)
@@ -133,12 +163,12 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
            on conflict (task_id, attempt) do nothing
          ), moved as (
            update tasks t
-           set status = i.next_status, lease_until = null, updated_at = $13
+           set status = i.next_status, run_at = i.run_at, lease_until = null, updated_at = $14
            from input i
            where t.id = i.task_id and t.status = 'in_process' and t.attempts = i.attempt
            returning t.id, t.status
          )
-         insert into task_statuses (task_id, status, at) select id, status, $13 from moved`,
+         insert into task_statuses (task_id, status, at) select id, status, $14 from moved`,
         [...columns, now],
       )
     },
@@ -166,12 +196,36 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
       )
       return rows.map((r) => r.id)
     },
+
+    async promoteDue(now, limit) {
+      // skip locked: two schedulers split the due tasks between them instead of queueing one twice.
+      const { rows } = await db.query<{ id: TaskId }>(
+        `with due as (
+           select id from tasks
+           where status = 'scheduled' and run_at <= $1
+           order by run_at
+           limit $2
+           for update skip locked
+         ), promoted as (
+           update tasks t set status = 'new', run_at = null, updated_at = $1
+           from due where t.id = due.id
+           returning t.id
+         ), history as (
+           insert into task_statuses (task_id, status, at) select id, 'new', $1 from promoted
+         ), queued as (
+           insert into outbox (kind, task_id) select 'task.requested', id from promoted
+         )
+         select id from promoted`,
+        [now, limit],
+      )
+      return rows.map((r) => r.id)
+    },
   }
 }
 
 // One array per column, in the order of the unnest in recordAttempts.
-function attemptColumns(attempts: readonly Attempt[]): unknown[][] {
-  const rows = attempts.map(({ taskId, n, startedAt, outcome }) => {
+function attemptColumns(results: readonly AttemptResult[]): unknown[][] {
+  const rows = results.map(({ attempt: { taskId, n, startedAt, outcome }, next }) => {
     const response = outcome.kind === 'response' ? outcome : null
     const failure = outcome.kind === 'failure' ? outcome : null
     return [
@@ -186,10 +240,11 @@ function attemptColumns(attempts: readonly Attempt[]): unknown[][] {
       response?.bodyTruncated ?? null,
       failure?.error.code ?? null,
       failure?.error.message ?? null,
-      statusAfter(outcome),
+      next.status,
+      next.status === 'scheduled' ? next.runAt : null,
     ]
   })
-  return Array.from({ length: 12 }, (_, column) => rows.map((row) => row[column]))
+  return Array.from({ length: 13 }, (_, column) => rows.map((row) => row[column]))
 }
 
 function toTask(row: TaskRow): Task {
@@ -205,6 +260,12 @@ function toTask(row: TaskRow): Task {
     },
     status: row.status,
     attempts: row.attempts,
+    retry: {
+      maxAttempts: row.max_attempts,
+      backoff: { baseMs: row.backoff_base_ms, maxMs: row.backoff_max_ms },
+      retryOn: row.retry_on,
+    },
+    runAt: row.run_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   }
@@ -214,6 +275,7 @@ function toTaskView(row: ViewRow): TaskView {
   return {
     task: toTask(row),
     history: row.statuses.map((status, i) => ({ status, at: row.ats[i] as Date })),
+    attempts: row.summaries.map(toSummary),
     lastAttempt: row.attempt === null ? null : toAttempt(row.id, row),
   }
 }
@@ -236,4 +298,14 @@ function toAttempt(taskId: TaskId, row: ResultRow): Attempt {
           durationMs: row.duration_ms,
         }
   return { taskId, n: row.attempt, startedAt: row.started_at, outcome }
+}
+
+function toSummary(json: SummaryJson): AttemptSummary {
+  return {
+    n: json.n,
+    startedAt: new Date(json.started_at),
+    durationMs: json.duration_ms,
+    httpStatusCode: json.http_status_code,
+    error: json.error_code === null ? null : { code: json.error_code, message: json.error_message ?? '' },
+  }
 }

@@ -1,0 +1,94 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import { useE2e } from '../support/e2e.js'
+import type { TaskApi } from '../support/task-api.js'
+
+// Retries go through Postgres and the outbox, never through timers in a tasker: a retryable answer schedules
+// the task, the scheduler queues it again when due, and every attempt stays readable.
+const e2e = useE2e('retries')
+let api: TaskApi
+
+beforeAll(async () => {
+  const server = await e2e.startServer()
+  await e2e.startTasker({ SCHEDULE_INTERVAL_MS: '50' })
+  api = e2e.api(server)
+})
+
+const quickly = { backoff: { baseMs: 20, maxMs: 100 } }
+
+describe('retries', () => {
+  it('sends again after two 503s and ends done with the 200, every attempt listed', async () => {
+    let calls = 0
+    const target = await e2e.startTarget(() => (++calls <= 2 ? { status: 503, body: 'busy' } : { body: 'fine' }))
+
+    const { id } = await api.submit({
+      method: 'GET',
+      url: `${target.url}/flaky`,
+      retry: { maxAttempts: 5, ...quickly },
+    })
+    const task = await api.waitUntilFinished(id!)
+
+    expect(target.requests.map((r) => r.url)).toEqual(['/flaky', '/flaky', '/flaky'])
+    expect(task).toMatchObject({ status: 'done', attemptCount: 3, httpStatusCode: 200, body: 'fine' })
+    expect(task.attempts).toEqual(
+      [1, 2, 3].map((n, i) => ({
+        n,
+        startedAt: expect.any(String),
+        durationMs: expect.any(Number),
+        httpStatusCode: i < 2 ? 503 : 200,
+      })),
+    )
+    expect(task.history.map((h) => h.status)).toEqual([
+      'new',
+      'in_process',
+      'scheduled',
+      'new',
+      'in_process',
+      'scheduled',
+      'new',
+      'in_process',
+      'done',
+    ])
+    expect(task).not.toHaveProperty('nextAttemptAt')
+  })
+
+  it('gives up with error after maxAttempts answers of 500, keeping the last response', async () => {
+    const target = await e2e.startTarget(() => ({ status: 500, body: 'broken' }))
+
+    const { id } = await api.submit({
+      method: 'POST',
+      url: `${target.url}/down`,
+      body: 'x',
+      retry: { maxAttempts: 2, ...quickly },
+    })
+    const task = await api.waitUntilFinished(id!)
+
+    expect(target.requests).toHaveLength(2)
+    expect(task).toMatchObject({ status: 'error', attemptCount: 2, httpStatusCode: 500, body: 'broken' })
+    expect(task.attempts.map((a) => [a.n, a.httpStatusCode])).toEqual([
+      [1, 500],
+      [2, 500],
+    ])
+    expect(task.history.map((h) => h.status)).toEqual(['new', 'in_process', 'scheduled', 'new', 'in_process', 'error'])
+  })
+
+  it('shows a task waiting for its next attempt as scheduled, with when it is due', async () => {
+    const target = await e2e.startTarget(() => ({ status: 429, headers: [['Retry-After', '3600']] }))
+
+    const { id } = await api.submit({
+      method: 'GET',
+      url: `${target.url}/later`,
+      retry: { maxAttempts: 2, backoff: { baseMs: 10, maxMs: 60_000 } },
+    })
+    await expect.poll(async () => (await api.get(id!)).json.status, { timeout: 15_000, interval: 50 }).toBe('scheduled')
+    const task = (await api.get(id!)).json
+
+    // Retry-After asks for an hour; the task's maxMs caps the wait at a minute, counted from just before the
+    // result was stored (updatedAt).
+    const waitMs = Date.parse(task.nextAttemptAt as string) - Date.parse(task.updatedAt as string)
+    expect(waitMs).toBeGreaterThan(59_000)
+    expect(waitMs).toBeLessThanOrEqual(60_000)
+    expect(task).toMatchObject({ attemptCount: 1, attempts: [{ n: 1, httpStatusCode: 429 }] })
+    expect(task).not.toHaveProperty('httpStatusCode')
+    expect(target.requests).toHaveLength(1)
+  })
+})
