@@ -2,8 +2,9 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { useE2e } from '../support/e2e.js'
 import type { TaskApi } from '../support/task-api.js'
 
-// Retries go through Postgres and the outbox, never through timers in a tasker: a retryable answer schedules
-// the task, the scheduler queues it again when due, and every attempt stays readable.
+// Retries and delayed tasks go through Postgres and the outbox, never through timers in a tasker: a retryable
+// answer (or a delay at submission) schedules the task, the scheduler queues it when due, and every attempt stays
+// readable.
 const e2e = useE2e('retries')
 let api: TaskApi
 
@@ -89,6 +90,22 @@ describe('retries', () => {
     expect(waitMs).toBeLessThanOrEqual(60_000)
     expect(task).toMatchObject({ attemptCount: 1, attempts: [{ n: 1, httpStatusCode: 429 }] })
     expect(task).not.toHaveProperty('httpStatusCode')
+    expect(target.requests).toHaveLength(1)
+  })
+
+  it('holds a task submitted with a delay as scheduled, then sends it once due', async () => {
+    const target = await e2e.startTarget(() => ({ body: 'on time' }))
+
+    const submittedAt = Date.now()
+    const { id } = await api.submit({ method: 'GET', url: `${target.url}/delayed`, delayMs: 1_500 })
+    const waiting = (await api.get(id!)).json
+    const task = await api.waitUntilFinished(id!)
+
+    expect(waiting).toMatchObject({ status: 'scheduled', attemptCount: 0, attempts: [] })
+    expect(Date.parse(waiting.nextAttemptAt as string)).toBeGreaterThanOrEqual(submittedAt + 1_500 - 50)
+    expect(Date.parse(task.attempts[0]!.startedAt)).toBeGreaterThanOrEqual(Date.parse(waiting.nextAttemptAt as string))
+    expect(task).toMatchObject({ status: 'done', attemptCount: 1, body: 'on time' })
+    expect(task.history.map((h) => h.status)).toEqual(['scheduled', 'new', 'in_process', 'done'])
     expect(target.requests).toHaveLength(1)
   })
 })

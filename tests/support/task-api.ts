@@ -9,6 +9,8 @@ export type SubmitBody = {
   body?: string
   bodyEncoding?: 'utf8' | 'base64'
   timeoutMs?: number
+  notBefore?: string
+  delayMs?: number
   retry?: {
     maxAttempts?: number
     backoff?: { baseMs?: number; maxMs?: number }

@@ -135,6 +135,16 @@ export const badInputCases: readonly BadInputCase[] = [
   submit('timeoutMs a boolean', { timeoutMs: true }, 'timeoutMs'),
   submit('several faults at once', { url: 'ftp://example.com', timeoutMs: 0 }, 'timeoutMs'),
 
+  // notBefore, delayMs
+  submit('notBefore in the past', { notBefore: '2020-01-01T00:00:00Z' }, 'notBefore'),
+  submit('notBefore not a date-time', { notBefore: 'tomorrow' }, 'notBefore'),
+  submit('notBefore without a zone', { notBefore: '2999-01-01T00:00:00' }, 'notBefore'),
+  submit('notBefore a number', { notBefore: 1767225600000 }, 'notBefore'),
+  submit('notBefore and delayMs both', { notBefore: '2999-01-01T00:00:00Z', delayMs: 1000 }, 'notBefore'),
+  submit('delayMs 0', { delayMs: 0 }, 'delayMs'),
+  submit('delayMs negative', { delayMs: -1000 }, 'delayMs'),
+  submit('delayMs a string', { delayMs: '1000' }, 'delayMs'),
+
   // retry
   submit('retry a string', { retry: 'always' }, 'retry'),
   submit('retry.maxAttempts 0', { retry: { maxAttempts: 0 } }, 'retry.maxAttempts'),

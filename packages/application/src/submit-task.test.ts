@@ -1,6 +1,7 @@
 import { DEFAULT_RETRY_ON } from '@request-tasker/domain'
 import { describe, expect, it } from 'vitest'
 import { makeGetTask } from './get-task.js'
+import { makePromoteDue } from './promote-due.js'
 import { makeSubmitTask } from './submit-task.js'
 import { InMemoryStore, manualClock, retryDefaults, sequentialIds } from './testing/index.js'
 
@@ -43,6 +44,44 @@ describe('submitTask', () => {
       updatedAt: clock.now(),
     })
     expect(store.outbox).toEqual([{ id: '1', kind: 'task.requested', taskId: id }])
+  })
+
+  it('stores a task given a delay as scheduled, with no outbox entry until the scheduler finds it due', async () => {
+    const { store, clock, submitTask } = setup()
+    const id = await submitTask({
+      ownerKeyId: 'team-a',
+      request: { method: 'GET', url: 'https://x.test/later' },
+      schedule: { delayMs: 60_000 },
+    })
+
+    expect(store.rows.get(id)?.task).toMatchObject({
+      status: 'scheduled',
+      runAt: new Date(clock.now().getTime() + 60_000),
+    })
+    expect(store.rows.get(id)?.history).toEqual([{ status: 'scheduled', at: clock.now() }])
+    expect(store.outbox).toEqual([])
+
+    const promote = makePromoteDue({ tasks: store, now: clock.now })
+    expect(await promote(10)).toEqual([])
+    clock.advance(60_000)
+    expect(await promote(10)).toEqual([id])
+    expect(store.outbox).toEqual([{ id: '1', kind: 'task.requested', taskId: id }])
+  })
+
+  it('reports a bad schedule together with every other bad field, storing nothing', async () => {
+    const { store, submitTask } = setup()
+    await expect(
+      submitTask({
+        ownerKeyId: 'team-a',
+        request: { method: 'GET', url: 'ftp://x.test/' },
+        retry: { maxAttempts: 0 },
+        schedule: { notBefore: '2020-01-01T00:00:00Z' },
+      }),
+    ).rejects.toMatchObject({
+      code: 'invalid-request',
+      issues: [{ path: 'url' }, { path: 'retry.maxAttempts' }, { path: 'notBefore' }],
+    })
+    expect(store.rows.size).toBe(0)
   })
 
   it('stores nothing when the request is invalid', async () => {

@@ -4,10 +4,12 @@ import {
   createTask,
   DomainError,
   type FieldIssue,
+  firstRunAt,
   invalidRequest,
   type OutboundRequestInput,
   type RetryPolicy,
   type RetryPolicyInput,
+  type ScheduleInput,
   type TaskId,
 } from '@request-tasker/domain'
 import type { TaskRepository } from './ports/task-repository.js'
@@ -16,6 +18,7 @@ export type SubmitTask = (cmd: {
   ownerKeyId: string
   request: OutboundRequestInput
   retry?: RetryPolicyInput
+  schedule?: ScheduleInput
 }) => Promise<TaskId>
 
 export function makeSubmitTask(deps: {
@@ -25,13 +28,17 @@ export function makeSubmitTask(deps: {
   defaultTimeoutMs: number
   defaultRetry: Omit<RetryPolicy, 'retryOn'>
 }): SubmitTask {
-  return async ({ ownerKeyId, request, retry = {} }) => {
+  return async ({ ownerKeyId, request, retry = {}, schedule = {} }) => {
+    const now = deps.now()
     const issues: FieldIssue[] = []
     const outbound = collectIssues(issues, () => createOutboundRequest(request, { timeoutMs: deps.defaultTimeoutMs }))
     const policy = collectIssues(issues, () => createRetryPolicy(retry, deps.defaultRetry))
-    if (!outbound || !policy) throw invalidRequest(issues)
-    const task = createTask({ id: deps.newId(), ownerKeyId, request: outbound, retry: policy, now: deps.now() })
-    await deps.tasks.add(task) // task, first status and outbox entry commit together: a 201 means it will be sent
+    const runAt = collectIssues(issues, () => firstRunAt(schedule, now))
+    if (issues.length > 0 || !outbound || !policy) throw invalidRequest(issues)
+    const task = createTask({ id: deps.newId(), ownerKeyId, request: outbound, retry: policy, runAt, now })
+    // Task, first status and outbox entry commit together: a 201 means it will be sent. A scheduled task gets its
+    // outbox entry from the scheduler once due.
+    await deps.tasks.add(task)
     return task.id
   }
 }

@@ -45,15 +45,18 @@ export type Task = {
   readonly updatedAt: Date
 }
 
+/** A task starts `new`, or `scheduled` when given a `runAt`: it is not sent before then. */
 export function createTask(args: {
   id: TaskId
   ownerKeyId: string
   request: OutboundRequest
   retry: RetryPolicy
+  runAt?: Date | null
   now: Date
 }): Task {
-  const { id, ownerKeyId, request, retry, now } = args
-  return { id, ownerKeyId, request, status: 'new', attempts: 0, retry, runAt: null, createdAt: now, updatedAt: now }
+  const { id, ownerKeyId, request, retry, runAt = null, now } = args
+  const status = runAt === null ? 'new' : 'scheduled'
+  return { id, ownerKeyId, request, status, attempts: 0, retry, runAt, createdAt: now, updatedAt: now }
 }
 
 /** `runAt` is given exactly when moving to `scheduled`. */

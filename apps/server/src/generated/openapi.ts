@@ -144,6 +144,15 @@ export interface components {
             bodyEncoding?: components["schemas"]["BodyEncoding"] | null;
             /** @description Time allowed for the whole exchange, in milliseconds; the server's default (10000) when absent. */
             timeoutMs?: number | null;
+            /**
+             * Format: date-time
+             * @description RFC 3339 instant before which the task is not sent; it must be in the future (a past one answers 400)
+             *     and within a year. The task starts `scheduled`. Not together with `delayMs`.
+             * @example 2026-01-01T12:00:00Z
+             */
+            notBefore?: string | null;
+            /** @description Send no sooner than this many milliseconds from now; the task starts `scheduled`. */
+            delayMs?: number | null;
             /** @description When to send again; every absent field takes the server's default. */
             retry?: components["schemas"]["RetryPolicy"] | null;
         };
@@ -184,7 +193,8 @@ export interface components {
             id: string;
         };
         /**
-         * @description `new`: waiting to be sent; `scheduled`: waiting for its next attempt (see `nextAttemptAt`);
+         * @description `new`: waiting to be sent; `scheduled`: waiting for its first attempt (`notBefore`, `delayMs`) or its
+         *     next one (see `nextAttemptAt`);
          *     `in_process`: being sent; `done`: a response came back that is not to be retried, whatever its HTTP
          *     status (a 404 is `done`); `error`: we gave up, because the outcome is not worth retrying and no response
          *     came back (see `error`), or because attempts ran out on a retryable outcome, a 503 included (its response
@@ -239,7 +249,7 @@ export interface components {
             attempts: components["schemas"]["Attempt"][];
             /**
              * Format: date-time
-             * @description While `scheduled`, when the next attempt becomes due.
+             * @description While `scheduled`, when the next (or first) attempt becomes due.
              */
             nextAttemptAt?: string;
             httpStatusCode?: number;

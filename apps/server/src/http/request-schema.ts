@@ -3,6 +3,7 @@ import {
   METHODS,
   type OutboundRequestInput,
   type RetryPolicyInput,
+  type ScheduleInput,
   SEND_ERROR_CODES,
 } from '@request-tasker/domain'
 import { z } from 'zod'
@@ -31,6 +32,8 @@ const submitTaskBody = z.object({
   body: z.string().nullish(),
   bodyEncoding: z.enum(['utf8', 'base64'], { error: 'must be utf8 or base64' }).nullish(),
   timeoutMs: z.number().nullish(),
+  notBefore: z.string().nullish(),
+  delayMs: z.number().nullish(),
   retry: z
     .object({
       maxAttempts: z.number().nullish(),
@@ -54,12 +57,16 @@ const matchesContract: Same<z.output<typeof submitTaskBody>, SubmitTaskRequest> 
 void matchesContract
 
 /** Shapes a POST body into the domain's input, or throws `invalid-request` naming every bad field. */
-export function parseSubmitTaskBody(body: unknown): { request: OutboundRequestInput; retry: RetryPolicyInput } {
+export function parseSubmitTaskBody(body: unknown): {
+  request: OutboundRequestInput
+  retry: RetryPolicyInput
+  schedule: ScheduleInput
+} {
   const parsed = submitTaskBody.safeParse(body)
   if (!parsed.success) {
     throw invalidRequest(parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })))
   }
-  const { method, url, headers, body: text, bodyEncoding, timeoutMs, retry } = parsed.data
+  const { method, url, headers, body: text, bodyEncoding, timeoutMs, notBefore, delayMs, retry } = parsed.data
   const request = {
     method,
     url,
@@ -71,6 +78,7 @@ export function parseSubmitTaskBody(body: unknown): { request: OutboundRequestIn
   const { backoff, retryOn } = retry ?? {}
   return {
     request,
+    schedule: { ...(notBefore != null && { notBefore }), ...(delayMs != null && { delayMs }) },
     retry: {
       ...(retry?.maxAttempts != null && { maxAttempts: retry.maxAttempts }),
       ...(backoff != null && {

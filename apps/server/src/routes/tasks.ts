@@ -21,8 +21,8 @@ export const taskRoutes: FastifyPluginAsync<{ useCases: TaskUseCases; apiKeys: r
   app.addHook('onRequest', requireApiKey(apiKeys))
 
   const submit: RouteHandler<SubmitRoute> = async function submitTask(req, reply) {
-    const { request, retry } = parseSubmitTaskBody(req.body)
-    const id = await useCases.submitTask({ ownerKeyId: req.apiKeyId, request, retry })
+    const { request, retry, schedule } = parseSubmitTaskBody(req.body)
+    const id = await useCases.submitTask({ ownerKeyId: req.apiKeyId, request, retry, schedule })
     req.log.info({ taskId: id }, 'task submitted')
     return reply.header('location', `/tasks/${id}`).code(201).send({ id })
   }

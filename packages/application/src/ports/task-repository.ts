@@ -21,7 +21,10 @@ export type TaskView = {
 export type AttemptResult = { readonly attempt: Attempt; readonly next: NextStep }
 
 export interface TaskRepository {
-  /** Stores a new task, its first status and an outbox entry that asks for its publication: all or nothing. */
+  /**
+   * Stores a new task, its first status and, when it is `new`, an outbox entry that asks for its publication: all
+   * or nothing. A `scheduled` task waits for promoteDue.
+   */
   add(task: Task): Promise<void>
   /** Another key's task reads as absent. */
   findOwned(id: TaskId, ownerKeyId: string): Promise<TaskView | null>

@@ -360,6 +360,34 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         expect(await tasks.requeueStale(at(1_000_000), 10)).toEqual([]) // nor is a scheduled task stale
       })
 
+      it('stores a task created scheduled without an outbox entry, and queues it once due', async () => {
+        const task = createTask({
+          id: nextId(),
+          ownerKeyId: OWNER,
+          request: outboundRequest(),
+          retry,
+          runAt: at(500),
+          now: T0,
+        })
+        await tasks.add(task)
+
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual({
+          task,
+          history: [{ status: 'scheduled', at: T0 }],
+          attempts: [],
+          lastAttempt: null,
+        })
+        expect(await drainAll()).toEqual([])
+        expect(await tasks.claim([task.id], at(600), GRACE_MS)).toEqual([])
+
+        expect(await tasks.promoteDue(at(500), 10)).toEqual([task.id])
+        expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: task.id }])
+        expect((await tasks.findOwned(task.id, OWNER))?.history).toEqual([
+          { status: 'scheduled', at: T0 },
+          { status: 'new', at: at(500) },
+        ])
+      })
+
       it('promotes due tasks to new and queues them, earliest first, leaving the rest scheduled', async () => {
         const [late, early, waiting] = [await added(), await added(), await added()]
         await tasks.claim([late.id, early.id, waiting.id], at(10), GRACE_MS)
