@@ -108,4 +108,62 @@ describe('retries', () => {
     expect(task.history.map((h) => h.status)).toEqual(['scheduled', 'new', 'in_process', 'done'])
     expect(target.requests).toHaveLength(1)
   })
+
+  it('announces a task that gave up on the dead-letter topic, and sends it again when retried', async () => {
+    const letters: Array<{ key: string; value: unknown }> = []
+    const reader = e2e.kafka.kafka.consumer({ groupId: e2e.kafka.groupId('dead-letter-reader') })
+    await reader.connect()
+    await reader.subscribe({ topics: [e2e.kafka.topics.deadLetters], fromBeginning: true })
+    await reader.run({
+      eachMessage: async ({ message }) => {
+        letters.push({ key: message.key!.toString(), value: JSON.parse(message.value!.toString()) })
+      },
+    })
+    try {
+      const target = await e2e.startTarget(() => ({ status: 500, body: 'broken' }))
+      const { id } = await api.submit({ method: 'GET', url: `${target.url}/redrive`, retry: { maxAttempts: 1 } })
+      const failed = await api.waitUntilFinished(id!)
+      expect(failed).toMatchObject({ status: 'error', attemptCount: 1, httpStatusCode: 500 })
+
+      await expect
+        .poll(() => letters.filter((l) => l.key === id), { timeout: 30_000 })
+        .toEqual([
+          {
+            key: id,
+            value: {
+              reason: 'gave-up',
+              taskId: id,
+              attemptCount: 1,
+              lastAttempt: {
+                n: 1,
+                startedAt: failed.attempts[0]!.startedAt,
+                durationMs: failed.durationMs,
+                httpStatusCode: 500,
+              },
+            },
+          },
+        ])
+
+      target.reply(() => ({ body: 'mended' }))
+      const retried = await api.retry(id!)
+      expect(retried).toMatchObject({ status: 200, json: { id, status: 'new' } })
+      const done = await api.waitUntilFinished(id!)
+
+      expect(done).toMatchObject({ status: 'done', attemptCount: 2, httpStatusCode: 200, body: 'mended' })
+      expect(done.attempts.map((a) => [a.n, a.httpStatusCode])).toEqual([
+        [1, 500],
+        [2, 200],
+      ])
+      expect(done.history.map((h) => h.status)).toEqual(['new', 'in_process', 'error', 'new', 'in_process', 'done'])
+      expect(await api.retry(id!)).toMatchObject({
+        status: 409,
+        json: {
+          type: '/problems/task-not-retryable',
+          detail: `task ${id} is done; only a task in error can be retried`,
+        },
+      })
+    } finally {
+      await reader.disconnect()
+    }
+  })
 })

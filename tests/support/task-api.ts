@@ -36,6 +36,8 @@ export type Route = 'current' | 'original'
 export type TaskApi = {
   submit(body: SubmitBody, route?: Route): Promise<Submitted>
   get(id: string, route?: Route): Promise<{ status: number; json: TaskJson }>
+  /** POST /tasks/:id/retry. */
+  retry(id: string): Promise<{ status: number; json: TaskJson }>
   /** Polls GET until the task is done or error, and returns that view. */
   waitUntilFinished(id: string, timeoutMs?: number): Promise<TaskJson>
   close(): Promise<void>
@@ -68,6 +70,14 @@ export function taskApi(baseUrl: string, apiKey: string, connections = 16): Task
       const res = await request(`${baseUrl}${path(route)}/${id}`, {
         dispatcher: agent,
         headers: { authorization: auth(route) },
+      })
+      return { status: res.statusCode, json: (await res.body.json()) as TaskJson }
+    },
+    async retry(id) {
+      const res = await request(`${baseUrl}/tasks/${id}/retry`, {
+        method: 'POST',
+        dispatcher: agent,
+        headers: { authorization: auth('current') },
       })
       return { status: res.statusCode, json: (await res.body.json()) as TaskJson }
     },

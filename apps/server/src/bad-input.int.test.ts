@@ -1,4 +1,4 @@
-import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
+import { makeGetTask, makeRedriveTask, makeSubmitTask } from '@request-tasker/application'
 import { retryDefaults } from '@request-tasker/application/testing'
 import { pgTaskRepository, uuidV7Ids } from '@request-tasker/infrastructure'
 import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
@@ -27,7 +27,11 @@ function serverOverPostgres() {
     defaultTimeoutMs: 10_000,
     defaultRetry: retryDefaults,
   })
-  const useCases = { submitTask, getTask: makeGetTask({ tasks }) }
+  const useCases = {
+    submitTask,
+    getTask: makeGetTask({ tasks }),
+    redriveTask: makeRedriveTask({ tasks, now: () => new Date() }),
+  }
   return buildServer({ useCases, ...badInputServer, logger: pino({ level: 'silent' }) })
 }
 

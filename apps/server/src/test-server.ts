@@ -1,4 +1,4 @@
-import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
+import { makeGetTask, makeRedriveTask, makeSubmitTask } from '@request-tasker/application'
 import { InMemoryStore, manualClock, retryDefaults, sequentialIds } from '@request-tasker/application/testing'
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
@@ -23,6 +23,7 @@ export function testServer(
       defaultRetry: retryDefaults,
     }),
     getTask: makeGetTask({ tasks: store }),
+    redriveTask: makeRedriveTask({ tasks: store, now: clock.now }),
   }
   const app = buildServer({
     useCases,

@@ -85,6 +85,22 @@ describe('executeTasks', () => {
     expect(view?.task).toMatchObject({ status: 'error', attempts: 2, runAt: null })
     expect(view?.history.map((h) => h.status)).toEqual(['new', 'in_process', 'scheduled', 'new', 'in_process', 'error'])
     expect(sender.sent).toHaveLength(2)
+    expect(store.outbox.at(-1)).toEqual({
+      id: expect.any(String),
+      kind: 'task.dead-lettered',
+      taskId: id,
+      payload: {
+        reason: 'gave-up',
+        taskId: id,
+        attemptCount: 2,
+        lastAttempt: {
+          n: 2,
+          startedAt: clock.now().toISOString(),
+          durationMs: 1000,
+          error: { code: 'timeout', message: 'no answer in 1000 ms' },
+        },
+      },
+    })
   })
 
   it('retries a 503 and ends done with the response that finally came', async () => {

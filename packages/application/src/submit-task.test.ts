@@ -38,6 +38,7 @@ describe('submitTask', () => {
       },
       status: 'new',
       attempts: 0,
+      budgetFrom: 0,
       retry: { ...retryDefaults, retryOn: DEFAULT_RETRY_ON },
       runAt: null,
       createdAt: clock.now(),

@@ -167,6 +167,15 @@ describe('nextStep', () => {
     expect(nextStep(taskAfter(1), failed('tls'), now, half)).toEqual({ status: 'error' })
   })
 
+  it('counts attempts from the last redrive, which grants a fresh budget and backoff', () => {
+    const redriven = { ...taskAfter(5), attempts: 6, budgetFrom: 5 }
+    expect(nextStep(redriven, answer(503), now, half)).toEqual({
+      status: 'scheduled',
+      runAt: new Date(now.getTime() + 500),
+    })
+    expect(nextStep({ ...redriven, attempts: 10 }, answer(503), now, half)).toEqual({ status: 'error' })
+  })
+
   it('waits as long as Retry-After asks, but no longer than the cap', () => {
     const policy = createRetryPolicy({ backoff: { baseMs: 10, maxMs: 60_000 } }, defaults)
     const after = (value: string) => nextStep(taskAfter(1, policy), answer(429, [['Retry-After', value]]), now, half)

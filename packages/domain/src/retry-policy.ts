@@ -97,10 +97,10 @@ export type NextStep = { readonly status: 'done' | 'error' } | { readonly status
 export function nextStep(task: Task, outcome: SendOutcome, now: Date, random: () => number): NextStep {
   const policy = task.retry
   if (!isRetryable(outcome, policy.retryOn)) return { status: outcome.kind === 'response' ? 'done' : 'error' }
-  if (task.attempts >= policy.maxAttempts) return { status: 'error' }
+  const n = task.attempts - task.budgetFrom // counted from the last redrive, which grants a fresh budget
+  if (n >= policy.maxAttempts) return { status: 'error' }
   const asked = outcome.kind === 'response' ? retryAfterOf(outcome.headers, now) : null
-  const delayMs =
-    asked === null ? backoffDelayMs(task.attempts, policy.backoff, random) : Math.min(asked, policy.backoff.maxMs)
+  const delayMs = asked === null ? backoffDelayMs(n, policy.backoff, random) : Math.min(asked, policy.backoff.maxMs)
   return { status: 'scheduled', runAt: new Date(now.getTime() + delayMs) }
 }
 

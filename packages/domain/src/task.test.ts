@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { OutboundRequest } from './outbound-request.js'
 import { DEFAULT_RETRY_ON, type RetryPolicy } from './retry-policy.js'
-import { canTransition, createTask, isTaskId, moveTask, TASK_STATUSES, type TaskId } from './task.js'
+import { canTransition, createTask, isTaskId, moveTask, redriveTask, TASK_STATUSES, type TaskId } from './task.js'
 
 const request: OutboundRequest = { method: 'GET', url: 'http://x.test/', headers: [], body: null, timeoutMs: 1000 }
 const t0 = new Date('2026-01-01T00:00:00Z')
@@ -17,6 +17,7 @@ describe('task', () => {
       request,
       status: 'new',
       attempts: 0,
+      budgetFrom: 0,
       retry,
       runAt: null,
       createdAt: t0,
@@ -44,6 +45,7 @@ describe('task', () => {
       'in_process->scheduled',
       'in_process->done',
       'in_process->error',
+      'error->new',
     ])
   })
 
@@ -70,4 +72,32 @@ describe('task', () => {
     expect(isTaskId('not-a-uuid')).toBe(false)
     expect(isTaskId("1' or '1'='1")).toBe(false)
   })
+})
+
+describe('redriveTask', () => {
+  const failed = () => {
+    const running = moveTask(
+      createTask({ id: 'id-1' as TaskId, ownerKeyId: 'k', request, retry, now: t0 }),
+      'in_process',
+      t0,
+    )
+    return moveTask(running, 'error', t0)
+  }
+
+  it('puts a task in error back to new with a fresh budget of attempts', () => {
+    expect(redriveTask(failed(), t1)).toMatchObject({ status: 'new', attempts: 1, budgetFrom: 1, updatedAt: t1 })
+  })
+
+  it.each(['new', 'scheduled', 'in_process', 'done'] as const)(
+    'refuses a task that is %s, naming its status',
+    (status) => {
+      const task = { ...failed(), status }
+      expect(() => redriveTask(task, t1)).toThrow(
+        expect.objectContaining({
+          code: 'task-not-retryable',
+          message: `task id-1 is ${status}; only a task in error can be retried`,
+        }),
+      )
+    },
+  )
 })

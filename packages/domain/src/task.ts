@@ -15,12 +15,13 @@ export type TaskStatus = (typeof TASK_STATUSES)[number]
 
 // `in_process → new` is the sweeper's requeue of a send whose tasker died: the attempt shows twice, never lost.
 // `in_process → scheduled` waits for a retry's time; `scheduled → new` is the scheduler finding it due.
+// `error → new` is a redrive: the owner asks for another round of attempts.
 const TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
   new: ['in_process'],
   scheduled: ['new'],
   in_process: ['done', 'error', 'new', 'scheduled'],
   done: [],
-  error: [],
+  error: ['new'],
 }
 
 export function canTransition(from: TaskStatus, to: TaskStatus): boolean {
@@ -38,6 +39,8 @@ export type Task = {
   readonly status: TaskStatus
   /** Attempts started so far; the claim of a send increments it. */
   readonly attempts: number
+  /** Attempts made before the current budget of `retry.maxAttempts` began: a redrive starts a fresh one. */
+  readonly budgetFrom: number
   readonly retry: RetryPolicy
   /** While scheduled: when the task becomes due; null otherwise. */
   readonly runAt: Date | null
@@ -56,7 +59,7 @@ export function createTask(args: {
 }): Task {
   const { id, ownerKeyId, request, retry, runAt = null, now } = args
   const status = runAt === null ? 'new' : 'scheduled'
-  return { id, ownerKeyId, request, status, attempts: 0, retry, runAt, createdAt: now, updatedAt: now }
+  return { id, ownerKeyId, request, status, attempts: 0, budgetFrom: 0, retry, runAt, createdAt: now, updatedAt: now }
 }
 
 /** `runAt` is given exactly when moving to `scheduled`. */
@@ -69,5 +72,17 @@ export function moveTask(task: Task, to: TaskStatus, now: Date, runAt: Date | nu
     runAt,
     updatedAt: now,
     attempts: to === 'in_process' ? task.attempts + 1 : task.attempts,
+  }
+}
+
+/** Sends a task that gave up once more, with a fresh budget of attempts; only a task in `error` can be. */
+export function redriveTask(task: Task, now: Date): Task {
+  assertRedrivable(task.id, task.status)
+  return { ...moveTask(task, 'new', now), budgetFrom: task.attempts }
+}
+
+export function assertRedrivable(id: TaskId, status: TaskStatus): void {
+  if (status !== 'error') {
+    throw new DomainError('task-not-retryable', `task ${id} is ${status}; only a task in error can be retried`)
   }
 }

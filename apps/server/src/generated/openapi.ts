@@ -38,6 +38,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tasks/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a task that gave up once more
+         * @description Only a task in `error` can be retried: it goes back to `new` with a fresh budget of `retry.maxAttempts`
+         *     attempts, and its history and attempts keep the earlier ones. Any other status answers 409, naming it.
+         */
+        post: operations["retryTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/task": {
         parameters: {
             query?: never;
@@ -272,7 +293,8 @@ export interface components {
         /** @description RFC 9457 problem details. */
         Problem: {
             /**
-             * @description `/problems/<code>`: invalid-request, malformed-json, task-not-found, illegal-transition, unauthorized,
+             * @description `/problems/<code>`: invalid-request, malformed-json, task-not-found, task-not-retryable,
+             *     illegal-transition, unauthorized,
              *     unsupported-media-type, content-too-large, not-found; `about:blank` otherwise.
              */
             type: string;
@@ -338,6 +360,15 @@ export interface components {
         };
         /** @description No task has this id, or it belongs to another API key (the two read the same). */
         TaskNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The task's current status forbids this; `detail` names it. */
+        Conflict: {
             headers: {
                 [name: string]: unknown;
             };
@@ -425,6 +456,26 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["TaskNotFound"];
+            500: components["responses"]["InternalServerError"];
+        };
+    };
+    retryTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id `POST /tasks` answered; a UUID. Anything else answers 400. */
+                id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Task"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["TaskNotFound"];
+            409: components["responses"]["Conflict"];
             500: components["responses"]["InternalServerError"];
         };
     };

@@ -17,6 +17,9 @@ function serverWhoseGetTaskThrows(err: Error) {
       getTask: async () => {
         throw err
       },
+      redriveTask: async () => {
+        throw err
+      },
     },
     apiKeys: [ALICE],
     bodyLimit: 1024,

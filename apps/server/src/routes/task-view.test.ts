@@ -10,6 +10,7 @@ const task: Task = {
   request: { method: 'GET', url: 'https://example.com/', headers: [], body: null, timeoutMs: 1000 },
   status: 'done',
   attempts: 1,
+  budgetFrom: 0,
   retry: { maxAttempts: 1, backoff: { baseMs: 1, maxMs: 1 }, retryOn: DEFAULT_RETRY_ON },
   runAt: null,
   createdAt: at,

@@ -60,6 +60,7 @@ describe('POST /tasks', () => {
       },
       status: 'new',
       attempts: 0,
+      budgetFrom: 0,
       retry: { ...retryDefaults, retryOn: DEFAULT_RETRY_ON },
       runAt: null,
       createdAt: new Date(T0),
@@ -308,6 +309,71 @@ describe('GET /tasks/:id', () => {
       status: 404,
       detail: `task ${FIRST_ID} does not exist`,
     })
+  })
+})
+
+describe('POST /tasks/:id/retry', () => {
+  const retryOf = ({ app }: Server, id = FIRST_ID, url = `/tasks/${id}/retry`) =>
+    app.inject({ method: 'POST', url, headers: alice })
+
+  it('sends a task in error again: new, queued, its earlier attempt kept', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/', retry: { maxAttempts: 1 } })
+    await sendWith(server, FIRST_ID, okResponse(500, 'down'))
+    server.clock.advance(1000)
+
+    const res = await retryOf(server)
+
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toEqual({
+      id: FIRST_ID,
+      status: 'new',
+      createdAt: T0,
+      updatedAt: '2026-01-01T00:00:02.000Z',
+      history: [
+        { status: 'new', at: T0 },
+        { status: 'in_process', at: T1 },
+        { status: 'error', at: T1 },
+        { status: 'new', at: '2026-01-01T00:00:02.000Z' },
+      ],
+      attemptCount: 1,
+      attempts: [{ n: 1, startedAt: T1, durationMs: 3, httpStatusCode: 500 }],
+    })
+    expect(server.store.outbox.map((e) => e.kind)).toEqual(['task.requested', 'task.dead-lettered', 'task.requested'])
+  })
+
+  it('answers 409 naming the status of a task that is not in error, and changes nothing', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/' })
+
+    const res = await retryOf(server)
+
+    expect(res.statusCode).toBe(409)
+    expect(res.headers['content-type']).toBe('application/problem+json; charset=utf-8')
+    expect(res.json()).toEqual({
+      type: '/problems/task-not-retryable',
+      title: 'Task not retryable',
+      status: 409,
+      detail: `task ${FIRST_ID} is new; only a task in error can be retried`,
+    })
+    expect(server.store.rows.get(FIRST_ID as TaskId)?.history).toHaveLength(1)
+  })
+
+  it("answers 404 for another key's task and 400 for a malformed id", async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/' }, { authorization: `Bearer ${BOB.key}` })
+
+    expect((await retryOf(server)).statusCode).toBe(404)
+    expect((await retryOf(server, 'nope')).json()).toMatchObject({ status: 400, errors: [{ path: 'id' }] })
+  })
+
+  it('has no counterpart on the original routes', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/', retry: { maxAttempts: 1 } })
+    await sendWith(server, FIRST_ID, okResponse(500, 'down'))
+
+    expect((await retryOf(server, FIRST_ID, `/task/${FIRST_ID}/retry`)).statusCode).toBe(404)
+    expect(server.store.rows.get(FIRST_ID as TaskId)?.task.status).toBe('error')
   })
 })
 

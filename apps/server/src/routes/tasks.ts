@@ -1,4 +1,4 @@
-import type { GetTask, SubmitTask } from '@request-tasker/application'
+import type { GetTask, RedriveTask, SubmitTask } from '@request-tasker/application'
 import type { FastifyPluginAsync, RouteHandler } from 'fastify'
 import type { ApiKey } from '../config.js'
 import type { components } from '../generated/openapi.js'
@@ -7,7 +7,7 @@ import { parseSubmitTaskBody } from '../http/request-schema.js'
 import { toTaskViewJson } from './task-view.js'
 
 type Schemas = components['schemas']
-export type TaskUseCases = { submitTask: SubmitTask; getTask: GetTask }
+export type TaskUseCases = { submitTask: SubmitTask; getTask: GetTask; redriveTask: RedriveTask }
 
 type SubmitRoute = { Body: unknown; Reply: { 201: Schemas['TaskCreated'] } }
 type GetRoute = { Params: { id: string }; Reply: Schemas['Task'] }
@@ -31,8 +31,15 @@ export const taskRoutes: FastifyPluginAsync<{ useCases: TaskUseCases; apiKeys: r
     return toTaskViewJson(await useCases.getTask(req.params.id, req.apiKeyId))
   }
 
+  const retry: RouteHandler<GetRoute> = async function retryTask(req) {
+    const view = await useCases.redriveTask(req.params.id, req.apiKeyId)
+    req.log.info({ taskId: view.task.id }, 'task redriven')
+    return toTaskViewJson(view)
+  }
+
   app.post<SubmitRoute>('/tasks', submit)
   app.get<GetRoute>('/tasks/:id', get)
+  app.post<GetRoute>('/tasks/:id/retry', retry) // new routes only: the original service had no such thing
   // The original service's routes, on the same handlers so the two cannot drift (deprecated in openapi.yaml).
   app.post<SubmitRoute>('/task', submit)
   app.get<GetRoute>('/task/:id', get)

@@ -36,11 +36,16 @@ export interface TaskRepository {
   /**
    * Stores every attempt and moves its task as its verdict says (done, error, or scheduled at `runAt`), but only
    * while the task is still held by the claim that made the attempt: a late result after a requeue is kept as
-   * history, not applied.
+   * history, not applied. A task moved to error gets a `task.dead-lettered` outbox entry in the same write.
    */
   recordAttempts(results: readonly AttemptResult[], now: Date): Promise<void>
   /** Puts `in_process` tasks whose lease ran out back to `new` and queues them again; returns their ids. */
   requeueStale(now: Date, limit: number): Promise<TaskId[]>
   /** Moves `scheduled` tasks whose time has come to `new` and queues them, earliest first; returns their ids. */
   promoteDue(now: Date, limit: number): Promise<TaskId[]>
+  /**
+   * Puts the owner's task back to `new` with a fresh attempt budget and queues it, only if it is in `error` at
+   * that moment. Returns the status it found (`error` means redriven), or null when the task is absent.
+   */
+  redrive(id: TaskId, ownerKeyId: string, now: Date): Promise<TaskStatus | null>
 }

@@ -2,10 +2,12 @@ import {
   type Attempt,
   moveTask,
   type OutboundRequest,
+  redriveTask,
   type Task,
   type TaskId,
   type TaskStatus,
 } from '@request-tasker/domain'
+import { deadLetterOf } from '../dead-letter.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
 import type { AttemptResult, TaskRepository, TaskView } from '../ports/task-repository.js'
 
@@ -73,6 +75,10 @@ export class InMemoryStore implements TaskRepository, Outbox {
       if (row.task.status === 'in_process' && row.task.attempts === attempt.n) {
         this.move(row, next.status, now, next.status === 'scheduled' ? next.runAt : null)
         row.leaseUntil = null
+        if (next.status === 'error') {
+          const id = String(this.nextOutboxId++)
+          this.outbox.push({ id, kind: 'task.dead-lettered', taskId: attempt.taskId, payload: deadLetterOf(attempt) })
+        }
       }
     }
   }
@@ -99,6 +105,18 @@ export class InMemoryStore implements TaskRepository, Outbox {
       this.enqueue(row.task.id)
     }
     return due.map((r) => r.task.id)
+  }
+
+  async redrive(id: TaskId, ownerKeyId: string, now: Date): Promise<TaskStatus | null> {
+    const row = this.rows.get(id)
+    if (!row || row.task.ownerKeyId !== ownerKeyId) return null
+    const found = row.task.status
+    if (found !== 'error') return found
+    row.task = redriveTask(row.task, now)
+    row.history.push({ status: 'new', at: now })
+    row.leaseUntil = null
+    this.enqueue(id)
+    return found
   }
 
   async drain(limit: number, publish: (entries: readonly OutboxEntry[]) => Promise<void>): Promise<number> {

@@ -8,6 +8,7 @@ import {
   type Task,
 } from '@request-tasker/domain'
 import { beforeEach, describe, expect, it } from 'vitest'
+import { deadLetterOf } from '../dead-letter.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
 import type { AttemptResult, AttemptSummary, TaskRepository } from '../ports/task-repository.js'
 import { sequentialIds } from './fakes.js'
@@ -448,6 +449,98 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           'in_process',
           'error',
         ])
+      })
+    })
+
+    describe('dead letters and redrive', () => {
+      async function failedFor(task: Task): Promise<Attempt> {
+        await claimed(task, at(10))
+        const attempt: Attempt = { taskId: task.id, n: task.attempts + 1, startedAt: at(11), outcome: failure }
+        await tasks.recordAttempts([finished(attempt)], at(30))
+        return attempt
+      }
+
+      it('queues a dead letter with the last outcome when a task moves to error, in the same write', async () => {
+        const task = await added()
+        await drainAll()
+        const attempt = await failedFor(task)
+
+        expect(await drainAll()).toEqual([
+          {
+            id: expect.any(String),
+            kind: 'task.dead-lettered',
+            taskId: task.id,
+            payload: deadLetterOf(attempt),
+          },
+        ])
+      })
+
+      it('queues no dead letter for a done or scheduled task, nor for a late error it does not apply', async () => {
+        const [done, waiting, requeued] = [await added(), await added(), await added()]
+        await claimed(requeued, at(10))
+        await tasks.requeueStale(at(5_000), 10)
+        await tasks.claim([done.id, waiting.id], at(5_000), GRACE_MS)
+        await drainAll()
+
+        await tasks.recordAttempts(
+          [
+            finished({ taskId: done.id, n: 1, startedAt: at(5_001), outcome: response }),
+            {
+              attempt: { taskId: waiting.id, n: 1, startedAt: at(5_001), outcome: failure },
+              next: { status: 'scheduled', runAt: at(99_000) },
+            },
+            finished({ taskId: requeued.id, n: 1, startedAt: at(11), outcome: failure }), // late: not applied
+          ],
+          at(6_000),
+        )
+
+        expect(await drainAll()).toEqual([])
+      })
+
+      it('sends a task in error again with a fresh budget, keeping its history and attempts', async () => {
+        const task = await added()
+        const attempt = await failedFor(task)
+        await drainAll()
+
+        expect(await tasks.redrive(task.id, OWNER, at(50))).toBe('error')
+
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual({
+          task: { ...task, status: 'new', attempts: 1, budgetFrom: 1, updatedAt: at(50) },
+          history: [
+            { status: 'new', at: T0 },
+            { status: 'in_process', at: at(10) },
+            { status: 'error', at: at(30) },
+            { status: 'new', at: at(50) },
+          ],
+          attempts: [summaryOf(attempt)],
+          lastAttempt: attempt,
+        })
+        expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: task.id }])
+        expect(await tasks.claim([task.id], at(60), GRACE_MS)).toEqual([
+          { ...task, status: 'in_process', attempts: 2, budgetFrom: 1, updatedAt: at(60) },
+        ])
+      })
+
+      it('changes nothing and names the status found when the task is not in error, or twice in a row', async () => {
+        const fresh = await added()
+        const failed = await added()
+        await failedFor(failed)
+        await tasks.redrive(failed.id, OWNER, at(50))
+        await drainAll()
+
+        expect(await tasks.redrive(fresh.id, OWNER, at(60))).toBe('new')
+        expect(await tasks.redrive(failed.id, OWNER, at(60))).toBe('new')
+        expect((await tasks.findOwned(failed.id, OWNER))?.history).toHaveLength(4)
+        expect(await drainAll()).toEqual([])
+      })
+
+      it('reads as absent for another key or an unknown id', async () => {
+        const task = await added()
+        await failedFor(task)
+
+        expect(await tasks.redrive(task.id, 'key-2', at(50))).toBeNull()
+        expect(await tasks.redrive(nextId(), OWNER, at(50))).toBeNull()
+        expect((await tasks.findOwned(task.id, OWNER))?.task.status).toBe('error')
       })
     })
 

@@ -1,4 +1,10 @@
-import type { AttemptResult, AttemptSummary, TaskRepository, TaskView } from '@request-tasker/application'
+import {
+  type AttemptResult,
+  type AttemptSummary,
+  deadLetterOf,
+  type TaskRepository,
+  type TaskView,
+} from '@request-tasker/application'
 import type {
   Attempt,
   HeaderList,
@@ -22,6 +28,7 @@ type TaskRow = {
   timeout_ms: number
   status: TaskStatus
   attempts: number
+  budget_from: number
   max_attempts: number
   backoff_base_ms: number
   backoff_max_ms: number
@@ -65,9 +72,9 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
       await db.query(
         `with task as (
            insert into tasks (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status,
-                              attempts, max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at,
-                              created_at, updated_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                              attempts, budget_from, max_attempts, backoff_base_ms, backoff_max_ms, retry_on,
+                              run_at, created_at, updated_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
            returning id, status, created_at
          ), first_status as (
            insert into task_statuses (task_id, status, at) select id, status, created_at from task
@@ -83,6 +90,7 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
           task.request.timeoutMs,
           task.status,
           task.attempts,
+          task.budgetFrom,
           task.retry.maxAttempts,
           task.retry.backoff.baseMs,
           task.retry.backoff.maxMs,
@@ -151,9 +159,9 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
         `with input as (
            select * from unnest($1::uuid[], $2::integer[], $3::timestamptz[], $4::integer[], $5::integer[],
                                 $6::jsonb[], $7::bigint[], $8::bytea[], $9::boolean[], $10::text[], $11::text[],
-                                $12::text[], $13::timestamptz[])
+                                $12::text[], $13::timestamptz[], $14::jsonb[])
              as i (task_id, attempt, started_at, duration_ms, http_status_code, headers, length, body,
-                   body_truncated, error_code, error_message, next_status, run_at)
+                   body_truncated, error_code, error_message, next_status, run_at, dead_letter)
          ), stored as (
            insert into task_results (task_id, attempt, started_at, duration_ms, http_status_code, headers, length,
                                      body, body_truncated, error_code, error_message)
@@ -163,12 +171,16 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
            on conflict (task_id, attempt) do nothing
          ), moved as (
            update tasks t
-           set status = i.next_status, run_at = i.run_at, lease_until = null, updated_at = $14
+           set status = i.next_status, run_at = i.run_at, lease_until = null, updated_at = $15
            from input i
            where t.id = i.task_id and t.status = 'in_process' and t.attempts = i.attempt
-           returning t.id, t.status
+           returning t.id, t.status, i.dead_letter
+         ), history as (
+           insert into task_statuses (task_id, status, at) select id, status, $15 from moved
          )
-         insert into task_statuses (task_id, status, at) select id, status, $14 from moved`,
+         -- Giving up and announcing it commit together: the dead letter is neither lost nor sent for a live task.
+         insert into outbox (kind, task_id, payload)
+         select 'task.dead-lettered', id, dead_letter from moved where status = 'error'`,
         [...columns, now],
       )
     },
@@ -195,6 +207,27 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
         [now, limit],
       )
       return rows.map((r) => r.id)
+    },
+
+    async redrive(id, ownerKeyId, now) {
+      // `for update` makes a concurrent redrive wait and then find the task new: it sends once, and the other
+      // caller hears the status it found.
+      const { rows } = await db.query<{ status: TaskStatus }>(
+        `with found as (
+           select id, status from tasks where id = $1 and owner_key_id = $2 for update
+         ), redriven as (
+           update tasks t set status = 'new', budget_from = t.attempts, updated_at = $3
+           from found where t.id = found.id and found.status = 'error'
+           returning t.id
+         ), history as (
+           insert into task_statuses (task_id, status, at) select id, 'new', $3 from redriven
+         ), queued as (
+           insert into outbox (kind, task_id) select 'task.requested', id from redriven
+         )
+         select status from found`,
+        [id, ownerKeyId, now],
+      )
+      return rows[0]?.status ?? null
     },
 
     async promoteDue(now, limit) {
@@ -225,7 +258,8 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
 
 // One array per column, in the order of the unnest in recordAttempts.
 function attemptColumns(results: readonly AttemptResult[]): unknown[][] {
-  const rows = results.map(({ attempt: { taskId, n, startedAt, outcome }, next }) => {
+  const rows = results.map(({ attempt, next }) => {
+    const { taskId, n, startedAt, outcome } = attempt
     const response = outcome.kind === 'response' ? outcome : null
     const failure = outcome.kind === 'failure' ? outcome : null
     return [
@@ -242,9 +276,10 @@ function attemptColumns(results: readonly AttemptResult[]): unknown[][] {
       failure?.error.message ?? null,
       next.status,
       next.status === 'scheduled' ? next.runAt : null,
+      next.status === 'error' ? JSON.stringify(deadLetterOf(attempt)) : null,
     ]
   })
-  return Array.from({ length: 13 }, (_, column) => rows.map((row) => row[column]))
+  return Array.from({ length: 14 }, (_, column) => rows.map((row) => row[column]))
 }
 
 function toTask(row: TaskRow): Task {
@@ -260,6 +295,7 @@ function toTask(row: TaskRow): Task {
     },
     status: row.status,
     attempts: row.attempts,
+    budgetFrom: row.budget_from,
     retry: {
       maxAttempts: row.max_attempts,
       backoff: { baseMs: row.backoff_base_ms, maxMs: row.backoff_max_ms },
