@@ -166,4 +166,25 @@ describe('retries', () => {
       await reader.disconnect()
     }
   })
+
+  it('never sends a delayed task cancelled before its time', async () => {
+    const target = await e2e.startTarget(() => ({ body: 'ok' }))
+
+    const withdrawn = await api.submit({ method: 'GET', url: `${target.url}/withdrawn`, delayMs: 1_000 })
+    expect(await api.cancel(withdrawn.id!)).toMatchObject({ status: 200, json: { status: 'cancelled' } })
+    // A task due after the cancelled one: once it is done, the scheduler has passed the cancelled one's time.
+    const later = await api.submit({ method: 'GET', url: `${target.url}/later`, delayMs: 1_200 })
+    await api.waitUntilFinished(later.id!)
+
+    expect(target.requests.map((r) => r.url)).toEqual(['/later'])
+    expect((await api.get(withdrawn.id!)).json).toMatchObject({
+      status: 'cancelled',
+      attemptCount: 0,
+      history: [{ status: 'scheduled' }, { status: 'cancelled' }],
+    })
+    expect(await api.cancel(withdrawn.id!)).toMatchObject({
+      status: 409,
+      json: { type: '/problems/task-not-cancellable' },
+    })
+  })
 })

@@ -21,7 +21,7 @@ export type SubmitBody = {
 /** GET /tasks/:id, as far as these tests read it. */
 export type TaskJson = {
   id: string
-  status: 'new' | 'scheduled' | 'in_process' | 'done' | 'error'
+  status: 'new' | 'scheduled' | 'in_process' | 'done' | 'error' | 'cancelled'
   history: Array<{ status: string; at: string }>
   attemptCount: number
   attempts: Array<{ n: number; startedAt: string; durationMs: number; httpStatusCode?: number; error?: unknown }>
@@ -38,6 +38,8 @@ export type TaskApi = {
   get(id: string, route?: Route): Promise<{ status: number; json: TaskJson }>
   /** POST /tasks/:id/retry. */
   retry(id: string): Promise<{ status: number; json: TaskJson }>
+  /** POST /tasks/:id/cancel. */
+  cancel(id: string): Promise<{ status: number; json: TaskJson }>
   /** Polls GET until the task is done or error, and returns that view. */
   waitUntilFinished(id: string, timeoutMs?: number): Promise<TaskJson>
   close(): Promise<void>
@@ -48,6 +50,14 @@ export function taskApi(baseUrl: string, apiKey: string, connections = 16): Task
   const agent = new Agent({ connections })
   const auth = (route: Route) => (route === 'current' ? `Bearer ${apiKey}` : apiKey)
   const path = (route: Route) => (route === 'current' ? '/tasks' : '/task')
+  async function post(url: string) {
+    const res = await request(`${baseUrl}${url}`, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { authorization: auth('current') },
+    })
+    return { status: res.statusCode, json: (await res.body.json()) as TaskJson }
+  }
 
   const api: TaskApi = {
     async submit(body, route = 'current') {
@@ -73,14 +83,8 @@ export function taskApi(baseUrl: string, apiKey: string, connections = 16): Task
       })
       return { status: res.statusCode, json: (await res.body.json()) as TaskJson }
     },
-    async retry(id) {
-      const res = await request(`${baseUrl}/tasks/${id}/retry`, {
-        method: 'POST',
-        dispatcher: agent,
-        headers: { authorization: auth('current') },
-      })
-      return { status: res.statusCode, json: (await res.body.json()) as TaskJson }
-    },
+    retry: (id) => post(`/tasks/${id}/retry`),
+    cancel: (id) => post(`/tasks/${id}/cancel`),
     async waitUntilFinished(id, timeoutMs = 30_000) {
       let last: TaskJson | undefined
       await expect

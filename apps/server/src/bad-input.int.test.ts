@@ -1,4 +1,4 @@
-import { makeGetTask, makeRedriveTask, makeSubmitTask } from '@request-tasker/application'
+import { makeCancelTask, makeGetTask, makeRedriveTask, makeSubmitTask } from '@request-tasker/application'
 import { retryDefaults } from '@request-tasker/application/testing'
 import { pgTaskRepository, uuidV7Ids } from '@request-tasker/infrastructure'
 import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
@@ -31,6 +31,7 @@ function serverOverPostgres() {
     submitTask,
     getTask: makeGetTask({ tasks }),
     redriveTask: makeRedriveTask({ tasks, now: () => new Date() }),
+    cancelTask: makeCancelTask({ tasks, now: () => new Date() }),
   }
   return buildServer({ useCases, ...badInputServer, logger: pino({ level: 'silent' }) })
 }

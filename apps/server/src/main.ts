@@ -1,4 +1,4 @@
-import { makeGetTask, makeRedriveTask, makeSubmitTask } from '@request-tasker/application'
+import { makeCancelTask, makeGetTask, makeRedriveTask, makeSubmitTask } from '@request-tasker/application'
 import {
   assertMigrationsCurrent,
   createLogger,
@@ -37,6 +37,7 @@ const useCases = {
   }),
   getTask: makeGetTask({ tasks }),
   redriveTask: makeRedriveTask({ tasks, now: () => new Date() }),
+  cancelTask: makeCancelTask({ tasks, now: () => new Date() }),
 }
 const app = buildServer({ useCases, apiKeys: config.API_KEYS, bodyLimit: config.BODY_LIMIT_BYTES, logger: log })
 await app.listen({ port: config.PORT, host: config.HOST })

@@ -1,4 +1,4 @@
-import { makeGetTask, makeRedriveTask, makeSubmitTask } from '@request-tasker/application'
+import { makeCancelTask, makeGetTask, makeRedriveTask, makeSubmitTask } from '@request-tasker/application'
 import { InMemoryStore, manualClock, retryDefaults, sequentialIds } from '@request-tasker/application/testing'
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
@@ -24,6 +24,7 @@ export function testServer(
     }),
     getTask: makeGetTask({ tasks: store }),
     redriveTask: makeRedriveTask({ tasks: store, now: clock.now }),
+    cancelTask: makeCancelTask({ tasks: store, now: clock.now }),
   }
   const app = buildServer({
     useCases,

@@ -1,3 +1,4 @@
+export * from './cancel-task.js'
 export * from './dead-letter.js'
 export * from './execute-tasks.js'
 export * from './get-task.js'

@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest'
 import type { OutboundRequest } from './outbound-request.js'
 import { DEFAULT_RETRY_ON, type RetryPolicy } from './retry-policy.js'
-import { canTransition, createTask, isTaskId, moveTask, redriveTask, TASK_STATUSES, type TaskId } from './task.js'
+import {
+  cancelTask,
+  canTransition,
+  createTask,
+  isTaskId,
+  moveTask,
+  redriveTask,
+  TASK_STATUSES,
+  type TaskId,
+} from './task.js'
 
 const request: OutboundRequest = { method: 'GET', url: 'http://x.test/', headers: [], body: null, timeoutMs: 1000 }
 const t0 = new Date('2026-01-01T00:00:00Z')
@@ -40,7 +49,9 @@ describe('task', () => {
     )
     expect(allowed).toEqual([
       'new->in_process',
+      'new->cancelled',
       'scheduled->new',
+      'scheduled->cancelled',
       'in_process->new',
       'in_process->scheduled',
       'in_process->done',
@@ -96,6 +107,28 @@ describe('redriveTask', () => {
         expect.objectContaining({
           code: 'task-not-retryable',
           message: `task id-1 is ${status}; only a task in error can be retried`,
+        }),
+      )
+    },
+  )
+})
+
+describe('cancelTask', () => {
+  const fresh = () => createTask({ id: 'id-1' as TaskId, ownerKeyId: 'k', request, retry, now: t0 })
+
+  it('cancels a new task, and a scheduled one, dropping its due time', () => {
+    expect(cancelTask(fresh(), t1)).toMatchObject({ status: 'cancelled', runAt: null, updatedAt: t1 })
+    const waiting = createTask({ id: 'id-1' as TaskId, ownerKeyId: 'k', request, retry, runAt: t1, now: t0 })
+    expect(cancelTask(waiting, t1)).toMatchObject({ status: 'cancelled', runAt: null })
+  })
+
+  it.each(['in_process', 'done', 'error', 'cancelled'] as const)(
+    'refuses a task that is %s, naming its status',
+    (status) => {
+      expect(() => cancelTask({ ...fresh(), status }, t1)).toThrow(
+        expect.objectContaining({
+          code: 'task-not-cancellable',
+          message: `task id-1 is ${status}; only a new or scheduled task can be cancelled`,
         }),
       )
     },

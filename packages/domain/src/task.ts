@@ -10,18 +10,20 @@ export function isTaskId(value: string): value is TaskId {
 }
 
 // The original service's four names are kept so its clients read statuses unchanged; `scheduled` is new.
-export const TASK_STATUSES = ['new', 'scheduled', 'in_process', 'done', 'error'] as const
+export const TASK_STATUSES = ['new', 'scheduled', 'in_process', 'done', 'error', 'cancelled'] as const
 export type TaskStatus = (typeof TASK_STATUSES)[number]
 
 // `in_process → new` is the sweeper's requeue of a send whose tasker died: the attempt shows twice, never lost.
 // `in_process → scheduled` waits for a retry's time; `scheduled → new` is the scheduler finding it due.
-// `error → new` is a redrive: the owner asks for another round of attempts.
+// `error → new` is a redrive: the owner asks for another round of attempts. Only a task nobody is sending can be
+// cancelled; the claim takes only `new` tasks, so a cancelled one is never sent.
 const TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
-  new: ['in_process'],
-  scheduled: ['new'],
+  new: ['in_process', 'cancelled'],
+  scheduled: ['new', 'cancelled'],
   in_process: ['done', 'error', 'new', 'scheduled'],
   done: [],
   error: ['new'],
+  cancelled: [],
 }
 
 export function canTransition(from: TaskStatus, to: TaskStatus): boolean {
@@ -79,6 +81,20 @@ export function moveTask(task: Task, to: TaskStatus, now: Date, runAt: Date | nu
 export function redriveTask(task: Task, now: Date): Task {
   assertRedrivable(task.id, task.status)
   return { ...moveTask(task, 'new', now), budgetFrom: task.attempts }
+}
+
+export function cancelTask(task: Task, now: Date): Task {
+  assertCancellable(task.id, task.status)
+  return moveTask(task, 'cancelled', now)
+}
+
+export function assertCancellable(id: TaskId, status: TaskStatus): void {
+  if (!canTransition(status, 'cancelled')) {
+    throw new DomainError(
+      'task-not-cancellable',
+      `task ${id} is ${status}; only a new or scheduled task can be cancelled`,
+    )
+  }
 }
 
 export function assertRedrivable(id: TaskId, status: TaskStatus): void {

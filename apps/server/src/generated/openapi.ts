@@ -59,6 +59,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tasks/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Withdraw a task that is not being sent yet
+         * @description A `new` or `scheduled` task becomes `cancelled` and is never sent. Any other status (being sent, finished,
+         *     already cancelled) answers 409, naming it.
+         */
+        post: operations["cancelTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/task": {
         parameters: {
             query?: never;
@@ -219,10 +240,11 @@ export interface components {
          *     `in_process`: being sent; `done`: a response came back that is not to be retried, whatever its HTTP
          *     status (a 404 is `done`); `error`: we gave up, because the outcome is not worth retrying and no response
          *     came back (see `error`), or because attempts ran out on a retryable outcome, a 503 included (its response
-         *     is shown). A send interrupted by a crash goes back to `new`.
+         *     is shown); `cancelled`: withdrawn by its owner before it was sent, never sent. A send interrupted by a crash
+         *     goes back to `new`.
          * @enum {string}
          */
-        TaskStatus: "new" | "scheduled" | "in_process" | "done" | "error";
+        TaskStatus: "new" | "scheduled" | "in_process" | "done" | "error" | "cancelled";
         StatusChange: {
             status: components["schemas"]["TaskStatus"];
             /** Format: date-time */
@@ -294,7 +316,7 @@ export interface components {
         Problem: {
             /**
              * @description `/problems/<code>`: invalid-request, malformed-json, task-not-found, task-not-retryable,
-             *     illegal-transition, unauthorized,
+             *     task-not-cancellable, illegal-transition, unauthorized,
              *     unsupported-media-type, content-too-large, not-found; `about:blank` otherwise.
              */
             type: string;
@@ -460,6 +482,26 @@ export interface operations {
         };
     };
     retryTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id `POST /tasks` answered; a UUID. Anything else answers 400. */
+                id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Task"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["TaskNotFound"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalServerError"];
+        };
+    };
+    cancelTask: {
         parameters: {
             query?: never;
             header?: never;

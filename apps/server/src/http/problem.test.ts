@@ -20,6 +20,9 @@ function serverWhoseGetTaskThrows(err: Error) {
       redriveTask: async () => {
         throw err
       },
+      cancelTask: async () => {
+        throw err
+      },
     },
     apiKeys: [ALICE],
     bodyLimit: 1024,

@@ -12,6 +12,7 @@ const domainProblems: Record<DomainErrorCode, { status: number; title: string }>
   'task-not-found': { status: 404, title: 'Task not found' },
   'illegal-transition': { status: 409, title: 'Illegal transition' },
   'task-not-retryable': { status: 409, title: 'Task not retryable' },
+  'task-not-cancellable': { status: 409, title: 'Task not cancellable' },
 }
 
 // Fastify's own refusals that clients meet often enough to deserve a stable type. Their messages are fixed

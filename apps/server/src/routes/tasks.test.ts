@@ -377,6 +377,58 @@ describe('POST /tasks/:id/retry', () => {
   })
 })
 
+describe('POST /tasks/:id/cancel', () => {
+  const cancelOf = ({ app }: Server, url = `/tasks/${FIRST_ID}/cancel`) =>
+    app.inject({ method: 'POST', url, headers: alice })
+
+  it('cancels a scheduled task and answers it, without its due time', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/', delayMs: 60_000 })
+    server.clock.advance(1000)
+
+    const res = await cancelOf(server)
+
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toEqual({
+      id: FIRST_ID,
+      status: 'cancelled',
+      createdAt: T0,
+      updatedAt: T1,
+      history: [
+        { status: 'scheduled', at: T0 },
+        { status: 'cancelled', at: T1 },
+      ],
+      attemptCount: 0,
+      attempts: [],
+    })
+  })
+
+  it('answers 409 naming the status of a task already finished, and changes nothing', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/' })
+    await sendWith(server, FIRST_ID, okResponse(200))
+
+    const res = await cancelOf(server)
+
+    expect(res.statusCode).toBe(409)
+    expect(res.json()).toEqual({
+      type: '/problems/task-not-cancellable',
+      title: 'Task not cancellable',
+      status: 409,
+      detail: `task ${FIRST_ID} is done; only a new or scheduled task can be cancelled`,
+    })
+    expect(server.store.rows.get(FIRST_ID as TaskId)?.task.status).toBe('done')
+  })
+
+  it('has no counterpart on the original routes', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/' })
+
+    expect((await cancelOf(server, `/task/${FIRST_ID}/cancel`)).statusCode).toBe(404)
+    expect(server.store.rows.get(FIRST_ID as TaskId)?.task.status).toBe('new')
+  })
+})
+
 describe('legacy routes', () => {
   it('POST /task answers like POST /tasks', async () => {
     const server = testServer()

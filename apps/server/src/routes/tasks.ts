@@ -1,4 +1,4 @@
-import type { GetTask, RedriveTask, SubmitTask } from '@request-tasker/application'
+import type { CancelTask, GetTask, RedriveTask, SubmitTask } from '@request-tasker/application'
 import type { FastifyPluginAsync, RouteHandler } from 'fastify'
 import type { ApiKey } from '../config.js'
 import type { components } from '../generated/openapi.js'
@@ -7,7 +7,12 @@ import { parseSubmitTaskBody } from '../http/request-schema.js'
 import { toTaskViewJson } from './task-view.js'
 
 type Schemas = components['schemas']
-export type TaskUseCases = { submitTask: SubmitTask; getTask: GetTask; redriveTask: RedriveTask }
+export type TaskUseCases = {
+  submitTask: SubmitTask
+  getTask: GetTask
+  redriveTask: RedriveTask
+  cancelTask: CancelTask
+}
 
 type SubmitRoute = { Body: unknown; Reply: { 201: Schemas['TaskCreated'] } }
 type GetRoute = { Params: { id: string }; Reply: Schemas['Task'] }
@@ -37,9 +42,17 @@ export const taskRoutes: FastifyPluginAsync<{ useCases: TaskUseCases; apiKeys: r
     return toTaskViewJson(view)
   }
 
+  const cancel: RouteHandler<GetRoute> = async function cancelTask(req) {
+    const view = await useCases.cancelTask(req.params.id, req.apiKeyId)
+    req.log.info({ taskId: view.task.id }, 'task cancelled')
+    return toTaskViewJson(view)
+  }
+
   app.post<SubmitRoute>('/tasks', submit)
   app.get<GetRoute>('/tasks/:id', get)
-  app.post<GetRoute>('/tasks/:id/retry', retry) // new routes only: the original service had no such thing
+  // New routes only: the original service had no such thing.
+  app.post<GetRoute>('/tasks/:id/retry', retry)
+  app.post<GetRoute>('/tasks/:id/cancel', cancel)
   // The original service's routes, on the same handlers so the two cannot drift (deprecated in openapi.yaml).
   app.post<SubmitRoute>('/task', submit)
   app.get<GetRoute>('/task/:id', get)

@@ -48,4 +48,9 @@ export interface TaskRepository {
    * that moment. Returns the status it found (`error` means redriven), or null when the task is absent.
    */
   redrive(id: TaskId, ownerKeyId: string, now: Date): Promise<TaskStatus | null>
+  /**
+   * Moves the owner's task to `cancelled` only if it is `new` or `scheduled` at that moment, so it is never sent.
+   * Returns the status it found (`new` or `scheduled` means cancelled), or null when the task is absent.
+   */
+  cancel(id: TaskId, ownerKeyId: string, now: Date): Promise<TaskStatus | null>
 }

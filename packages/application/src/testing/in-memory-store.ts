@@ -1,5 +1,6 @@
 import {
   type Attempt,
+  cancelTask,
   moveTask,
   type OutboundRequest,
   redriveTask,
@@ -116,6 +117,16 @@ export class InMemoryStore implements TaskRepository, Outbox {
     row.history.push({ status: 'new', at: now })
     row.leaseUntil = null
     this.enqueue(id)
+    return found
+  }
+
+  async cancel(id: TaskId, ownerKeyId: string, now: Date): Promise<TaskStatus | null> {
+    const row = this.rows.get(id)
+    if (!row || row.task.ownerKeyId !== ownerKeyId) return null
+    const found = row.task.status
+    if (found !== 'new' && found !== 'scheduled') return found
+    row.task = cancelTask(row.task, now)
+    row.history.push({ status: 'cancelled', at: now })
     return found
   }
 

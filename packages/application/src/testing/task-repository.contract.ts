@@ -544,6 +544,70 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       })
     })
 
+    describe('cancel', () => {
+      it('cancels a new task, which no claim then takes', async () => {
+        const task = await added()
+
+        expect(await tasks.cancel(task.id, OWNER, at(5))).toBe('new')
+
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual({
+          task: { ...task, status: 'cancelled', updatedAt: at(5) },
+          history: [
+            { status: 'new', at: T0 },
+            { status: 'cancelled', at: at(5) },
+          ],
+          attempts: [],
+          lastAttempt: null,
+        })
+        expect(await tasks.claim([task.id], at(10), GRACE_MS)).toEqual([])
+      })
+
+      it('cancels a scheduled task, which then never comes due', async () => {
+        const task = createTask({
+          id: nextId(),
+          ownerKeyId: OWNER,
+          request: outboundRequest(),
+          retry,
+          runAt: at(100),
+          now: T0,
+        })
+        await tasks.add(task)
+
+        expect(await tasks.cancel(task.id, OWNER, at(5))).toBe('scheduled')
+
+        expect((await tasks.findOwned(task.id, OWNER))?.task).toEqual({
+          ...task,
+          status: 'cancelled',
+          runAt: null,
+          updatedAt: at(5),
+        })
+        expect(await tasks.promoteDue(at(1_000), 10)).toEqual([])
+        expect(await drainAll()).toEqual([])
+      })
+
+      it('changes nothing and names the status found for a task being sent, finished or already cancelled', async () => {
+        const [sending, cancelled] = [await added(), await added()]
+        await claimed(sending, at(10))
+        await tasks.cancel(cancelled.id, OWNER, at(10))
+
+        expect(await tasks.cancel(sending.id, OWNER, at(20))).toBe('in_process')
+        expect(await tasks.cancel(cancelled.id, OWNER, at(20))).toBe('cancelled')
+        expect((await tasks.findOwned(sending.id, OWNER))?.task).toMatchObject({
+          status: 'in_process',
+          updatedAt: at(10),
+        })
+        expect((await tasks.findOwned(cancelled.id, OWNER))?.history).toHaveLength(2)
+      })
+
+      it('reads as absent for another key or an unknown id', async () => {
+        const task = await added()
+
+        expect(await tasks.cancel(task.id, 'key-2', at(5))).toBeNull()
+        expect(await tasks.cancel(nextId(), OWNER, at(5))).toBeNull()
+        expect((await tasks.findOwned(task.id, OWNER))?.task.status).toBe('new')
+      })
+    })
+
     describe('requeueStale', () => {
       it('puts tasks past their lease back to new and queues them again', async () => {
         const stale = await added({ timeoutMs: 1_000 })

@@ -10,7 +10,12 @@ import { assertMigrationsCurrent, runMigrations } from './migrate.js'
 import { createPool } from './pool.js'
 
 const FIRST = '1764000000000_create-tasks'
-const ALL = [FIRST, '1764100000000_add-retries', '1764200000000_add-dead-letters-and-redrive']
+const ALL = [
+  FIRST,
+  '1764100000000_add-retries',
+  '1764200000000_add-dead-letters-and-redrive',
+  '1764300000000_add-cancelled-status',
+]
 const databaseUrl = inject('databaseUrl')
 const schema = `t_migrate_${randomBytes(4).toString('hex')}`
 let admin: pg.Pool
@@ -36,7 +41,7 @@ async function tableExists(name: string): Promise<boolean> {
 describe('migrations', () => {
   it('refuses an empty schema, naming the missing migration and the command that applies it', async () => {
     await expect(assertMigrationsCurrent(pool, MIGRATIONS_DIR)).rejects.toThrow(
-      `the database lacks 3 migration(s): ${ALL.join(', ')}. Run \`task migrate\` (or \`pnpm migrate\` with DATABASE_URL set), then start again.`,
+      `the database lacks 4 migration(s): ${ALL.join(', ')}. Run \`task migrate\` (or \`pnpm migrate\` with DATABASE_URL set), then start again.`,
     )
   })
 

@@ -230,6 +230,25 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
       return rows[0]?.status ?? null
     },
 
+    async cancel(id, ownerKeyId, now) {
+      // The status guard races safely with a claim: once in_process, the task is no longer cancelled, and once
+      // cancelled, no claim takes it. Its outbox entry or message, if any, then finds nothing to send.
+      const { rows } = await db.query<{ status: TaskStatus }>(
+        `with found as (
+           select id, status from tasks where id = $1 and owner_key_id = $2 for update
+         ), cancelled as (
+           update tasks t set status = 'cancelled', run_at = null, updated_at = $3
+           from found where t.id = found.id and found.status in ('new', 'scheduled')
+           returning t.id
+         ), history as (
+           insert into task_statuses (task_id, status, at) select id, 'cancelled', $3 from cancelled
+         )
+         select status from found`,
+        [id, ownerKeyId, now],
+      )
+      return rows[0]?.status ?? null
+    },
+
     async promoteDue(now, limit) {
       // skip locked: two schedulers split the due tasks between them instead of queueing one twice.
       const { rows } = await db.query<{ id: TaskId }>(
