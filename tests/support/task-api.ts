@@ -34,7 +34,7 @@ export type Submitted = { status: number; id: string | null; location: string | 
 export type Route = 'current' | 'original'
 
 export type TaskApi = {
-  submit(body: SubmitBody, route?: Route): Promise<Submitted>
+  submit(body: SubmitBody, route?: Route, headers?: Record<string, string>): Promise<Submitted>
   get(id: string, route?: Route): Promise<{ status: number; json: TaskJson }>
   /** POST /tasks/:id/retry. */
   retry(id: string): Promise<{ status: number; json: TaskJson }>
@@ -60,11 +60,11 @@ export function taskApi(baseUrl: string, apiKey: string, connections = 16): Task
   }
 
   const api: TaskApi = {
-    async submit(body, route = 'current') {
+    async submit(body, route = 'current', headers = {}) {
       const res = await request(`${baseUrl}${path(route)}`, {
         method: 'POST',
         dispatcher: agent,
-        headers: { authorization: auth(route), 'content-type': 'application/json' },
+        headers: { authorization: auth(route), 'content-type': 'application/json', ...headers },
         body: JSON.stringify(body),
       })
       const json = (await res.body.json()) as { id?: string }

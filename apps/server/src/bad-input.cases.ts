@@ -145,6 +145,16 @@ export const badInputCases: readonly BadInputCase[] = [
   submit('delayMs negative', { delayMs: -1000 }, 'delayMs'),
   submit('delayMs a string', { delayMs: '1000' }, 'delayMs'),
 
+  // Idempotency-Key
+  raw(
+    'Idempotency-Key of 300 characters',
+    JSON.stringify(valid),
+    400,
+    { ...json, 'idempotency-key': 'k'.repeat(300) },
+    'Idempotency-Key',
+  ),
+  raw('Idempotency-Key empty', JSON.stringify(valid), 400, { ...json, 'idempotency-key': '' }, 'Idempotency-Key'),
+
   // retry
   submit('retry a string', { retry: 'always' }, 'retry'),
   submit('retry.maxAttempts 0', { retry: { maxAttempts: 0 } }, 'retry.maxAttempts'),

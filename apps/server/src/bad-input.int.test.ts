@@ -1,4 +1,10 @@
-import { makeCancelTask, makeGetTask, makeRedriveTask, makeSubmitTask } from '@request-tasker/application'
+import {
+  makeCancelTask,
+  makeGetTask,
+  makeRedriveTask,
+  makeSubmitTask,
+  makeSubmitTaskOnce,
+} from '@request-tasker/application'
 import { retryDefaults } from '@request-tasker/application/testing'
 import { pgTaskRepository, uuidV7Ids } from '@request-tasker/infrastructure'
 import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
@@ -20,15 +26,16 @@ afterAll(async () => {
 
 function serverOverPostgres() {
   const tasks = pgTaskRepository(db.pool)
-  const submitTask = makeSubmitTask({
+  const submitDeps = {
     tasks,
     newId: uuidV7Ids(),
     now: () => new Date(),
     defaultTimeoutMs: 10_000,
     defaultRetry: retryDefaults,
-  })
+  }
   const useCases = {
-    submitTask,
+    submitTask: makeSubmitTask(submitDeps),
+    submitTaskOnce: makeSubmitTaskOnce({ ...submitDeps, idempotencyWindowMs: 60_000 }),
     getTask: makeGetTask({ tasks }),
     redriveTask: makeRedriveTask({ tasks, now: () => new Date() }),
     cancelTask: makeCancelTask({ tasks, now: () => new Date() }),
@@ -38,7 +45,8 @@ function serverOverPostgres() {
 
 async function storedCounts() {
   const { rows } = await db.pool.query(
-    'select (select count(*) from tasks)::int as tasks, (select count(*) from outbox)::int as outbox',
+    `select (select count(*) from tasks)::int as tasks, (select count(*) from outbox)::int as outbox,
+            (select count(*) from task_idempotency)::int as keys`,
   )
   return rows[0]
 }
@@ -55,7 +63,7 @@ describe('refused input against Postgres', () => {
     expect(res.statusCode).toBe(c.status)
     expect(res.headers['content-type']).toBe('application/problem+json; charset=utf-8')
     if (c.path !== undefined) expect(res.json().errors.map((e: { path: string }) => e.path)).toContain(c.path)
-    expect(await storedCounts()).toEqual({ tasks: 0, outbox: 0 })
+    expect(await storedCounts()).toEqual({ tasks: 0, outbox: 0, keys: 0 })
   })
 
   it('stores a task and its outbox entry for a valid submission, so the counts above can see one', async () => {
@@ -67,6 +75,6 @@ describe('refused input against Postgres', () => {
     })
 
     expect(res.statusCode).toBe(201)
-    expect(await storedCounts()).toEqual({ tasks: 1, outbox: 1 })
+    expect(await storedCounts()).toEqual({ tasks: 1, outbox: 1, keys: 0 })
   })
 })

@@ -16,6 +16,7 @@ describe('loadConfig', () => {
       RETRY_MAX_ATTEMPTS: 5,
       RETRY_BASE_MS: 1000,
       RETRY_MAX_MS: 600_000,
+      IDEMPOTENCY_WINDOW_MS: 86_400_000,
     })
     expect(config).not.toHaveProperty('KAFKA_BROKERS')
   })
@@ -50,6 +51,7 @@ describe('loadConfig', () => {
     ['RETRY_MAX_ATTEMPTS', '0'],
     ['RETRY_BASE_MS', '700000'],
     ['RETRY_MAX_MS', '0'],
+    ['IDEMPOTENCY_WINDOW_MS', '0'],
   ])('refuses %s=%s', (name, value) => {
     expect(() => loadConfig({ ...required, [name]: value })).toThrow(name)
   })

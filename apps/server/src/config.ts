@@ -21,6 +21,8 @@ const serverEnv = sharedEnv
     RETRY_MAX_ATTEMPTS: int(1, MAX_ATTEMPTS_LIMIT, 5),
     RETRY_BASE_MS: int(1, MAX_BACKOFF_MS, 1000),
     RETRY_MAX_MS: int(1, MAX_BACKOFF_MS, 600_000),
+    // How long an Idempotency-Key names its first submission; after it, the key may name a new one.
+    IDEMPOTENCY_WINDOW_MS: int(1, Number.MAX_SAFE_INTEGER, 24 * 60 * 60 * 1000),
   })
   .refine((env) => env.RETRY_BASE_MS <= env.RETRY_MAX_MS, {
     path: ['RETRY_BASE_MS'],

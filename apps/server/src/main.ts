@@ -1,4 +1,10 @@
-import { makeCancelTask, makeGetTask, makeRedriveTask, makeSubmitTask } from '@request-tasker/application'
+import {
+  makeCancelTask,
+  makeGetTask,
+  makeRedriveTask,
+  makeSubmitTask,
+  makeSubmitTaskOnce,
+} from '@request-tasker/application'
 import {
   assertMigrationsCurrent,
   createLogger,
@@ -24,17 +30,19 @@ try {
 }
 
 const tasks = pgTaskRepository(pool)
+const submitDeps = {
+  tasks,
+  newId: uuidV7Ids(),
+  now: () => new Date(),
+  defaultTimeoutMs: config.DEFAULT_TIMEOUT_MS,
+  defaultRetry: {
+    maxAttempts: config.RETRY_MAX_ATTEMPTS,
+    backoff: { baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
+  },
+}
 const useCases = {
-  submitTask: makeSubmitTask({
-    tasks,
-    newId: uuidV7Ids(),
-    now: () => new Date(),
-    defaultTimeoutMs: config.DEFAULT_TIMEOUT_MS,
-    defaultRetry: {
-      maxAttempts: config.RETRY_MAX_ATTEMPTS,
-      backoff: { baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
-    },
-  }),
+  submitTask: makeSubmitTask(submitDeps),
+  submitTaskOnce: makeSubmitTaskOnce({ ...submitDeps, idempotencyWindowMs: config.IDEMPOTENCY_WINDOW_MS }),
   getTask: makeGetTask({ tasks }),
   redriveTask: makeRedriveTask({ tasks, now: () => new Date() }),
   cancelTask: makeCancelTask({ tasks, now: () => new Date() }),

@@ -1,4 +1,10 @@
-import { makeCancelTask, makeGetTask, makeRedriveTask, makeSubmitTask } from '@request-tasker/application'
+import {
+  makeCancelTask,
+  makeGetTask,
+  makeRedriveTask,
+  makeSubmitTask,
+  makeSubmitTaskOnce,
+} from '@request-tasker/application'
 import { InMemoryStore, manualClock, retryDefaults, sequentialIds } from '@request-tasker/application/testing'
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
@@ -7,6 +13,7 @@ import { buildServer } from './server.js'
 
 export const ALICE: ApiKey = { id: 'alice', key: 'alice-secret-key' }
 export const BOB: ApiKey = { id: 'bob', key: 'bob-secret-key' }
+export const IDEMPOTENCY_WINDOW_MS = 60_000
 
 /** The server over real use cases and an in-memory store: what a route test sees is what Postgres would hold. */
 export function testServer(
@@ -14,14 +21,16 @@ export function testServer(
 ) {
   const store = new InMemoryStore()
   const clock = manualClock()
+  const submitDeps = {
+    tasks: store,
+    newId: sequentialIds(),
+    now: clock.now,
+    defaultTimeoutMs: 10_000,
+    defaultRetry: retryDefaults,
+  }
   const useCases = {
-    submitTask: makeSubmitTask({
-      tasks: store,
-      newId: sequentialIds(),
-      now: clock.now,
-      defaultTimeoutMs: 10_000,
-      defaultRetry: retryDefaults,
-    }),
+    submitTask: makeSubmitTask(submitDeps),
+    submitTaskOnce: makeSubmitTaskOnce({ ...submitDeps, idempotencyWindowMs: IDEMPOTENCY_WINDOW_MS }),
     getTask: makeGetTask({ tasks: store }),
     redriveTask: makeRedriveTask({ tasks: store, now: clock.now }),
     cancelTask: makeCancelTask({ tasks: store, now: clock.now }),

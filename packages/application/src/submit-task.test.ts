@@ -2,7 +2,7 @@ import { DEFAULT_RETRY_ON } from '@request-tasker/domain'
 import { describe, expect, it } from 'vitest'
 import { makeGetTask } from './get-task.js'
 import { makePromoteDue } from './promote-due.js'
-import { makeSubmitTask } from './submit-task.js'
+import { makeSubmitTask, makeSubmitTaskOnce } from './submit-task.js'
 import { InMemoryStore, manualClock, retryDefaults, sequentialIds } from './testing/index.js'
 
 function setup() {
@@ -116,5 +116,69 @@ describe('getTask', () => {
       code: 'invalid-request',
       issues: [{ path: 'id', message: 'must be a UUID' }],
     })
+  })
+})
+
+describe('submitTaskOnce', () => {
+  function setupOnce() {
+    const store = new InMemoryStore()
+    const clock = manualClock()
+    const submit = makeSubmitTaskOnce({
+      tasks: store,
+      newId: sequentialIds(),
+      now: clock.now,
+      defaultTimeoutMs: 5000,
+      defaultRetry: retryDefaults,
+      idempotencyWindowMs: 60_000,
+    })
+    const once = (idempotencyKey: string, bodyHash: string) =>
+      submit({ ownerKeyId: 'team-a', request: { method: 'GET', url: 'https://x.test/' }, idempotencyKey, bodyHash })
+    return { store, clock, once }
+  }
+
+  it('answers the first task again for the same key and body within the window, storing nothing more', async () => {
+    const { store, clock, once } = setupOnce()
+    const first = await once('order-7', 'h1')
+    clock.advance(60_000)
+
+    expect(await once('order-7', 'h1')).toEqual({ id: first.id, created: false })
+    expect(first.created).toBe(true)
+    expect(store.rows.size).toBe(1)
+    expect(store.outbox).toHaveLength(1)
+  })
+
+  it('refuses the same key with another body', async () => {
+    const { store, once } = setupOnce()
+    await once('order-7', 'h1')
+
+    await expect(once('order-7', 'h2')).rejects.toMatchObject({
+      code: 'idempotency-key-reused',
+      message: 'Idempotency-Key "order-7" was used for another body within the window',
+    })
+    expect(store.rows.size).toBe(1)
+  })
+
+  it('stores a new task once the window has passed', async () => {
+    const { store, clock, once } = setupOnce()
+    const first = await once('order-7', 'h1')
+    clock.advance(60_001)
+
+    const second = await once('order-7', 'h2')
+
+    expect(second).toEqual({ id: expect.not.stringMatching(first.id), created: true })
+    expect(store.rows.size).toBe(2)
+  })
+
+  it.each([
+    ['empty', ''],
+    ['300 characters', 'k'.repeat(300)],
+  ])('refuses a key that is %s, naming the header, storing nothing', async (_name, key) => {
+    const { store, once } = setupOnce()
+
+    await expect(once(key, 'h1')).rejects.toMatchObject({
+      code: 'invalid-request',
+      issues: [{ path: 'Idempotency-Key', message: 'must be 1 to 255 characters' }],
+    })
+    expect(store.rows.size).toBe(0)
   })
 })

@@ -5,6 +5,7 @@ export type DomainErrorCode =
   | 'illegal-transition'
   | 'task-not-retryable'
   | 'task-not-cancellable'
+  | 'idempotency-key-reused'
 
 /** One reason a submission was refused; `path` names the field, e.g. `headers.Host` or `url`. */
 export type FieldIssue = { path: string; message: string }

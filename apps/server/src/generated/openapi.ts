@@ -316,7 +316,7 @@ export interface components {
         Problem: {
             /**
              * @description `/problems/<code>`: invalid-request, malformed-json, task-not-found, task-not-retryable,
-             *     task-not-cancellable, illegal-transition, unauthorized,
+             *     task-not-cancellable, idempotency-key-reused, illegal-transition, unauthorized,
              *     unsupported-media-type, content-too-large, not-found; `about:blank` otherwise.
              */
             type: string;
@@ -341,6 +341,16 @@ export interface components {
     responses: {
         /** @description The task is stored and will be sent. */
         TaskCreated: {
+            headers: {
+                Location: components["headers"]["Location"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["TaskCreated"];
+            };
+        };
+        /** @description The same Idempotency-Key and body were submitted within the window; this is that task. */
+        TaskAlreadyCreated: {
             headers: {
                 Location: components["headers"]["Location"];
                 [name: string]: unknown;
@@ -389,7 +399,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The task's current status forbids this; `detail` names it. */
+        /** @description The task's current status forbids this, or the Idempotency-Key was used with another body; `detail` says which. */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -429,6 +439,12 @@ export interface components {
     parameters: {
         /** @description The id `POST /tasks` answered; a UUID. Anything else answers 400. */
         TaskId: string;
+        /**
+         * @description 1 to 255 characters naming this submission for its API key. Repeating the same key with the same body within
+         *     the window (24 hours unless configured) answers 200 with the first submission's id and stores nothing; the
+         *     same key with another body answers 409 (`idempotency-key-reused`). Past the window the key is free again.
+         */
+        IdempotencyKey: string;
     };
     requestBodies: never;
     headers: {
@@ -444,7 +460,14 @@ export interface operations {
     submitTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 1 to 255 characters naming this submission for its API key. Repeating the same key with the same body within
+                 *     the window (24 hours unless configured) answers 200 with the first submission's id and stores nothing; the
+                 *     same key with another body answers 409 (`idempotency-key-reused`). Past the window the key is free again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -454,9 +477,11 @@ export interface operations {
             };
         };
         responses: {
+            200: components["responses"]["TaskAlreadyCreated"];
             201: components["responses"]["TaskCreated"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalServerError"];

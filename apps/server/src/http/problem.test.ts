@@ -14,6 +14,9 @@ function serverWhoseGetTaskThrows(err: Error) {
       submitTask: async () => {
         throw err
       },
+      submitTaskOnce: async () => {
+        throw err
+      },
       getTask: async () => {
         throw err
       },

@@ -136,6 +136,49 @@ describe('POST /tasks', () => {
   })
 })
 
+describe('POST /tasks with an Idempotency-Key', () => {
+  const body = { method: 'GET', url: 'https://example.com/' }
+  const withKey = (key: string) => ({ ...alice, 'idempotency-key': key })
+
+  it('answers 201 the first time and 200 with the same id and Location when repeated', async () => {
+    const server = testServer()
+
+    const first = await submit(server, body, withKey('order-7'))
+    const again = await submit(server, body, withKey('order-7'))
+
+    expect([first.statusCode, again.statusCode]).toEqual([201, 200])
+    expect(again.json()).toEqual({ id: FIRST_ID })
+    expect(again.headers.location).toBe(`/tasks/${FIRST_ID}`)
+    expect(server.store.rows.size).toBe(1)
+  })
+
+  it('answers 409 when the key comes with another body', async () => {
+    const server = testServer()
+    await submit(server, body, withKey('order-7'))
+
+    const res = await submit(server, { ...body, url: 'https://example.com/other' }, withKey('order-7'))
+
+    expect(res.statusCode).toBe(409)
+    expect(res.json()).toEqual({
+      type: '/problems/idempotency-key-reused',
+      title: 'Idempotency key reused',
+      status: 409,
+      detail: 'Idempotency-Key "order-7" was used for another body within the window',
+    })
+    expect(server.store.rows.size).toBe(1)
+  })
+
+  it("keeps one key's submissions apart from another API key's", async () => {
+    const server = testServer()
+
+    const mine = await submit(server, body, withKey('k'))
+    const theirs = await submit(server, body, { authorization: `Bearer ${BOB.key}`, 'idempotency-key': 'k' })
+
+    expect([mine.statusCode, theirs.statusCode]).toEqual([201, 201])
+    expect(server.store.rows.size).toBe(2)
+  })
+})
+
 describe('GET /tasks/:id', () => {
   it('answers a new task with its status, history and no result', async () => {
     const server = testServer()

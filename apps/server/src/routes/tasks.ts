@@ -1,4 +1,5 @@
-import type { CancelTask, GetTask, RedriveTask, SubmitTask } from '@request-tasker/application'
+import { createHash } from 'node:crypto'
+import type { CancelTask, GetTask, RedriveTask, SubmitTask, SubmitTaskOnce } from '@request-tasker/application'
 import type { FastifyPluginAsync, RouteHandler } from 'fastify'
 import type { ApiKey } from '../config.js'
 import type { components } from '../generated/openapi.js'
@@ -9,12 +10,13 @@ import { toTaskViewJson } from './task-view.js'
 type Schemas = components['schemas']
 export type TaskUseCases = {
   submitTask: SubmitTask
+  submitTaskOnce: SubmitTaskOnce
   getTask: GetTask
   redriveTask: RedriveTask
   cancelTask: CancelTask
 }
 
-type SubmitRoute = { Body: unknown; Reply: { 201: Schemas['TaskCreated'] } }
+type SubmitRoute = { Body: unknown; Reply: { 200: Schemas['TaskCreated']; 201: Schemas['TaskCreated'] } }
 type GetRoute = { Params: { id: string }; Reply: Schemas['Task'] }
 
 /** Encapsulated on purpose (no fastify-plugin): the API-key hook guards these routes and nothing else. */
@@ -27,9 +29,22 @@ export const taskRoutes: FastifyPluginAsync<{ useCases: TaskUseCases; apiKeys: r
 
   const submit: RouteHandler<SubmitRoute> = async function submitTask(req, reply) {
     const { request, retry, schedule } = parseSubmitTaskBody(req.body)
-    const id = await useCases.submitTask({ ownerKeyId: req.apiKeyId, request, retry, schedule })
-    req.log.info({ taskId: id }, 'task submitted')
-    return reply.header('location', `/tasks/${id}`).code(201).send({ id })
+    const cmd = { ownerKeyId: req.apiKeyId, request, retry, schedule }
+    const idempotencyKey = req.headers['idempotency-key']
+    if (idempotencyKey === undefined) {
+      const id = await useCases.submitTask(cmd)
+      req.log.info({ taskId: id }, 'task submitted')
+      return reply.header('location', `/tasks/${id}`).code(201).send({ id })
+    }
+    // The body as parsed, so whitespace and encoding do not matter; a repeated header arrives as an array.
+    const bodyHash = createHash('sha256').update(JSON.stringify(req.body)).digest('hex')
+    const key = Array.isArray(idempotencyKey) ? idempotencyKey.join(', ') : idempotencyKey
+    const { id, created } = await useCases.submitTaskOnce({ ...cmd, idempotencyKey: key, bodyHash })
+    req.log.info({ taskId: id, created }, created ? 'task submitted' : 'task submission repeated')
+    return reply
+      .header('location', `/tasks/${id}`)
+      .code(created ? 201 : 200)
+      .send({ id })
   }
 
   const get: RouteHandler<GetRoute> = async function getTask(req) {

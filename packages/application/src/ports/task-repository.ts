@@ -17,6 +17,14 @@ export type TaskView = {
   readonly lastAttempt: Attempt | null
 }
 
+/** A submission's Idempotency-Key, the hash of its body, and the time before which an earlier use has expired. */
+export type IdempotencyClaim = { readonly key: string; readonly bodyHash: string; readonly expiredBefore: Date }
+
+/** Either this call stored the task, or an unexpired earlier submission holds the key. */
+export type AddOnceResult =
+  | { readonly created: true }
+  | { readonly created: false; readonly taskId: TaskId; readonly bodyHash: string }
+
 /** An attempt and the verdict on it (see `nextStep`), stored together. */
 export type AttemptResult = { readonly attempt: Attempt; readonly next: NextStep }
 
@@ -26,6 +34,11 @@ export interface TaskRepository {
    * or nothing. A `scheduled` task waits for promoteDue.
    */
   add(task: Task): Promise<void>
+  /**
+   * Like add, but only if no submission of the same owner holds `claim.key` since `claim.expiredBefore`; the key
+   * is taken in the same statement (a unique index, not a read first), so of two racing submissions one stores.
+   */
+  addOnce(task: Task, claim: IdempotencyClaim): Promise<AddOnceResult>
   /** Another key's task reads as absent. */
   findOwned(id: TaskId, ownerKeyId: string): Promise<TaskView | null>
   /**

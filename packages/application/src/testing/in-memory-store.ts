@@ -10,7 +10,13 @@ import {
 } from '@request-tasker/domain'
 import { deadLetterOf } from '../dead-letter.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
-import type { AttemptResult, TaskRepository, TaskView } from '../ports/task-repository.js'
+import type {
+  AddOnceResult,
+  AttemptResult,
+  IdempotencyClaim,
+  TaskRepository,
+  TaskView,
+} from '../ports/task-repository.js'
 
 type Row = {
   task: Task
@@ -23,6 +29,8 @@ type Row = {
 export class InMemoryStore implements TaskRepository, Outbox {
   readonly rows = new Map<TaskId, Row>()
   readonly outbox: OutboxEntry[] = []
+  /** Idempotency keys by owner and key. */
+  readonly keys = new Map<string, { bodyHash: string; taskId: TaskId; createdAt: Date }>()
   private nextOutboxId = 1
   private readonly draining = new Set<string>()
 
@@ -35,6 +43,18 @@ export class InMemoryStore implements TaskRepository, Outbox {
       leaseUntil: null,
     })
     if (task.status === 'new') this.enqueue(task.id)
+  }
+
+  async addOnce(task: Task, claim: IdempotencyClaim): Promise<AddOnceResult> {
+    const name = JSON.stringify([task.ownerKeyId, claim.key])
+    const held = this.keys.get(name)
+    if (held && held.createdAt >= claim.expiredBefore) {
+      return { created: false, taskId: held.taskId, bodyHash: held.bodyHash }
+    }
+    // Taken before the first await, as the unique index takes it before the task row: a racing twin finds it held.
+    this.keys.set(name, { bodyHash: claim.bodyHash, taskId: task.id, createdAt: task.createdAt })
+    await this.add(task)
+    return { created: true }
   }
 
   async findOwned(id: TaskId, ownerKeyId: string): Promise<TaskView | null> {

@@ -544,6 +544,71 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       })
     })
 
+    describe('addOnce', () => {
+      const claim = (key: string, bodyHash = 'hash-a', expiredBefore = at(-60_000)) => ({
+        key,
+        bodyHash,
+        expiredBefore,
+      })
+      const fresh = (now = T0) =>
+        createTask({ id: nextId(), ownerKeyId: OWNER, request: outboundRequest(), retry, now })
+
+      it('stores the task and queues it when the key is free, like add', async () => {
+        const task = fresh()
+
+        expect(await tasks.addOnce(task, claim('order-7'))).toEqual({ created: true })
+        expect((await tasks.findOwned(task.id, OWNER))?.task).toEqual(task)
+        expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: task.id }])
+      })
+
+      it('stores nothing and names the holder when the key is held, whatever the body', async () => {
+        const first = fresh()
+        await tasks.addOnce(first, claim('order-7'))
+        await drainAll()
+        const second = fresh()
+
+        expect(await tasks.addOnce(second, claim('order-7', 'hash-b'))).toEqual({
+          created: false,
+          taskId: first.id,
+          bodyHash: 'hash-a',
+        })
+        expect(await tasks.findOwned(second.id, OWNER)).toBeNull()
+        expect(await drainAll()).toEqual([])
+      })
+
+      it('keeps keys apart per owner', async () => {
+        const mine = fresh()
+        const theirs = createTask({ id: nextId(), ownerKeyId: 'key-2', request: outboundRequest(), retry, now: T0 })
+
+        expect(await tasks.addOnce(mine, claim('same'))).toEqual({ created: true })
+        expect(await tasks.addOnce(theirs, claim('same'))).toEqual({ created: true })
+      })
+
+      it('lets a key past its window name a new task', async () => {
+        const old = fresh(T0)
+        await tasks.addOnce(old, claim('order-7'))
+        const later = fresh(at(100_000))
+
+        expect(await tasks.addOnce(later, claim('order-7', 'hash-b', at(1)))).toEqual({ created: true })
+        expect(await tasks.addOnce(fresh(at(100_001)), claim('order-7', 'hash-a', at(2)))).toEqual({
+          created: false,
+          taskId: later.id,
+          bodyHash: 'hash-b',
+        })
+      })
+
+      it('stores one task when two submissions with the same key race', async () => {
+        const [a, b] = [fresh(), fresh()]
+
+        const results = await Promise.all([tasks.addOnce(a, claim('race')), tasks.addOnce(b, claim('race'))])
+
+        const winner = results[0]?.created ? a : b
+        expect(results.filter((r) => r.created)).toHaveLength(1)
+        expect(results.find((r) => !r.created)).toEqual({ created: false, taskId: winner.id, bodyHash: 'hash-a' })
+        expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: winner.id }])
+      })
+    })
+
     describe('cancel', () => {
       it('cancels a new task, which no claim then takes', async () => {
         const task = await added()

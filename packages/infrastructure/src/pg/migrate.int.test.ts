@@ -15,6 +15,7 @@ const ALL = [
   '1764100000000_add-retries',
   '1764200000000_add-dead-letters-and-redrive',
   '1764300000000_add-cancelled-status',
+  '1764400000000_create-task-idempotency',
 ]
 const databaseUrl = inject('databaseUrl')
 const schema = `t_migrate_${randomBytes(4).toString('hex')}`
@@ -41,7 +42,7 @@ async function tableExists(name: string): Promise<boolean> {
 describe('migrations', () => {
   it('refuses an empty schema, naming the missing migration and the command that applies it', async () => {
     await expect(assertMigrationsCurrent(pool, MIGRATIONS_DIR)).rejects.toThrow(
-      `the database lacks 4 migration(s): ${ALL.join(', ')}. Run \`task migrate\` (or \`pnpm migrate\` with DATABASE_URL set), then start again.`,
+      `the database lacks 5 migration(s): ${ALL.join(', ')}. Run \`task migrate\` (or \`pnpm migrate\` with DATABASE_URL set), then start again.`,
     )
   })
 

@@ -65,41 +65,81 @@ type SummaryJson = {
 type ViewRow = TaskRow &
   (ResultRow | { [K in keyof ResultRow]: null }) & { statuses: TaskStatus[]; ats: Date[]; summaries: SummaryJson[] }
 
+const INSERT_TASK = `
+  insert into tasks (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts,
+                     budget_from, max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at, created_at,
+                     updated_at)`
+// Typed, so the same list serves `values (…)` and `select …` (where Postgres cannot infer parameter types).
+const TASK_VALUES = `($1::uuid, $2::text, $3::text, $4::text, $5::jsonb, $6::bytea, $7::integer, $8::text,
+  $9::integer, $10::integer, $11::integer, $12::integer, $13::integer, $14::jsonb, $15::timestamptz,
+  $16::timestamptz, $17::timestamptz)`
+
+function taskParams(task: Task): unknown[] {
+  return [
+    task.id,
+    task.ownerKeyId,
+    task.request.method,
+    task.request.url,
+    JSON.stringify(task.request.headers), // pg would turn a bare JS array into a Postgres array, not JSON
+    task.request.body,
+    task.request.timeoutMs,
+    task.status,
+    task.attempts,
+    task.budgetFrom,
+    task.retry.maxAttempts,
+    task.retry.backoff.baseMs,
+    task.retry.backoff.maxMs,
+    JSON.stringify(task.retry.retryOn),
+    task.runAt,
+    task.createdAt,
+    task.updatedAt,
+  ]
+}
+
 export function pgTaskRepository(db: Queryable): TaskRepository {
   return {
     async add(task) {
       // One statement, so the task, its first status and its outbox entry commit together or not at all.
       await db.query(
-        `with task as (
-           insert into tasks (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status,
-                              attempts, budget_from, max_attempts, backoff_base_ms, backoff_max_ms, retry_on,
-                              run_at, created_at, updated_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-           returning id, status, created_at
+        `with task as (${INSERT_TASK} values ${TASK_VALUES} returning id, status, created_at
          ), first_status as (
            insert into task_statuses (task_id, status, at) select id, status, created_at from task
          )
          insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'`,
-        [
-          task.id,
-          task.ownerKeyId,
-          task.request.method,
-          task.request.url,
-          JSON.stringify(task.request.headers), // pg would turn a bare JS array into a Postgres array, not JSON
-          task.request.body,
-          task.request.timeoutMs,
-          task.status,
-          task.attempts,
-          task.budgetFrom,
-          task.retry.maxAttempts,
-          task.retry.backoff.baseMs,
-          task.retry.backoff.maxMs,
-          JSON.stringify(task.retry.retryOn),
-          task.runAt,
-          task.createdAt,
-          task.updatedAt,
-        ],
+        taskParams(task),
       )
+    },
+
+    async addOnce(task, claim) {
+      // The key is taken first, in the same statement: its unique index makes a racing twin wait and then find it
+      // held, and only a statement that took (or took over an expired) key stores its task.
+      const { rows } = await db.query<{ created: number }>(
+        `with claimed as (
+           insert into task_idempotency (owner_key_id, key, body_hash, task_id, created_at)
+           values ($2, $18, $19, $1, $16)
+           on conflict (owner_key_id, key) do update
+             set body_hash = excluded.body_hash, task_id = excluded.task_id, created_at = excluded.created_at
+             where task_idempotency.created_at < $20
+           returning task_id
+         ), task as (${INSERT_TASK} select ${TASK_VALUES.slice(1, -1)} where exists (select from claimed)
+           returning id, status, created_at
+         ), first_status as (
+           insert into task_statuses (task_id, status, at) select id, status, created_at from task
+         ), queued as (
+           insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'
+         )
+         select count(*)::int as created from task`,
+        [...taskParams(task), claim.key, claim.bodyHash, claim.expiredBefore],
+      )
+      if (rows[0]?.created === 1) return { created: true }
+      // A new statement sees the holder, committed by now: the conflicting insert waited for it.
+      const held = await db.query<{ task_id: TaskId; body_hash: string }>(
+        'select task_id, body_hash from task_idempotency where owner_key_id = $1 and key = $2',
+        [task.ownerKeyId, claim.key],
+      )
+      const row = held.rows[0]
+      if (!row) throw new Error(`idempotency key of ${task.ownerKeyId} vanished while submitting`)
+      return { created: false, taskId: row.task_id, bodyHash: row.body_hash }
     },
 
     async findOwned(id, ownerKeyId) {
