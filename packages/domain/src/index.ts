@@ -3,7 +3,8 @@
 // - OutboundRequest: the validated method, URL, headers, body and timeout of that request.
 // - Attempt: one send of a task and its SendOutcome (a response, or a failure with a code).
 // - Status: new → in_process → done | error; a stale in_process goes back to new; a retryable outcome with
-//   attempts left goes to scheduled, and back to new when due (see task.ts).
+//   attempts left goes to scheduled, and back to new when due; an owner may redrive error to new, and cancel a
+//   new or scheduled task (see task.ts).
 // - RetryPolicy: a task's attempt budget, backoff and which outcomes are retryable (see retry-policy.ts).
 export * from './attempt.js'
 export * from './errors.js'
