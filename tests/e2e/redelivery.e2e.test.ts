@@ -54,7 +54,7 @@ async function committedOffset(partition: number): Promise<number> {
 it('sends a done task no second time when its message arrives again', async () => {
   const { id } = await api.submit({ method: 'POST', url: `${target.url}/once`, body: 'only once' })
   const done = await api.waitUntilFinished(id!)
-  expect(done).toMatchObject({ status: 'done', attempts: 1 })
+  expect(done).toMatchObject({ status: 'done', attemptCount: 1 })
 
   const duplicate = await produce(id!, JSON.stringify({ taskId: id }))
   await expect

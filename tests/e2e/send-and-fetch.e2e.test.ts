@@ -90,7 +90,8 @@ describe('a submitted task', () => {
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
       history: expect.any(Array),
-      attempts: 1,
+      attemptCount: 1,
+      attempts: [{ n: 1, startedAt: expect.any(String), durationMs: task.durationMs, httpStatusCode: 201 }],
       httpStatusCode: 201,
       headers: {
         'content-type': 'text/plain; charset=utf-8',
@@ -161,10 +162,14 @@ describe('a submitted task', () => {
     })
   })
 
-  it('ends in error, code connect, when nothing listens at the URL', async () => {
+  it('ends in error, code connect, when nothing listens at the URL and no retry is allowed', async () => {
     const port = await closedPort()
 
-    const { id } = await api.submit({ method: 'GET', url: `http://127.0.0.1:${port}/nobody` })
+    const { id } = await api.submit({
+      method: 'GET',
+      url: `http://127.0.0.1:${port}/nobody`,
+      retry: { maxAttempts: 1 },
+    })
     const task = await api.waitUntilFinished(id!)
 
     expect(task).toEqual({
@@ -173,7 +178,15 @@ describe('a submitted task', () => {
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
       history: expect.any(Array),
-      attempts: 1,
+      attemptCount: 1,
+      attempts: [
+        {
+          n: 1,
+          startedAt: expect.any(String),
+          durationMs: task.durationMs,
+          error: { code: 'connect', message: `could not connect to 127.0.0.1:${port} (ECONNREFUSED)` },
+        },
+      ],
       error: { code: 'connect', message: `could not connect to 127.0.0.1:${port} (ECONNREFUSED)` },
       durationMs: expect.any(Number),
     })

@@ -47,7 +47,7 @@ describe('with the SSRF guard on', () => {
 
     expect(task).toMatchObject({
       status: 'error',
-      attempts: 1,
+      attemptCount: 1,
       error: { code: 'blocked', message: expect.stringMatching(/^localhost resolves to .+ in the loopback range/) },
     })
     expect(target.requests).toEqual([])

@@ -9,14 +9,22 @@ export type SubmitBody = {
   body?: string
   bodyEncoding?: 'utf8' | 'base64'
   timeoutMs?: number
+  notBefore?: string
+  delayMs?: number
+  retry?: {
+    maxAttempts?: number
+    backoff?: { baseMs?: number; maxMs?: number }
+    retryOn?: { statuses?: number[]; errors?: string[] }
+  }
 }
 
 /** GET /tasks/:id, as far as these tests read it. */
 export type TaskJson = {
   id: string
-  status: 'new' | 'in_process' | 'done' | 'error'
+  status: 'new' | 'scheduled' | 'in_process' | 'done' | 'error' | 'cancelled'
   history: Array<{ status: string; at: string }>
-  attempts: number
+  attemptCount: number
+  attempts: Array<{ n: number; startedAt: string; durationMs: number; httpStatusCode?: number; error?: unknown }>
   [field: string]: unknown
 }
 
@@ -26,8 +34,12 @@ export type Submitted = { status: number; id: string | null; location: string | 
 export type Route = 'current' | 'original'
 
 export type TaskApi = {
-  submit(body: SubmitBody, route?: Route): Promise<Submitted>
+  submit(body: SubmitBody, route?: Route, headers?: Record<string, string>): Promise<Submitted>
   get(id: string, route?: Route): Promise<{ status: number; json: TaskJson }>
+  /** POST /tasks/:id/retry. */
+  retry(id: string): Promise<{ status: number; json: TaskJson }>
+  /** POST /tasks/:id/cancel. */
+  cancel(id: string): Promise<{ status: number; json: TaskJson }>
   /** Polls GET until the task is done or error, and returns that view. */
   waitUntilFinished(id: string, timeoutMs?: number): Promise<TaskJson>
   close(): Promise<void>
@@ -38,13 +50,21 @@ export function taskApi(baseUrl: string, apiKey: string, connections = 16): Task
   const agent = new Agent({ connections })
   const auth = (route: Route) => (route === 'current' ? `Bearer ${apiKey}` : apiKey)
   const path = (route: Route) => (route === 'current' ? '/tasks' : '/task')
+  async function post(url: string) {
+    const res = await request(`${baseUrl}${url}`, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { authorization: auth('current') },
+    })
+    return { status: res.statusCode, json: (await res.body.json()) as TaskJson }
+  }
 
   const api: TaskApi = {
-    async submit(body, route = 'current') {
+    async submit(body, route = 'current', headers = {}) {
       const res = await request(`${baseUrl}${path(route)}`, {
         method: 'POST',
         dispatcher: agent,
-        headers: { authorization: auth(route), 'content-type': 'application/json' },
+        headers: { authorization: auth(route), 'content-type': 'application/json', ...headers },
         body: JSON.stringify(body),
       })
       const json = (await res.body.json()) as { id?: string }
@@ -63,6 +83,8 @@ export function taskApi(baseUrl: string, apiKey: string, connections = 16): Task
       })
       return { status: res.statusCode, json: (await res.body.json()) as TaskJson }
     },
+    retry: (id) => post(`/tasks/${id}/retry`),
+    cancel: (id) => post(`/tasks/${id}/cancel`),
     async waitUntilFinished(id, timeoutMs = 30_000) {
       let last: TaskJson | undefined
       await expect

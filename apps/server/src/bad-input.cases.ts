@@ -166,6 +166,45 @@ export const badInputCases: readonly BadInputCase[] = [
   submit('timeoutMs a boolean', { timeoutMs: true }, 'timeoutMs'),
   submit('several faults at once', { url: 'ftp://example.com', timeoutMs: 0 }, 'timeoutMs'),
 
+  // notBefore, delayMs
+  submit('notBefore in the past', { notBefore: '2020-01-01T00:00:00Z' }, 'notBefore'),
+  submit('notBefore not a date-time', { notBefore: 'tomorrow' }, 'notBefore'),
+  submit('notBefore without a zone', { notBefore: '2999-01-01T00:00:00' }, 'notBefore'),
+  submit('notBefore a number', { notBefore: 1767225600000 }, 'notBefore'),
+  submit('notBefore and delayMs both', { notBefore: '2999-01-01T00:00:00Z', delayMs: 1000 }, 'notBefore'),
+  submit('delayMs 0', { delayMs: 0 }, 'delayMs'),
+  submit('delayMs negative', { delayMs: -1000 }, 'delayMs'),
+  submit('delayMs a string', { delayMs: '1000' }, 'delayMs'),
+
+  // Idempotency-Key
+  raw(
+    'Idempotency-Key of 300 characters',
+    JSON.stringify(valid),
+    400,
+    { ...json, 'idempotency-key': 'k'.repeat(300) },
+    'Idempotency-Key',
+  ),
+  raw('Idempotency-Key empty', JSON.stringify(valid), 400, { ...json, 'idempotency-key': '' }, 'Idempotency-Key'),
+
+  // retry
+  submit('retry a string', { retry: 'always' }, 'retry'),
+  submit('retry.maxAttempts 0', { retry: { maxAttempts: 0 } }, 'retry.maxAttempts'),
+  submit('retry.maxAttempts 101', { retry: { maxAttempts: 101 } }, 'retry.maxAttempts'),
+  submit('retry.maxAttempts a string', { retry: { maxAttempts: '3' } }, 'retry.maxAttempts'),
+  submit(
+    'retry.backoff.baseMs above maxMs',
+    { retry: { backoff: { baseMs: 2000, maxMs: 1000 } } },
+    'retry.backoff.baseMs',
+  ),
+  submit('retry.backoff.maxMs 0', { retry: { backoff: { maxMs: 0 } } }, 'retry.backoff.maxMs'),
+  submit(
+    'retry.retryOn.statuses with a 2xx',
+    { retry: { retryOn: { statuses: [503, 200] } } },
+    'retry.retryOn.statuses',
+  ),
+  submit('retry.retryOn.errors unknown', { retry: { retryOn: { errors: ['oops'] } } }, 'retry.retryOn.errors.0'),
+  submit('a bad retry alongside a bad url', { url: 'ftp://x', retry: { maxAttempts: 0 } }, 'retry.maxAttempts'),
+
   // size and media type
   raw('body over the limit', JSON.stringify({ ...valid, body: 'x'.repeat(1024 * 1024) }), 413),
   raw('text/plain', JSON.stringify(valid), 415, { ...auth, 'content-type': 'text/plain' }),

@@ -1,4 +1,4 @@
-import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
+import { retryDefaults } from '@request-tasker/application/testing'
 import { checkReadiness, pgTaskRepository, postgresChecks, uuidV7Ids } from '@request-tasker/infrastructure'
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { pino } from 'pino'
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { badInputCases, badInputServer, tableKey } from './bad-input.cases.js'
 import { buildServer } from './server.js'
 import { guardedTargets } from './test-server.js'
+import { makeTaskUseCases } from './use-cases.js'
 
 let db: TestDatabase
 beforeAll(async () => {
@@ -20,15 +21,16 @@ afterAll(async () => {
 
 function serverOverPostgres() {
   const tasks = pgTaskRepository(db.pool)
-  const submitTask = makeSubmitTask({
+  const useCases = makeTaskUseCases({
     tasks,
     targets: guardedTargets,
+    wakeRelay: () => {},
     newId: uuidV7Ids(),
     now: () => new Date(),
     defaultTimeoutMs: 10_000,
-    wakeRelay: () => {},
+    defaultRetry: retryDefaults,
+    idempotencyWindowMs: 60_000,
   })
-  const useCases = { submitTask, getTask: makeGetTask({ tasks }) }
   return buildServer({
     useCases,
     ...badInputServer,
@@ -39,7 +41,8 @@ function serverOverPostgres() {
 
 async function storedCounts() {
   const { rows } = await db.pool.query(
-    'select (select count(*) from tasks)::int as tasks, (select count(*) from outbox)::int as outbox',
+    `select (select count(*) from tasks)::int as tasks, (select count(*) from outbox)::int as outbox,
+            (select count(*) from task_idempotency)::int as keys`,
   )
   return rows[0]
 }
@@ -56,7 +59,7 @@ describe('refused input against Postgres', () => {
     expect(res.statusCode).toBe(c.status)
     expect(res.headers['content-type']).toBe('application/problem+json; charset=utf-8')
     if (c.path !== undefined) expect(res.json().errors.map((e: { path: string }) => e.path)).toContain(c.path)
-    expect(await storedCounts()).toEqual({ tasks: 0, outbox: 0 })
+    expect(await storedCounts()).toEqual({ tasks: 0, outbox: 0, keys: 0 })
   })
 
   it('stores a task and its outbox entry for a valid submission, so the counts above can see one', async () => {
@@ -68,6 +71,6 @@ describe('refused input against Postgres', () => {
     })
 
     expect(res.statusCode).toBe(201)
-    expect(await storedCounts()).toEqual({ tasks: 1, outbox: 1 })
+    expect(await storedCounts()).toEqual({ tasks: 1, outbox: 1, keys: 0 })
   })
 })

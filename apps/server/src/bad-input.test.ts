@@ -29,5 +29,6 @@ describe('refused input', () => {
 
     expect(store.rows.size).toBe(0)
     expect(store.outbox).toEqual([])
+    expect(store.keys.size).toBe(0)
   })
 })

@@ -16,6 +16,10 @@ describe('loadConfig', () => {
       DATABASE_ACQUIRE_TIMEOUT_MS: 2_000,
       SHED_POOL_WAITING: 100,
       SHED_EVENT_LOOP_DELAY_MS: 1_000,
+      RETRY_MAX_ATTEMPTS: 5,
+      RETRY_BASE_MS: 1000,
+      RETRY_MAX_MS: 600_000,
+      IDEMPOTENCY_WINDOW_MS: 86_400_000,
     })
     expect(config).not.toHaveProperty('KAFKA_BROKERS')
   })
@@ -61,6 +65,10 @@ describe('loadConfig', () => {
     ['DATABASE_ACQUIRE_TIMEOUT_MS', '0'],
     ['SHED_POOL_WAITING', '0'],
     ['SHED_EVENT_LOOP_DELAY_MS', '-1'],
+    ['RETRY_MAX_ATTEMPTS', '0'],
+    ['RETRY_BASE_MS', '700000'],
+    ['RETRY_MAX_MS', '0'],
+    ['IDEMPOTENCY_WINDOW_MS', '0'],
   ])('refuses %s=%s', (name, value) => {
     expect(() => loadConfig({ ...required, [name]: value })).toThrow(name)
   })

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { MAX_TIMEOUT_MS } from '@request-tasker/domain'
+import { MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_MS, MAX_TIMEOUT_MS } from '@request-tasker/domain'
 import { parseEnv, sharedEnv } from '@request-tasker/infrastructure'
 import { z } from 'zod'
 
@@ -23,6 +23,16 @@ const serverEnv = sharedEnv
     SHED_POOL_WAITING: int(1, Number.MAX_SAFE_INTEGER, 100),
     // or while the event loop's p99 delay over the last second exceeds this (0 turns that check off).
     SHED_EVENT_LOOP_DELAY_MS: int(0, 60_000, 1_000),
+    // A task's retry policy when its submission gives none; a task's own smaller maxMs also caps this base.
+    RETRY_MAX_ATTEMPTS: int(1, MAX_ATTEMPTS_LIMIT, 5),
+    RETRY_BASE_MS: int(1, MAX_BACKOFF_MS, 1000),
+    RETRY_MAX_MS: int(1, MAX_BACKOFF_MS, 600_000),
+    // How long an Idempotency-Key names its first submission; after it, the key may name a new one.
+    IDEMPOTENCY_WINDOW_MS: int(1, Number.MAX_SAFE_INTEGER, 24 * 60 * 60 * 1000),
+  })
+  .refine((env) => env.RETRY_BASE_MS <= env.RETRY_MAX_MS, {
+    path: ['RETRY_BASE_MS'],
+    message: 'must not exceed RETRY_MAX_MS',
   })
 
 export type ServerConfig = z.output<typeof serverEnv>

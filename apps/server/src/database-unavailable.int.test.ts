@@ -1,10 +1,11 @@
-import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
+import { retryDefaults } from '@request-tasker/application/testing'
 import { createPool, pgTaskRepository, uuidV7Ids } from '@request-tasker/infrastructure'
 import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from './server.js'
 import { ALICE, guardedTargets } from './test-server.js'
+import { makeTaskUseCases } from './use-cases.js'
 
 let db: TestDatabase
 beforeAll(async () => {
@@ -22,17 +23,16 @@ describe('a request that gets no database connection in time', () => {
     try {
       const tasks = pgTaskRepository(pool)
       const app = buildServer({
-        useCases: {
-          submitTask: makeSubmitTask({
-            tasks,
-            targets: guardedTargets,
-            newId: uuidV7Ids(),
-            now: () => new Date(),
-            defaultTimeoutMs: 1_000,
-            wakeRelay: () => {},
-          }),
-          getTask: makeGetTask({ tasks }),
-        },
+        useCases: makeTaskUseCases({
+          tasks,
+          targets: guardedTargets,
+          newId: uuidV7Ids(),
+          now: () => new Date(),
+          defaultTimeoutMs: 1_000,
+          wakeRelay: () => {},
+          defaultRetry: retryDefaults,
+          idempotencyWindowMs: 60_000,
+        }),
         apiKeys: [ALICE],
         bodyLimit: 1024,
         logger: pino({ level: 'silent' }),

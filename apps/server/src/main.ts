@@ -1,4 +1,3 @@
-import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
 import {
   assertMigrationsCurrent,
   checkReadiness,
@@ -14,6 +13,7 @@ import {
 import { loadConfig } from './config.js'
 import { eventLoopDelayGauge } from './http/load-shedding.js'
 import { buildServer } from './server.js'
+import { makeTaskUseCases } from './use-cases.js'
 
 // Composition root of the HTTP server: config → logger → pool → repository → use cases → routes → listen.
 const config = loadConfig(process.env)
@@ -35,17 +35,19 @@ try {
 }
 
 const tasks = pgTaskRepository(pool)
-const useCases = {
-  submitTask: makeSubmitTask({
-    tasks,
-    targets: targetPolicy(targetPolicyOptions(config)),
-    newId: uuidV7Ids(),
-    now: () => new Date(),
-    defaultTimeoutMs: config.DEFAULT_TIMEOUT_MS,
-    wakeRelay: pgOutboxNotifier(pool, log),
-  }),
-  getTask: makeGetTask({ tasks }),
-}
+const useCases = makeTaskUseCases({
+  tasks,
+  targets: targetPolicy(targetPolicyOptions(config)),
+  wakeRelay: pgOutboxNotifier(pool, log),
+  newId: uuidV7Ids(),
+  now: () => new Date(),
+  defaultTimeoutMs: config.DEFAULT_TIMEOUT_MS,
+  defaultRetry: {
+    maxAttempts: config.RETRY_MAX_ATTEMPTS,
+    backoff: { baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
+  },
+  idempotencyWindowMs: config.IDEMPOTENCY_WINDOW_MS,
+})
 // Ready = Postgres answers with the expected schema. Kafka is left out on purpose: a submission only writes the
 // outbox, so the server keeps accepting tasks through a broker outage, and taking it out of rotation then
 // would turn that outage into an API outage. The tasker's readiness includes Kafka.

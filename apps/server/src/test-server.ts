@@ -1,14 +1,15 @@
-import { makeGetTask, makeSubmitTask } from '@request-tasker/application'
-import { InMemoryStore, manualClock, sequentialIds } from '@request-tasker/application/testing'
+import { InMemoryStore, manualClock, retryDefaults, sequentialIds } from '@request-tasker/application/testing'
 import { EMPTY_ALLOWLIST, type Readiness, targetPolicy } from '@request-tasker/infrastructure'
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
 import type { ApiKey } from './config.js'
 import type { Shedding } from './http/load-shedding.js'
 import { buildServer } from './server.js'
+import { makeTaskUseCases } from './use-cases.js'
 
 export const ALICE: ApiKey = { id: 'alice', key: 'alice-secret-key' }
 export const BOB: ApiKey = { id: 'bob', key: 'bob-secret-key' }
+export const IDEMPOTENCY_WINDOW_MS = 60_000
 
 /** The production default: only public unicast targets. */
 export const guardedTargets = targetPolicy({ guard: true, allowlist: EMPTY_ALLOWLIST })
@@ -28,17 +29,16 @@ export function testServer(
 ) {
   const store = new InMemoryStore()
   const clock = manualClock()
-  const useCases = {
-    submitTask: makeSubmitTask({
-      tasks: store,
-      targets: guardedTargets,
-      newId: sequentialIds(),
-      now: clock.now,
-      defaultTimeoutMs: 10_000,
-      wakeRelay: () => {},
-    }),
-    getTask: makeGetTask({ tasks: store }),
-  }
+  const useCases = makeTaskUseCases({
+    tasks: store,
+    targets: guardedTargets,
+    wakeRelay: () => {},
+    newId: sequentialIds(),
+    now: clock.now,
+    defaultTimeoutMs: 10_000,
+    defaultRetry: retryDefaults,
+    idempotencyWindowMs: IDEMPOTENCY_WINDOW_MS,
+  })
   const app = buildServer({
     useCases,
     apiKeys: options.apiKeys ?? [ALICE, BOB],

@@ -22,6 +22,8 @@ const taskerEnv = sharedEnv.extend({
   // A lease is the task's timeout plus this grace; past it, the sweeper assumes the sending tasker died.
   LEASE_GRACE_MS: int(0, 10_000),
   SWEEP_INTERVAL_MS: int(10, 5000),
+  // How often tasks waiting for a retry are looked for: a retry may start up to this much after its time.
+  SCHEDULE_INTERVAL_MS: int(10, 1000),
   SHUTDOWN_TIMEOUT_MS: int(0, 30_000),
   // The probes' own listener: the tasker serves no API.
   HEALTH_PORT: z.coerce.number().int().min(0).max(65_535).default(8081),

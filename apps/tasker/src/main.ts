@@ -1,4 +1,4 @@
-import { makeExecuteTasks, makePublishPending, makeRequeueStale } from '@request-tasker/application'
+import { makeExecuteTasks, makePromoteDue, makePublishPending, makeRequeueStale } from '@request-tasker/application'
 import {
   assertMigrationsCurrent,
   checkReadiness,
@@ -24,7 +24,8 @@ import { loadConfig } from './config.js'
 import { startHealthServer } from './health-server.js'
 import { startPeriodicLoop } from './periodic-loop.js'
 
-// Composition root of the tasker: outbox relay → Kafka → consumer → HTTP send → results, plus the stale sweeper.
+// Composition root of the tasker: outbox relay → Kafka → consumer → HTTP send → results, plus the stale sweeper
+// and the scheduler that wakes tasks waiting for a retry.
 const config = loadConfig(process.env)
 const log = createLogger('tasker', config.LOG_LEVEL)
 const now = () => new Date()
@@ -61,6 +62,7 @@ await producer.connect()
 const tasks = pgTaskRepository(pool)
 const publishPending = makePublishPending({ outbox: pgOutbox(pool), publisher: kafkaQueuePublisher(producer, topics) })
 const requeueStale = makeRequeueStale({ tasks, now })
+const promoteDue = makePromoteDue({ tasks, now })
 const sender = undiciHttpSender({
   resultBodyMaxBytes: config.RESULT_BODY_MAX_BYTES,
   responseMaxBytes: config.RESPONSE_MAX_BYTES,
@@ -73,6 +75,7 @@ const executeTasks = makeExecuteTasks({
   sender,
   slots: (fn) => limit(fn),
   now,
+  random: Math.random,
   leaseGraceMs: config.LEASE_GRACE_MS,
 })
 
@@ -92,6 +95,20 @@ const sweeper = startPeriodicLoop(
     return { more: requeued.length === config.RELAY_BATCH_SIZE }
   },
   config.SWEEP_INTERVAL_MS,
+  log,
+)
+// Due tasks go through the outbox like new ones: a retry is only as timely as this interval, and never lost.
+const scheduler = startPeriodicLoop(
+  'scheduler',
+  async () => {
+    const due = await promoteDue(config.RELAY_BATCH_SIZE)
+    if (due.length > 0) {
+      log.debug({ count: due.length }, 'due tasks queued')
+      relay.wake()
+    }
+    return { more: due.length === config.RELAY_BATCH_SIZE }
+  },
+  config.SCHEDULE_INTERVAL_MS,
   log,
 )
 
@@ -117,15 +134,20 @@ consumer = await runTaskConsumer({
     process.exit(1)
   },
   handle: async (ids) => {
-    const { attempts, skipped } = await executeTasks(ids)
-    for (const { taskId, n, outcome } of attempts) {
+    const { results, skipped } = await executeTasks(ids)
+    for (const { attempt, next } of results) {
+      const { taskId, n, outcome } = attempt
+      const then = next.status === 'scheduled' ? { next: next.status, runAt: next.runAt } : { next: next.status }
       if (outcome.kind === 'response') {
         log.info(
-          { taskId, attempt: n, httpStatusCode: outcome.httpStatusCode, durationMs: outcome.durationMs },
+          { taskId, attempt: n, httpStatusCode: outcome.httpStatusCode, durationMs: outcome.durationMs, ...then },
           'task sent',
         )
       } else {
-        log.info({ taskId, attempt: n, error: outcome.error, durationMs: outcome.durationMs }, 'task send failed')
+        log.info(
+          { taskId, attempt: n, error: outcome.error, durationMs: outcome.durationMs, ...then },
+          'task send failed',
+        )
       }
     }
     if (skipped > 0) log.debug({ skipped }, 'redelivered messages skipped')
@@ -145,7 +167,7 @@ async function shutdown(signal: string) {
   deadline.unref()
   try {
     await consumer?.stop() // finishes the chunk in flight and commits its offsets
-    await Promise.all([relay.stop(), sweeper.stop(), listener.close()])
+    await Promise.all([relay.stop(), sweeper.stop(), scheduler.stop(), listener.close()])
     await producer.disconnect()
     await Promise.all([probeAdmin.disconnect(), health.close()])
     await sender.close()

@@ -1,6 +1,7 @@
 import type { SendOutcome, TaskId } from '@request-tasker/domain'
 import { describe, expect, it } from 'vitest'
 import { makeExecuteTasks } from './execute-tasks.js'
+import { makePromoteDue } from './promote-due.js'
 import { makePublishPending } from './publish-pending.js'
 import { makeRequeueStale } from './requeue-stale.js'
 import { makeSubmitTask } from './submit-task.js'
@@ -10,6 +11,7 @@ import {
   manualClock,
   okResponse,
   RecordingPublisher,
+  retryDefaults,
   ScriptedSender,
   sequentialIds,
   unboundedSlots,
@@ -31,23 +33,33 @@ function setup(respond?: ConstructorParameters<typeof ScriptedSender>[0]) {
     newId: sequentialIds(),
     now: clock.now,
     defaultTimeoutMs: 1000,
+    defaultRetry: retryDefaults,
     wakeRelay: () => {},
   })
-  const execute = makeExecuteTasks({ tasks: store, sender, slots: unboundedSlots, now: clock.now, leaseGraceMs: 500 })
-  const submitOne = (url = 'https://x.test/') => submit({ ownerKeyId: 'k', request: { method: 'GET', url } })
-  return { store, clock, sender, execute, submitOne }
+  const execute = makeExecuteTasks({
+    tasks: store,
+    sender,
+    slots: unboundedSlots,
+    now: clock.now,
+    random: () => 0.5,
+    leaseGraceMs: 500,
+  })
+  const submitOne = (url = 'https://x.test/', retry = {}) =>
+    submit({ ownerKeyId: 'k', request: { method: 'GET', url }, retry })
+  const promoteDue = makePromoteDue({ tasks: store, now: clock.now })
+  return { store, clock, sender, execute, submitOne, promoteDue }
 }
 
 describe('executeTasks', () => {
   it('sends each claimed task once and records done with the response', async () => {
     const { store, sender, execute, submitOne } = setup(() => okResponse(201, 'created'))
     const ids = [await submitOne('https://x.test/1'), await submitOne('https://x.test/2')]
-    const { attempts, skipped } = await execute(ids)
+    const { results, skipped } = await execute(ids)
     expect(skipped).toBe(0)
     expect(sender.sent.map((r) => r.url)).toEqual(['https://x.test/1', 'https://x.test/2'])
-    expect(attempts.map((a) => [a.taskId, a.n])).toEqual([
-      [ids[0], 1],
-      [ids[1], 1],
+    expect(results.map((r) => [r.attempt.taskId, r.attempt.n, r.next])).toEqual([
+      [ids[0], 1, { status: 'done' }],
+      [ids[1], 1, { status: 'done' }],
     ])
     for (const id of ids) {
       const view = await store.findOwned(id, 'k')
@@ -57,11 +69,67 @@ describe('executeTasks', () => {
     }
   })
 
-  it('records error when no response came back', async () => {
-    const { store, execute, submitOne } = setup(() => timeout)
-    const id = await submitOne()
+  it('schedules a retry after a timeout and gives up with error once the attempts run out', async () => {
+    const { store, clock, sender, execute, submitOne, promoteDue } = setup(() => timeout)
+    const id = await submitOne('https://x.test/', { maxAttempts: 2, backoff: { baseMs: 1000, maxMs: 5000 } })
+
     await execute([id])
-    expect((await store.findOwned(id, 'k'))?.task.status).toBe('error')
+    expect((await store.findOwned(id, 'k'))?.task).toMatchObject({
+      status: 'scheduled',
+      runAt: new Date(clock.now().getTime() + 500), // half of the first ceiling, 1000 ms
+    })
+    clock.advance(499)
+    expect(await promoteDue(10)).toEqual([])
+    clock.advance(1)
+    expect(await promoteDue(10)).toEqual([id])
+    await execute([id])
+
+    const view = await store.findOwned(id, 'k')
+    expect(view?.task).toMatchObject({ status: 'error', attempts: 2, runAt: null })
+    expect(view?.history.map((h) => h.status)).toEqual(['new', 'in_process', 'scheduled', 'new', 'in_process', 'error'])
+    expect(sender.sent).toHaveLength(2)
+    expect(store.outbox.at(-1)).toEqual({
+      id: expect.any(String),
+      kind: 'task.dead-lettered',
+      taskId: id,
+      payload: {
+        reason: 'gave-up',
+        taskId: id,
+        attemptCount: 2,
+        lastAttempt: {
+          n: 2,
+          startedAt: clock.now().toISOString(),
+          durationMs: 1000,
+          error: { code: 'timeout', message: 'no answer in 1000 ms' },
+        },
+      },
+    })
+  })
+
+  it('retries a 503 and ends done with the response that finally came', async () => {
+    const answers = [okResponse(503, 'busy'), okResponse(200, 'fine')]
+    const { store, clock, execute, submitOne, promoteDue } = setup(() => answers.shift() ?? okResponse(500))
+    const id = await submitOne()
+
+    await execute([id])
+    clock.advance(500)
+    await promoteDue(10)
+    await execute([id])
+
+    const view = await store.findOwned(id, 'k')
+    expect(view?.task).toMatchObject({ status: 'done', attempts: 2 })
+    expect(view?.attempts.map((a) => a.httpStatusCode)).toEqual([503, 200])
+    expect(view?.lastAttempt?.outcome).toEqual(okResponse(200, 'fine'))
+  })
+
+  it('never retries a 404: the task is done at once', async () => {
+    const { store, sender, execute, submitOne } = setup(() => okResponse(404, 'no such thing'))
+    const id = await submitOne()
+
+    await execute([id])
+
+    expect((await store.findOwned(id, 'k'))?.task).toMatchObject({ status: 'done', attempts: 1 })
+    expect(sender.sent).toHaveLength(1)
   })
 
   it('sends nothing for a redelivered message of a finished task', async () => {
@@ -69,7 +137,7 @@ describe('executeTasks', () => {
     const id = await submitOne()
     await execute([id])
     const again = await execute([id, id])
-    expect(again).toEqual({ attempts: [], skipped: 2 })
+    expect(again).toEqual({ results: [], skipped: 2 })
     expect(sender.sent).toHaveLength(1)
   })
 
@@ -97,7 +165,12 @@ describe('executeTasks', () => {
     await makeRequeueStale({ tasks: store, now: clock.now })(10)
     await execute([id]) // attempt 2 completes
     await store.recordAttempts(
-      [{ taskId: id, n: first!.attempts, startedAt: clock.now(), outcome: timeout }],
+      [
+        {
+          attempt: { taskId: id, n: first!.attempts, startedAt: clock.now(), outcome: timeout },
+          next: { status: 'error' },
+        },
+      ],
       clock.now(),
     )
     const view = await store.findOwned(id, 'k')
@@ -118,6 +191,7 @@ describe('publishPending', () => {
       now: manualClock().now,
       defaultTimeoutMs: 1000,
       wakeRelay: () => {},
+      defaultRetry: retryDefaults,
     })
     const ids: TaskId[] = []
     for (let i = 0; i < 3; i++)

@@ -1,7 +1,16 @@
+import { DEFAULT_RETRY_ON } from '@request-tasker/domain'
 import { describe, expect, it } from 'vitest'
 import { makeGetTask } from './get-task.js'
-import { makeSubmitTask } from './submit-task.js'
-import { InMemoryStore, manualClock, refusingTargets, sequentialIds } from './testing/index.js'
+import { makePromoteDue } from './promote-due.js'
+import { makeSubmitTask, makeSubmitTaskOnce } from './submit-task.js'
+import {
+  anyTarget,
+  InMemoryStore,
+  manualClock,
+  refusingTargets,
+  retryDefaults,
+  sequentialIds,
+} from './testing/index.js'
 
 function setup() {
   const store = new InMemoryStore()
@@ -13,6 +22,7 @@ function setup() {
     newId: sequentialIds(),
     now: clock.now,
     defaultTimeoutMs: 5000,
+    defaultRetry: retryDefaults,
     wakeRelay: () => wakes.count++,
   })
   const getTask = makeGetTask({ tasks: store })
@@ -38,11 +48,53 @@ describe('submitTask', () => {
       },
       status: 'new',
       attempts: 0,
+      budgetFrom: 0,
+      retry: { ...retryDefaults, retryOn: DEFAULT_RETRY_ON },
+      runAt: null,
       createdAt: clock.now(),
       updatedAt: clock.now(),
     })
     expect(store.outbox).toEqual([{ id: '1', kind: 'task.requested', taskId: id }])
     expect(wakes.count).toBe(1)
+  })
+
+  it('stores a task given a delay as scheduled, with no outbox entry until the scheduler finds it due', async () => {
+    const { store, clock, submitTask, wakes } = setup()
+    const id = await submitTask({
+      ownerKeyId: 'team-a',
+      request: { method: 'GET', url: 'https://x.test/later' },
+      schedule: { delayMs: 60_000 },
+    })
+    expect(wakes.count).toBe(0) // nothing for the relay until the scheduler finds it due
+
+    expect(store.rows.get(id)?.task).toMatchObject({
+      status: 'scheduled',
+      runAt: new Date(clock.now().getTime() + 60_000),
+    })
+    expect(store.rows.get(id)?.history).toEqual([{ status: 'scheduled', at: clock.now() }])
+    expect(store.outbox).toEqual([])
+
+    const promote = makePromoteDue({ tasks: store, now: clock.now })
+    expect(await promote(10)).toEqual([])
+    clock.advance(60_000)
+    expect(await promote(10)).toEqual([id])
+    expect(store.outbox).toEqual([{ id: '1', kind: 'task.requested', taskId: id }])
+  })
+
+  it('reports a bad schedule together with every other bad field, storing nothing', async () => {
+    const { store, submitTask } = setup()
+    await expect(
+      submitTask({
+        ownerKeyId: 'team-a',
+        request: { method: 'GET', url: 'ftp://x.test/' },
+        retry: { maxAttempts: 0 },
+        schedule: { notBefore: '2020-01-01T00:00:00Z' },
+      }),
+    ).rejects.toMatchObject({
+      code: 'invalid-request',
+      issues: [{ path: 'url' }, { path: 'retry.maxAttempts' }, { path: 'notBefore' }],
+    })
+    expect(store.rows.size).toBe(0)
   })
 
   it('stores nothing when the request is invalid', async () => {
@@ -90,5 +142,71 @@ describe('getTask', () => {
       code: 'invalid-request',
       issues: [{ path: 'id', message: 'must be a UUID' }],
     })
+  })
+})
+
+describe('submitTaskOnce', () => {
+  function setupOnce() {
+    const store = new InMemoryStore()
+    const clock = manualClock()
+    const submit = makeSubmitTaskOnce({
+      tasks: store,
+      targets: anyTarget,
+      wakeRelay: () => {},
+      newId: sequentialIds(),
+      now: clock.now,
+      defaultTimeoutMs: 5000,
+      defaultRetry: retryDefaults,
+      idempotencyWindowMs: 60_000,
+    })
+    const once = (idempotencyKey: string, bodyHash: string) =>
+      submit({ ownerKeyId: 'team-a', request: { method: 'GET', url: 'https://x.test/' }, idempotencyKey, bodyHash })
+    return { store, clock, once }
+  }
+
+  it('answers the first task again for the same key and body within the window, storing nothing more', async () => {
+    const { store, clock, once } = setupOnce()
+    const first = await once('order-7', 'h1')
+    clock.advance(60_000)
+
+    expect(await once('order-7', 'h1')).toEqual({ id: first.id, created: false })
+    expect(first.created).toBe(true)
+    expect(store.rows.size).toBe(1)
+    expect(store.outbox).toHaveLength(1)
+  })
+
+  it('refuses the same key with another body', async () => {
+    const { store, once } = setupOnce()
+    await once('order-7', 'h1')
+
+    await expect(once('order-7', 'h2')).rejects.toMatchObject({
+      code: 'idempotency-key-reused',
+      message: 'Idempotency-Key "order-7" was used for another body within the window',
+    })
+    expect(store.rows.size).toBe(1)
+  })
+
+  it('stores a new task once the window has passed', async () => {
+    const { store, clock, once } = setupOnce()
+    const first = await once('order-7', 'h1')
+    clock.advance(60_001)
+
+    const second = await once('order-7', 'h2')
+
+    expect(second).toEqual({ id: expect.not.stringMatching(first.id), created: true })
+    expect(store.rows.size).toBe(2)
+  })
+
+  it.each([
+    ['empty', ''],
+    ['300 characters', 'k'.repeat(300)],
+  ])('refuses a key that is %s, naming the header, storing nothing', async (_name, key) => {
+    const { store, once } = setupOnce()
+
+    await expect(once(key, 'h1')).rejects.toMatchObject({
+      code: 'invalid-request',
+      issues: [{ path: 'Idempotency-Key', message: 'must be 1 to 255 characters' }],
+    })
+    expect(store.rows.size).toBe(0)
   })
 })

@@ -1,32 +1,102 @@
 import {
   createOutboundRequest,
+  createRetryPolicy,
   createTask,
+  DomainError,
+  type FieldIssue,
+  firstRunAt,
   invalidRequest,
   type OutboundRequestInput,
+  type RetryPolicy,
+  type RetryPolicyInput,
+  type ScheduleInput,
+  type Task,
   type TaskId,
 } from '@request-tasker/domain'
 import type { TargetPolicy } from './ports/target-policy.js'
 import type { TaskRepository } from './ports/task-repository.js'
 
-export type SubmitTask = (cmd: { ownerKeyId: string; request: OutboundRequestInput }) => Promise<TaskId>
+export type SubmitCommand = {
+  ownerKeyId: string
+  request: OutboundRequestInput
+  retry?: RetryPolicyInput
+  schedule?: ScheduleInput
+}
 
-export function makeSubmitTask(deps: {
+export type SubmitTask = (cmd: SubmitCommand) => Promise<TaskId>
+
+/** `created` is false when an earlier submission with the same key and body already stored the task. */
+export type SubmitTaskOnce = (
+  cmd: SubmitCommand & { idempotencyKey: string; bodyHash: string },
+) => Promise<{ id: TaskId; created: boolean }>
+
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+export type SubmitDeps = {
   tasks: TaskRepository
   targets: TargetPolicy
   newId: () => TaskId
   now: () => Date
   defaultTimeoutMs: number
+  defaultRetry: Omit<RetryPolicy, 'retryOn'>
   /** Tells the relay a task is waiting; best effort, as the relay also polls. */
   wakeRelay: () => void
-}): SubmitTask {
-  return async ({ ownerKeyId, request }) => {
-    const outbound = createOutboundRequest(request, { timeoutMs: deps.defaultTimeoutMs })
-    // Refused now rather than failed later: a literal loopback or metadata address can never become sendable.
-    const refused = deps.targets.check(outbound.url)
-    if (refused.length > 0) throw invalidRequest(refused)
-    const task = createTask({ id: deps.newId(), ownerKeyId, request: outbound, now: deps.now() })
-    await deps.tasks.add(task) // task, first status and outbox entry commit together: a 201 means it will be sent
-    deps.wakeRelay()
+}
+
+export function makeSubmitTask(deps: SubmitDeps): SubmitTask {
+  return async (cmd) => {
+    const task = taskOf(cmd, deps, [])
+    // Task, first status and outbox entry commit together: a 201 means it will be sent. A scheduled task gets its
+    // outbox entry from the scheduler once due.
+    await deps.tasks.add(task)
+    if (task.status === 'new') deps.wakeRelay()
     return task.id
+  }
+}
+
+/** A submission a client may repeat safely: the same key and body within the window name the same task. */
+export function makeSubmitTaskOnce(deps: SubmitDeps & { idempotencyWindowMs: number }): SubmitTaskOnce {
+  return async (cmd) => {
+    const issues: FieldIssue[] = []
+    if (cmd.idempotencyKey.length < 1 || cmd.idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+      issues.push({ path: 'Idempotency-Key', message: `must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters` })
+    }
+    const task = taskOf(cmd, deps, issues)
+    const expiredBefore = new Date(task.createdAt.getTime() - deps.idempotencyWindowMs)
+    const result = await deps.tasks.addOnce(task, { key: cmd.idempotencyKey, bodyHash: cmd.bodyHash, expiredBefore })
+    if (result.created) {
+      if (task.status === 'new') deps.wakeRelay()
+      return { id: task.id, created: true }
+    }
+    if (result.bodyHash !== cmd.bodyHash) {
+      throw new DomainError(
+        'idempotency-key-reused',
+        `Idempotency-Key ${JSON.stringify(cmd.idempotencyKey)} was used for another body within the window`,
+      )
+    }
+    return { id: result.taskId, created: false }
+  }
+}
+
+/** Checks every part of a submission, so a client hears of every bad field at once, and builds the task. */
+function taskOf(cmd: SubmitCommand, deps: SubmitDeps, issues: FieldIssue[]): Task {
+  const { ownerKeyId, request, retry = {}, schedule = {} } = cmd
+  const now = deps.now()
+  const outbound = collectIssues(issues, () => createOutboundRequest(request, { timeoutMs: deps.defaultTimeoutMs }))
+  const policy = collectIssues(issues, () => createRetryPolicy(retry, deps.defaultRetry))
+  const runAt = collectIssues(issues, () => firstRunAt(schedule, now))
+  // Refused now rather than failed later: a literal loopback or metadata address can never become sendable.
+  if (outbound) issues.push(...deps.targets.check(outbound.url))
+  if (issues.length > 0 || !outbound || !policy) throw invalidRequest(issues)
+  return createTask({ id: deps.newId(), ownerKeyId, request: outbound, retry: policy, runAt, now })
+}
+
+function collectIssues<T>(issues: FieldIssue[], check: () => T): T | null {
+  try {
+    return check()
+  } catch (err) {
+    if (!(err instanceof DomainError) || err.code !== 'invalid-request') throw err
+    issues.push(...err.issues)
+    return null
   }
 }

@@ -1,5 +1,5 @@
 import type { HeaderList } from './outbound-request.js'
-import type { TaskId, TaskStatus } from './task.js'
+import type { TaskId } from './task.js'
 
 export const SEND_ERROR_CODES = [
   'timeout',
@@ -40,9 +40,4 @@ export type Attempt = {
   readonly n: number
   readonly startedAt: Date
   readonly outcome: SendOutcome
-}
-
-// A response of any status is `done`: the caller asked us to deliver, not to judge the answer.
-export function statusAfter(outcome: SendOutcome): TaskStatus {
-  return outcome.kind === 'response' ? 'done' : 'error'
 }

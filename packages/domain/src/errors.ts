@@ -1,5 +1,11 @@
 // Expected refusals the core can name. Bugs and infrastructure failures stay plain exceptions.
-export type DomainErrorCode = 'invalid-request' | 'task-not-found' | 'illegal-transition'
+export type DomainErrorCode =
+  | 'invalid-request'
+  | 'task-not-found'
+  | 'illegal-transition'
+  | 'task-not-retryable'
+  | 'task-not-cancellable'
+  | 'idempotency-key-reused'
 
 /** One reason a submission was refused; `path` names the field, e.g. `headers.Host` or `url`. */
 export type FieldIssue = { path: string; message: string }

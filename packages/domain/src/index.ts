@@ -2,8 +2,13 @@
 // - Task: one HTTP request a client asked us to send later, owned by the API key that submitted it.
 // - OutboundRequest: the validated method, URL, headers, body and timeout of that request.
 // - Attempt: one send of a task and its SendOutcome (a response, or a failure with a code).
-// - Status: new → in_process → done | error; a stale in_process goes back to new (see task.ts).
+// - Status: new → in_process → done | error; a stale in_process goes back to new; a retryable outcome with
+//   attempts left goes to scheduled, and back to new when due; an owner may redrive error to new, and cancel a
+//   new or scheduled task (see task.ts).
+// - RetryPolicy: a task's attempt budget, backoff and which outcomes are retryable (see retry-policy.ts).
 export * from './attempt.js'
 export * from './errors.js'
 export * from './outbound-request.js'
+export * from './retry-policy.js'
+export * from './schedule.js'
 export * from './task.js'

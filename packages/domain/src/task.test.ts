@@ -1,28 +1,45 @@
 import { describe, expect, it } from 'vitest'
-import { statusAfter } from './attempt.js'
 import type { OutboundRequest } from './outbound-request.js'
-import { canTransition, createTask, isTaskId, moveTask, TASK_STATUSES, type TaskId } from './task.js'
+import { DEFAULT_RETRY_ON, type RetryPolicy } from './retry-policy.js'
+import {
+  cancelTask,
+  canTransition,
+  createTask,
+  isTaskId,
+  moveTask,
+  redriveTask,
+  TASK_STATUSES,
+  type TaskId,
+} from './task.js'
 
 const request: OutboundRequest = { method: 'GET', url: 'http://x.test/', headers: [], body: null, timeoutMs: 1000 }
 const t0 = new Date('2026-01-01T00:00:00Z')
 const t1 = new Date('2026-01-01T00:00:01Z')
+const retry: RetryPolicy = { maxAttempts: 3, backoff: { baseMs: 10, maxMs: 100 }, retryOn: DEFAULT_RETRY_ON }
 
 describe('task', () => {
   it('starts new with no attempts', () => {
-    const task = createTask({ id: 'id-1' as TaskId, ownerKeyId: 'k', request, now: t0 })
+    const task = createTask({ id: 'id-1' as TaskId, ownerKeyId: 'k', request, retry, now: t0 })
     expect(task).toEqual({
       id: 'id-1',
       ownerKeyId: 'k',
       request,
       status: 'new',
       attempts: 0,
+      budgetFrom: 0,
+      retry,
+      runAt: null,
       createdAt: t0,
       updatedAt: t0,
     })
   })
 
   it('counts an attempt when it goes in process', () => {
-    const task = moveTask(createTask({ id: 'id-1' as TaskId, ownerKeyId: 'k', request, now: t0 }), 'in_process', t1)
+    const task = moveTask(
+      createTask({ id: 'id-1' as TaskId, ownerKeyId: 'k', request, retry, now: t0 }),
+      'in_process',
+      t1,
+    )
     expect(task).toMatchObject({ status: 'in_process', attempts: 1, updatedAt: t1 })
   })
 
@@ -30,26 +47,35 @@ describe('task', () => {
     const allowed = TASK_STATUSES.flatMap((from) =>
       TASK_STATUSES.filter((to) => canTransition(from, to)).map((to) => `${from}->${to}`),
     )
-    expect(allowed).toEqual(['new->in_process', 'in_process->new', 'in_process->done', 'in_process->error'])
+    expect(allowed).toEqual([
+      'new->in_process',
+      'new->cancelled',
+      'scheduled->new',
+      'scheduled->cancelled',
+      'in_process->new',
+      'in_process->scheduled',
+      'in_process->done',
+      'in_process->error',
+      'error->new',
+    ])
+  })
+
+  it('holds a due time exactly while scheduled', () => {
+    const running = moveTask(
+      createTask({ id: 'id-1' as TaskId, ownerKeyId: 'k', request, retry, now: t0 }),
+      'in_process',
+      t0,
+    )
+    const waiting = moveTask(running, 'scheduled', t0, t1)
+    expect(waiting).toMatchObject({ status: 'scheduled', runAt: t1, attempts: 1 })
+    expect(moveTask(waiting, 'new', t1)).toMatchObject({ status: 'new', runAt: null, attempts: 1 })
+    expect(() => moveTask(running, 'scheduled', t0)).toThrow('runAt goes with scheduled')
+    expect(() => moveTask(running, 'done', t0, t1)).toThrow('runAt goes with scheduled')
   })
 
   it('refuses an illegal transition with a typed error', () => {
-    const task = createTask({ id: 'id-1' as TaskId, ownerKeyId: 'k', request, now: t0 })
+    const task = createTask({ id: 'id-1' as TaskId, ownerKeyId: 'k', request, retry, now: t0 })
     expect(() => moveTask(task, 'done', t1)).toThrow(expect.objectContaining({ code: 'illegal-transition' }))
-  })
-
-  it('calls a task done on any response and error on a failure', () => {
-    const response = {
-      kind: 'response' as const,
-      httpStatusCode: 503,
-      headers: [],
-      length: 0,
-      body: new Uint8Array(),
-      bodyTruncated: false,
-      durationMs: 1,
-    }
-    expect(statusAfter(response)).toBe('done')
-    expect(statusAfter({ kind: 'failure', error: { code: 'timeout', message: 't' }, durationMs: 1 })).toBe('error')
   })
 
   it('recognises UUIDs as task ids', () => {
@@ -57,4 +83,54 @@ describe('task', () => {
     expect(isTaskId('not-a-uuid')).toBe(false)
     expect(isTaskId("1' or '1'='1")).toBe(false)
   })
+})
+
+describe('redriveTask', () => {
+  const failed = () => {
+    const running = moveTask(
+      createTask({ id: 'id-1' as TaskId, ownerKeyId: 'k', request, retry, now: t0 }),
+      'in_process',
+      t0,
+    )
+    return moveTask(running, 'error', t0)
+  }
+
+  it('puts a task in error back to new with a fresh budget of attempts', () => {
+    expect(redriveTask(failed(), t1)).toMatchObject({ status: 'new', attempts: 1, budgetFrom: 1, updatedAt: t1 })
+  })
+
+  it.each(['new', 'scheduled', 'in_process', 'done'] as const)(
+    'refuses a task that is %s, naming its status',
+    (status) => {
+      const task = { ...failed(), status }
+      expect(() => redriveTask(task, t1)).toThrow(
+        expect.objectContaining({
+          code: 'task-not-retryable',
+          message: `task id-1 is ${status}; only a task in error can be retried`,
+        }),
+      )
+    },
+  )
+})
+
+describe('cancelTask', () => {
+  const fresh = () => createTask({ id: 'id-1' as TaskId, ownerKeyId: 'k', request, retry, now: t0 })
+
+  it('cancels a new task, and a scheduled one, dropping its due time', () => {
+    expect(cancelTask(fresh(), t1)).toMatchObject({ status: 'cancelled', runAt: null, updatedAt: t1 })
+    const waiting = createTask({ id: 'id-1' as TaskId, ownerKeyId: 'k', request, retry, runAt: t1, now: t0 })
+    expect(cancelTask(waiting, t1)).toMatchObject({ status: 'cancelled', runAt: null })
+  })
+
+  it.each(['in_process', 'done', 'error', 'cancelled'] as const)(
+    'refuses a task that is %s, naming its status',
+    (status) => {
+      expect(() => cancelTask({ ...fresh(), status }, t1)).toThrow(
+        expect.objectContaining({
+          code: 'task-not-cancellable',
+          message: `task id-1 is ${status}; only a new or scheduled task can be cancelled`,
+        }),
+      )
+    },
+  )
 })

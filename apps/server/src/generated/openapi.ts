@@ -38,6 +38,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tasks/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a task that gave up once more
+         * @description Only a task in `error` can be retried: it goes back to `new` with a fresh budget of `retry.maxAttempts`
+         *     attempts, and its history and attempts keep the earlier ones. Any other status answers 409, naming it.
+         */
+        post: operations["retryTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Withdraw a task that is not being sent yet
+         * @description A `new` or `scheduled` task becomes `cancelled` and is never sent. Any other status (being sent, finished,
+         *     already cancelled) answers 409, naming it.
+         */
+        post: operations["cancelTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/task": {
         parameters: {
             query?: never;
@@ -177,6 +219,47 @@ export interface components {
             bodyEncoding?: components["schemas"]["BodyEncoding"] | null;
             /** @description Time allowed for the whole exchange, in milliseconds; the server's default (10000) when absent. */
             timeoutMs?: number | null;
+            /**
+             * Format: date-time
+             * @description RFC 3339 instant before which the task is not sent; it must be in the future (a past one answers 400)
+             *     and within a year. The task starts `scheduled`. Not together with `delayMs`.
+             * @example 2026-01-01T12:00:00Z
+             */
+            notBefore?: string | null;
+            /** @description Send no sooner than this many milliseconds from now; the task starts `scheduled`. */
+            delayMs?: number | null;
+            /** @description When to send again; every absent field takes the server's default. */
+            retry?: components["schemas"]["RetryPolicy"] | null;
+        };
+        /**
+         * @description A task is sent up to `maxAttempts` times. After an attempt whose outcome `retryOn` lists, and while attempts
+         *     remain, the task waits as `scheduled` for a delay drawn uniformly from 0 to `min(maxMs, baseMs · 2^(n-1))`
+         *     after the n-th attempt (exponential backoff with full jitter). A response's `Retry-After` (seconds or an
+         *     HTTP date) replaces that delay, but never beyond `maxMs`.
+         */
+        RetryPolicy: {
+            /** @description Attempts in all, the first included; `1` never retries. Default `RETRY_MAX_ATTEMPTS` (5). */
+            maxAttempts?: number | null;
+            backoff?: components["schemas"]["Backoff"] | null;
+            retryOn?: components["schemas"]["RetryOn"] | null;
+        };
+        Backoff: {
+            /**
+             * @description Ceiling of the first delay; at most `maxMs`. Default `RETRY_BASE_MS` (1000), lowered to `maxMs`
+             *     when only a smaller `maxMs` is given.
+             */
+            baseMs?: number | null;
+            /** @description Longest wait between two attempts, `Retry-After` included. Default `RETRY_MAX_MS` (600000). */
+            maxMs?: number | null;
+        };
+        /**
+         * @description The outcomes worth another attempt; each list, when given, replaces its default. Defaults: statuses 408,
+         *     429 and 500–599 (never another 4xx); errors `timeout`, `connect`, `reset`, `dns`. Give `statuses: []`
+         *     to retry on no response status, or add one (`[409, 503]`) to retry it too.
+         */
+        RetryOn: {
+            statuses?: number[] | null;
+            errors?: components["schemas"]["SendErrorCode"][] | null;
         };
         /** @enum {string} */
         BodyEncoding: "utf8" | "base64";
@@ -185,11 +268,16 @@ export interface components {
             id: string;
         };
         /**
-         * @description `new`: waiting to be sent; `in_process`: being sent; `done`: a response came back, whatever its HTTP
-         *     status; `error`: no response came back (see `error`). A send interrupted by a crash goes back to `new`.
+         * @description `new`: waiting to be sent; `scheduled`: waiting for its first attempt (`notBefore`, `delayMs`) or its
+         *     next one (see `nextAttemptAt`);
+         *     `in_process`: being sent; `done`: a response came back that is not to be retried, whatever its HTTP
+         *     status (a 404 is `done`); `error`: we gave up, because the outcome is not worth retrying and no response
+         *     came back (see `error`), or because attempts ran out on a retryable outcome, a 503 included (its response
+         *     is shown); `cancelled`: withdrawn by its owner before it was sent, never sent. A send interrupted by a crash
+         *     goes back to `new`.
          * @enum {string}
          */
-        TaskStatus: "new" | "in_process" | "done" | "error";
+        TaskStatus: "new" | "scheduled" | "in_process" | "done" | "error" | "cancelled";
         StatusChange: {
             status: components["schemas"]["TaskStatus"];
             /** Format: date-time */
@@ -208,9 +296,18 @@ export interface components {
         ResponseHeaders: {
             [key: string]: components["schemas"]["HeaderValues"];
         };
+        /** @description One send; `httpStatusCode` when a response came back, else `error`. */
+        Attempt: {
+            n: number;
+            /** Format: date-time */
+            startedAt: string;
+            durationMs: number;
+            httpStatusCode?: number;
+            error?: components["schemas"]["SendError"];
+        };
         /**
-         * @description The response fields (`httpStatusCode` … `bodyTruncated`) are present only when `status` is `done`,
-         *     `error` only when it is `error`, and `durationMs` with either.
+         * @description The result is the last attempt's, shown once the task is `done` or `error`: the response fields
+         *     (`httpStatusCode` … `bodyTruncated`) when a response came back, else `error`; `durationMs` with either.
          */
         Task: {
             /** Format: uuid */
@@ -222,8 +319,15 @@ export interface components {
             updatedAt: string;
             /** @description Every status the task passed through, oldest first. */
             history: components["schemas"]["StatusChange"][];
-            /** @description Sends started so far. */
-            attempts: number;
+            /** @description Sends started so far (until version 1.1, this count was the field `attempts`). */
+            attemptCount: number;
+            /** @description Every attempt whose outcome is stored, oldest first. */
+            attempts: components["schemas"]["Attempt"][];
+            /**
+             * Format: date-time
+             * @description While `scheduled`, when the next (or first) attempt becomes due.
+             */
+            nextAttemptAt?: string;
             httpStatusCode?: number;
             headers?: components["schemas"]["ResponseHeaders"];
             /** @description Bytes of response body received, counting those past the stored cap. */
@@ -244,7 +348,8 @@ export interface components {
         /** @description RFC 9457 problem details. */
         Problem: {
             /**
-             * @description `/problems/<code>`: invalid-request, malformed-json, task-not-found, illegal-transition, unauthorized,
+             * @description `/problems/<code>`: invalid-request, malformed-json, task-not-found, task-not-retryable,
+             *     task-not-cancellable, idempotency-key-reused, illegal-transition, unauthorized,
              *     unsupported-media-type, content-too-large, not-found, not-ready, overloaded, database-unavailable;
              *     `about:blank` otherwise.
              */
@@ -286,6 +391,16 @@ export interface components {
                 "application/json": components["schemas"]["TaskCreated"];
             };
         };
+        /** @description The same Idempotency-Key and body were submitted within the window; this is that task. */
+        TaskAlreadyCreated: {
+            headers: {
+                Location: components["headers"]["Location"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["TaskCreated"];
+            };
+        };
         /** @description The task as its owner sees it. */
         Task: {
             headers: {
@@ -319,6 +434,15 @@ export interface components {
         };
         /** @description No task has this id, or it belongs to another API key (the two read the same). */
         TaskNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The task's current status forbids this, or the Idempotency-Key was used with another body; `detail` says which. */
+        Conflict: {
             headers: {
                 [name: string]: unknown;
             };
@@ -373,6 +497,12 @@ export interface components {
     parameters: {
         /** @description The id `POST /tasks` answered; a UUID. Anything else answers 400. */
         TaskId: string;
+        /**
+         * @description 1 to 255 characters naming this submission for its API key. Repeating the same key with the same body within
+         *     the window (24 hours unless configured) answers 200 with the first submission's id and stores nothing; the
+         *     same key with another body answers 409 (`idempotency-key-reused`). Past the window the key is free again.
+         */
+        IdempotencyKey: string;
     };
     requestBodies: never;
     headers: {
@@ -388,7 +518,14 @@ export interface operations {
     submitTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 1 to 255 characters naming this submission for its API key. Repeating the same key with the same body within
+                 *     the window (24 hours unless configured) answers 200 with the first submission's id and stores nothing; the
+                 *     same key with another body answers 409 (`idempotency-key-reused`). Past the window the key is free again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -398,9 +535,11 @@ export interface operations {
             };
         };
         responses: {
+            200: components["responses"]["TaskAlreadyCreated"];
             201: components["responses"]["TaskCreated"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalServerError"];
@@ -423,6 +562,48 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["TaskNotFound"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    retryTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id `POST /tasks` answered; a UUID. Anything else answers 400. */
+                id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Task"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["TaskNotFound"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    cancelTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id `POST /tasks` answered; a UUID. Anything else answers 400. */
+                id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Task"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["TaskNotFound"];
+            409: components["responses"]["Conflict"];
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };

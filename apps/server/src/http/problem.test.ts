@@ -14,7 +14,16 @@ function serverWhoseGetTaskThrows(err: Error) {
       submitTask: async () => {
         throw err
       },
+      submitTaskOnce: async () => {
+        throw err
+      },
       getTask: async () => {
+        throw err
+      },
+      redriveTask: async () => {
+        throw err
+      },
+      cancelTask: async () => {
         throw err
       },
     },

@@ -1,4 +1,11 @@
-import { invalidRequest, METHODS, type OutboundRequestInput } from '@request-tasker/domain'
+import {
+  invalidRequest,
+  METHODS,
+  type OutboundRequestInput,
+  type RetryPolicyInput,
+  type ScheduleInput,
+  SEND_ERROR_CODES,
+} from '@request-tasker/domain'
 import { z } from 'zod'
 import type { components } from '../generated/openapi.js'
 
@@ -29,6 +36,22 @@ const submitTaskBody = z.object({
     .nullish(),
   bodyEncoding: z.enum(['utf8', 'base64'], { error: 'must be utf8 or base64' }).nullish(),
   timeoutMs: z.number().nullish(),
+  notBefore: z.string().nullish(),
+  delayMs: z.number().nullish(),
+  retry: z
+    .object({
+      maxAttempts: z.number().nullish(),
+      backoff: z.object({ baseMs: z.number().nullish(), maxMs: z.number().nullish() }).nullish(),
+      retryOn: z
+        .object({
+          statuses: z.array(z.number()).nullish(),
+          errors: z
+            .array(z.enum(SEND_ERROR_CODES, { error: `must be one of ${SEND_ERROR_CODES.join(', ')}` }))
+            .nullish(),
+        })
+        .nullish(),
+    })
+    .nullish(),
 })
 
 // Assignable both ways with the same keys (optional ones included): the build breaks when openapi.yaml and this
@@ -37,13 +60,40 @@ type Same<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, 
 const matchesContract: Same<z.output<typeof submitTaskBody>, SubmitTaskRequest> = true
 void matchesContract
 
-/** Shapes a POST body into the domain's input, or throws `invalid-request` naming every bad field. */
-export function parseSubmitTaskBody(payload: unknown): OutboundRequestInput {
+/** Shapes a POST body into the domain's inputs, or throws `invalid-request` naming every bad field. */
+export function parseSubmitTaskBody(payload: unknown): {
+  request: OutboundRequestInput
+  retry: RetryPolicyInput
+  schedule: ScheduleInput
+} {
   const parsed = submitTaskBody.safeParse(payload)
   if (!parsed.success) {
     throw invalidRequest(parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })))
   }
-  const { method, url, headers, body, bodyEncoding, timeoutMs } = parsed.data
+  const { notBefore, delayMs, retry } = parsed.data
+  const { backoff, retryOn } = retry ?? {}
+  return {
+    request: requestOf(parsed.data),
+    schedule: { ...(notBefore != null && { notBefore }), ...(delayMs != null && { delayMs }) },
+    retry: {
+      ...(retry?.maxAttempts != null && { maxAttempts: retry.maxAttempts }),
+      ...(backoff != null && {
+        backoff: {
+          ...(backoff.baseMs != null && { baseMs: backoff.baseMs }),
+          ...(backoff.maxMs != null && { maxMs: backoff.maxMs }),
+        },
+      }),
+      ...(retryOn != null && {
+        retryOn: {
+          ...(retryOn.statuses != null && { statuses: retryOn.statuses }),
+          ...(retryOn.errors != null && { errors: retryOn.errors }),
+        },
+      }),
+    },
+  }
+}
+
+function requestOf({ method, url, headers, body, bodyEncoding, timeoutMs }: z.output<typeof submitTaskBody>) {
   const input: OutboundRequestInput = {
     method,
     url,

@@ -1,5 +1,5 @@
 import type { TaskView } from '@request-tasker/application'
-import type { SendOutcome, Task, TaskId } from '@request-tasker/domain'
+import { DEFAULT_RETRY_ON, type SendOutcome, type Task, type TaskId } from '@request-tasker/domain'
 import { describe, expect, it } from 'vitest'
 import { toTaskViewJson } from './task-view.js'
 
@@ -10,12 +10,20 @@ const task: Task = {
   request: { method: 'GET', url: 'https://example.com/', headers: [], body: null, timeoutMs: 1000 },
   status: 'done',
   attempts: 1,
+  budgetFrom: 0,
+  retry: { maxAttempts: 1, backoff: { baseMs: 1, maxMs: 1 }, retryOn: DEFAULT_RETRY_ON },
+  runAt: null,
   createdAt: at,
   updatedAt: at,
 }
 
 function viewOf(outcome: SendOutcome, status: Task['status'] = 'done'): TaskView {
-  return { task: { ...task, status }, history: [], lastAttempt: { taskId: task.id, n: 1, startedAt: at, outcome } }
+  return {
+    task: { ...task, status },
+    history: [],
+    attempts: [],
+    lastAttempt: { taskId: task.id, n: 1, startedAt: at, outcome },
+  }
 }
 
 function response(body: Uint8Array, bodyTruncated: boolean, headers: Array<[string, string]> = []): SendOutcome {
@@ -60,6 +68,14 @@ describe('toTaskViewJson', () => {
 
   it('shows no result while the task is not finished, even when a late attempt is stored', () => {
     const json = toTaskViewJson(viewOf(response(new Uint8Array([0x61]), false), 'in_process'))
-    expect(Object.keys(json).sort()).toEqual(['attempts', 'createdAt', 'history', 'id', 'status', 'updatedAt'])
+    expect(Object.keys(json).sort()).toEqual([
+      'attemptCount',
+      'attempts',
+      'createdAt',
+      'history',
+      'id',
+      'status',
+      'updatedAt',
+    ])
   })
 })

@@ -1,4 +1,4 @@
-import type { TaskView } from '@request-tasker/application'
+import type { AttemptSummary, TaskView } from '@request-tasker/application'
 import type { HeaderList } from '@request-tasker/domain'
 import type { components } from '../generated/openapi.js'
 
@@ -6,14 +6,16 @@ type Schemas = components['schemas']
 export type TaskViewJson = Schemas['Task']
 
 /** The JSON a task's owner reads. Built field by field, so nothing stored reaches a client unless listed here. */
-export function toTaskViewJson({ task, history, lastAttempt }: TaskView): TaskViewJson {
+export function toTaskViewJson({ task, history, attempts, lastAttempt }: TaskView): TaskViewJson {
   const json: TaskViewJson = {
     id: task.id,
     status: task.status,
     createdAt: task.createdAt.toISOString(),
     updatedAt: task.updatedAt.toISOString(),
     history: history.map((h) => ({ status: h.status, at: h.at.toISOString() })),
-    attempts: task.attempts,
+    attemptCount: task.attempts,
+    attempts: attempts.map(attemptJson),
+    ...(task.runAt !== null && { nextAttemptAt: task.runAt.toISOString() }),
   }
   // Only a finished task shows a result: after a requeue, a late attempt may be stored while the task is new again.
   const outcome = task.status === 'done' || task.status === 'error' ? lastAttempt?.outcome : undefined
@@ -36,6 +38,16 @@ export function toTaskViewJson({ task, history, lastAttempt }: TaskView): TaskVi
     }
   }
   return json
+}
+
+function attemptJson(a: AttemptSummary): Schemas['Attempt'] {
+  return {
+    n: a.n,
+    startedAt: a.startedAt.toISOString(),
+    durationMs: a.durationMs,
+    ...(a.httpStatusCode !== null && { httpStatusCode: a.httpStatusCode }),
+    ...(a.error !== null && { error: { code: a.error.code, message: a.error.message } }),
+  }
 }
 
 /** Repeated names (two set-cookie) become one array, in arrival order; names differing only in case are one name. */

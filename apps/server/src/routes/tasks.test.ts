@@ -1,6 +1,6 @@
 import { makeExecuteTasks } from '@request-tasker/application'
-import { ScriptedSender, unboundedSlots } from '@request-tasker/application/testing'
-import type { SendOutcome, TaskId } from '@request-tasker/domain'
+import { okResponse, retryDefaults, ScriptedSender, unboundedSlots } from '@request-tasker/application/testing'
+import { DEFAULT_RETRY_ON, type SendOutcome, type TaskId } from '@request-tasker/domain'
 import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
 import { ALICE, BOB, testServer } from '../test-server.js'
@@ -23,6 +23,7 @@ async function sendWith({ store, clock }: Server, id: string, outcome: SendOutco
     sender: new ScriptedSender(() => outcome),
     slots: unboundedSlots,
     now: clock.now,
+    random: () => 0.5,
     leaseGraceMs: 1000,
   })
   clock.advance(1000)
@@ -59,6 +60,9 @@ describe('POST /tasks', () => {
       },
       status: 'new',
       attempts: 0,
+      budgetFrom: 0,
+      retry: { ...retryDefaults, retryOn: DEFAULT_RETRY_ON },
+      runAt: null,
       createdAt: new Date(T0),
       updatedAt: new Date(T0),
     })
@@ -94,6 +98,22 @@ describe('POST /tasks', () => {
     })
   })
 
+  it('stores the retry policy given, each absent part taking the default', async () => {
+    const server = testServer()
+    const res = await submit(server, {
+      method: 'GET',
+      url: 'https://example.com/',
+      retry: { maxAttempts: 2, backoff: { maxMs: 400 }, retryOn: { statuses: [409], errors: null } },
+    })
+
+    expect(res.statusCode).toBe(201)
+    expect(server.store.rows.get(FIRST_ID as TaskId)?.task.retry).toEqual({
+      maxAttempts: 2,
+      backoff: { baseMs: 400, maxMs: 400 },
+      retryOn: { statuses: [409], errors: DEFAULT_RETRY_ON.errors },
+    })
+  })
+
   it('accepts a JSON content type with a charset', async () => {
     const { app } = testServer()
     const res = await app.inject({
@@ -116,6 +136,49 @@ describe('POST /tasks', () => {
   })
 })
 
+describe('POST /tasks with an Idempotency-Key', () => {
+  const body = { method: 'GET', url: 'https://example.com/' }
+  const withKey = (key: string) => ({ ...alice, 'idempotency-key': key })
+
+  it('answers 201 the first time and 200 with the same id and Location when repeated', async () => {
+    const server = testServer()
+
+    const first = await submit(server, body, withKey('order-7'))
+    const again = await submit(server, body, withKey('order-7'))
+
+    expect([first.statusCode, again.statusCode]).toEqual([201, 200])
+    expect(again.json()).toEqual({ id: FIRST_ID })
+    expect(again.headers.location).toBe(`/tasks/${FIRST_ID}`)
+    expect(server.store.rows.size).toBe(1)
+  })
+
+  it('answers 409 when the key comes with another body', async () => {
+    const server = testServer()
+    await submit(server, body, withKey('order-7'))
+
+    const res = await submit(server, { ...body, url: 'https://example.com/other' }, withKey('order-7'))
+
+    expect(res.statusCode).toBe(409)
+    expect(res.json()).toEqual({
+      type: '/problems/idempotency-key-reused',
+      title: 'Idempotency key reused',
+      status: 409,
+      detail: 'Idempotency-Key "order-7" was used for another body within the window',
+    })
+    expect(server.store.rows.size).toBe(1)
+  })
+
+  it("keeps one key's submissions apart from another API key's", async () => {
+    const server = testServer()
+
+    const mine = await submit(server, body, withKey('k'))
+    const theirs = await submit(server, body, { authorization: `Bearer ${BOB.key}`, 'idempotency-key': 'k' })
+
+    expect([mine.statusCode, theirs.statusCode]).toEqual([201, 201])
+    expect(server.store.rows.size).toBe(2)
+  })
+})
+
 describe('GET /tasks/:id', () => {
   it('answers a new task with its status, history and no result', async () => {
     const server = testServer()
@@ -130,7 +193,8 @@ describe('GET /tasks/:id', () => {
       createdAt: T0,
       updatedAt: T0,
       history: [{ status: 'new', at: T0 }],
-      attempts: 0,
+      attemptCount: 0,
+      attempts: [],
     })
   })
 
@@ -139,7 +203,7 @@ describe('GET /tasks/:id', () => {
     await submit(server, { method: 'GET', url: 'https://example.com/file' })
     await sendWith(server, FIRST_ID, {
       kind: 'response',
-      httpStatusCode: 503,
+      httpStatusCode: 404,
       headers: [
         ['content-type', 'application/octet-stream'],
         ['set-cookie', 'a=1'],
@@ -162,8 +226,9 @@ describe('GET /tasks/:id', () => {
         { status: 'in_process', at: T1 },
         { status: 'done', at: T1 },
       ],
-      attempts: 1,
-      httpStatusCode: 503,
+      attemptCount: 1,
+      attempts: [{ n: 1, startedAt: T1, durationMs: 42, httpStatusCode: 404 }],
+      httpStatusCode: 404,
       headers: { 'content-type': 'application/octet-stream', 'set-cookie': ['a=1', 'b=2'] },
       length: 70_000,
       body: '/wCAAQ==',
@@ -201,7 +266,7 @@ describe('GET /tasks/:id', () => {
 
   it('answers an error task with the reason no response came back', async () => {
     const server = testServer()
-    await submit(server, { method: 'GET', url: 'https://example.com/' })
+    await submit(server, { method: 'GET', url: 'https://example.com/', retry: { maxAttempts: 1 } })
     await sendWith(server, FIRST_ID, {
       kind: 'failure',
       error: { code: 'timeout', message: 'no response within 10000 ms' },
@@ -219,10 +284,55 @@ describe('GET /tasks/:id', () => {
         { status: 'in_process', at: T1 },
         { status: 'error', at: T1 },
       ],
-      attempts: 1,
+      attemptCount: 1,
+      attempts: [
+        { n: 1, startedAt: T1, durationMs: 10_001, error: { code: 'timeout', message: 'no response within 10000 ms' } },
+      ],
       error: { code: 'timeout', message: 'no response within 10000 ms' },
       durationMs: 10_001,
     })
+  })
+
+  it('answers a task waiting for a retry with its attempts and when the next one is due, and no result yet', async () => {
+    const server = testServer()
+    await submit(server, {
+      method: 'GET',
+      url: 'https://example.com/',
+      retry: { maxAttempts: 3, backoff: { baseMs: 100, maxMs: 100 } },
+    })
+    await sendWith(server, FIRST_ID, okResponse(503, 'busy'))
+    const res = await server.app.inject({ method: 'GET', url: `/tasks/${FIRST_ID}`, headers: alice })
+
+    expect(res.json()).toEqual({
+      id: FIRST_ID,
+      status: 'scheduled',
+      createdAt: T0,
+      updatedAt: T1,
+      history: [
+        { status: 'new', at: T0 },
+        { status: 'in_process', at: T1 },
+        { status: 'scheduled', at: T1 },
+      ],
+      attemptCount: 1,
+      attempts: [{ n: 1, startedAt: T1, durationMs: 3, httpStatusCode: 503 }],
+      nextAttemptAt: '2026-01-01T00:00:01.050Z', // half of the 100 ms ceiling: the test's random is 0.5
+    })
+  })
+
+  it('answers error with the last response when retryable answers used up every attempt', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/', retry: { maxAttempts: 1 } })
+    await sendWith(server, FIRST_ID, okResponse(503, 'busy'))
+    const res = await server.app.inject({ method: 'GET', url: `/tasks/${FIRST_ID}`, headers: alice })
+
+    expect(res.json()).toMatchObject({
+      status: 'error',
+      attemptCount: 1,
+      httpStatusCode: 503,
+      body: 'busy',
+      history: [{ status: 'new' }, { status: 'in_process' }, { status: 'error' }],
+    })
+    expect(res.json()).not.toHaveProperty('error')
   })
 
   it("answers 404 for another key's task, exactly as for an unknown id", async () => {
@@ -242,6 +352,123 @@ describe('GET /tasks/:id', () => {
       status: 404,
       detail: `task ${FIRST_ID} does not exist`,
     })
+  })
+})
+
+describe('POST /tasks/:id/retry', () => {
+  const retryOf = ({ app }: Server, id = FIRST_ID, url = `/tasks/${id}/retry`) =>
+    app.inject({ method: 'POST', url, headers: alice })
+
+  it('sends a task in error again: new, queued, its earlier attempt kept', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/', retry: { maxAttempts: 1 } })
+    await sendWith(server, FIRST_ID, okResponse(500, 'down'))
+    server.clock.advance(1000)
+
+    const res = await retryOf(server)
+
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toEqual({
+      id: FIRST_ID,
+      status: 'new',
+      createdAt: T0,
+      updatedAt: '2026-01-01T00:00:02.000Z',
+      history: [
+        { status: 'new', at: T0 },
+        { status: 'in_process', at: T1 },
+        { status: 'error', at: T1 },
+        { status: 'new', at: '2026-01-01T00:00:02.000Z' },
+      ],
+      attemptCount: 1,
+      attempts: [{ n: 1, startedAt: T1, durationMs: 3, httpStatusCode: 500 }],
+    })
+    expect(server.store.outbox.map((e) => e.kind)).toEqual(['task.requested', 'task.dead-lettered', 'task.requested'])
+  })
+
+  it('answers 409 naming the status of a task that is not in error, and changes nothing', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/' })
+
+    const res = await retryOf(server)
+
+    expect(res.statusCode).toBe(409)
+    expect(res.headers['content-type']).toBe('application/problem+json; charset=utf-8')
+    expect(res.json()).toEqual({
+      type: '/problems/task-not-retryable',
+      title: 'Task not retryable',
+      status: 409,
+      detail: `task ${FIRST_ID} is new; only a task in error can be retried`,
+    })
+    expect(server.store.rows.get(FIRST_ID as TaskId)?.history).toHaveLength(1)
+  })
+
+  it("answers 404 for another key's task and 400 for a malformed id", async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/' }, { authorization: `Bearer ${BOB.key}` })
+
+    expect((await retryOf(server)).statusCode).toBe(404)
+    expect((await retryOf(server, 'nope')).json()).toMatchObject({ status: 400, errors: [{ path: 'id' }] })
+  })
+
+  it('has no counterpart on the original routes', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/', retry: { maxAttempts: 1 } })
+    await sendWith(server, FIRST_ID, okResponse(500, 'down'))
+
+    expect((await retryOf(server, FIRST_ID, `/task/${FIRST_ID}/retry`)).statusCode).toBe(404)
+    expect(server.store.rows.get(FIRST_ID as TaskId)?.task.status).toBe('error')
+  })
+})
+
+describe('POST /tasks/:id/cancel', () => {
+  const cancelOf = ({ app }: Server, url = `/tasks/${FIRST_ID}/cancel`) =>
+    app.inject({ method: 'POST', url, headers: alice })
+
+  it('cancels a scheduled task and answers it, without its due time', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/', delayMs: 60_000 })
+    server.clock.advance(1000)
+
+    const res = await cancelOf(server)
+
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toEqual({
+      id: FIRST_ID,
+      status: 'cancelled',
+      createdAt: T0,
+      updatedAt: T1,
+      history: [
+        { status: 'scheduled', at: T0 },
+        { status: 'cancelled', at: T1 },
+      ],
+      attemptCount: 0,
+      attempts: [],
+    })
+  })
+
+  it('answers 409 naming the status of a task already finished, and changes nothing', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/' })
+    await sendWith(server, FIRST_ID, okResponse(200))
+
+    const res = await cancelOf(server)
+
+    expect(res.statusCode).toBe(409)
+    expect(res.json()).toEqual({
+      type: '/problems/task-not-cancellable',
+      title: 'Task not cancellable',
+      status: 409,
+      detail: `task ${FIRST_ID} is done; only a new or scheduled task can be cancelled`,
+    })
+    expect(server.store.rows.get(FIRST_ID as TaskId)?.task.status).toBe('done')
+  })
+
+  it('has no counterpart on the original routes', async () => {
+    const server = testServer()
+    await submit(server, { method: 'GET', url: 'https://example.com/' })
+
+    expect((await cancelOf(server, `/task/${FIRST_ID}/cancel`)).statusCode).toBe(404)
+    expect(server.store.rows.get(FIRST_ID as TaskId)?.task.status).toBe('new')
   })
 })
 

@@ -1,4 +1,5 @@
-import type { GetTask, SubmitTask } from '@request-tasker/application'
+import { createHash } from 'node:crypto'
+import type { CancelTask, GetTask, RedriveTask, SubmitTask, SubmitTaskOnce } from '@request-tasker/application'
 import type { FastifyPluginAsync, RouteHandler } from 'fastify'
 import type { ApiKey } from '../config.js'
 import type { components } from '../generated/openapi.js'
@@ -7,9 +8,15 @@ import { parseSubmitTaskBody } from '../http/request-schema.js'
 import { toTaskViewJson } from './task-view.js'
 
 type Schemas = components['schemas']
-export type TaskUseCases = { submitTask: SubmitTask; getTask: GetTask }
+export type TaskUseCases = {
+  submitTask: SubmitTask
+  submitTaskOnce: SubmitTaskOnce
+  getTask: GetTask
+  redriveTask: RedriveTask
+  cancelTask: CancelTask
+}
 
-type SubmitRoute = { Body: unknown; Reply: { 201: Schemas['TaskCreated'] } }
+type SubmitRoute = { Body: unknown; Reply: { 200: Schemas['TaskCreated']; 201: Schemas['TaskCreated'] } }
 type GetRoute = { Params: { id: string }; Reply: Schemas['Task'] }
 
 /** Encapsulated on purpose (no fastify-plugin): the API-key hook guards these routes and nothing else. */
@@ -21,18 +28,46 @@ export const taskRoutes: FastifyPluginAsync<{ useCases: TaskUseCases; apiKeys: r
   app.addHook('onRequest', requireApiKey(apiKeys))
 
   const submit: RouteHandler<SubmitRoute> = async function submitTask(req, reply) {
-    const request = parseSubmitTaskBody(req.body)
-    const id = await useCases.submitTask({ ownerKeyId: req.apiKeyId, request })
-    req.log.info({ taskId: id }, 'task submitted')
-    return reply.header('location', `/tasks/${id}`).code(201).send({ id })
+    const { request, retry, schedule } = parseSubmitTaskBody(req.body)
+    const cmd = { ownerKeyId: req.apiKeyId, request, retry, schedule }
+    const idempotencyKey = req.headers['idempotency-key']
+    if (idempotencyKey === undefined) {
+      const id = await useCases.submitTask(cmd)
+      req.log.info({ taskId: id }, 'task submitted')
+      return reply.header('location', `/tasks/${id}`).code(201).send({ id })
+    }
+    // The body as parsed, so whitespace and encoding do not matter; a repeated header arrives as an array.
+    const bodyHash = createHash('sha256').update(JSON.stringify(req.body)).digest('hex')
+    const key = Array.isArray(idempotencyKey) ? idempotencyKey.join(', ') : idempotencyKey
+    const { id, created } = await useCases.submitTaskOnce({ ...cmd, idempotencyKey: key, bodyHash })
+    req.log.info({ taskId: id, created }, created ? 'task submitted' : 'task submission repeated')
+    return reply
+      .header('location', `/tasks/${id}`)
+      .code(created ? 201 : 200)
+      .send({ id })
   }
 
   const get: RouteHandler<GetRoute> = async function getTask(req) {
     return toTaskViewJson(await useCases.getTask(req.params.id, req.apiKeyId))
   }
 
+  const retry: RouteHandler<GetRoute> = async function retryTask(req) {
+    const view = await useCases.redriveTask(req.params.id, req.apiKeyId)
+    req.log.info({ taskId: view.task.id }, 'task redriven')
+    return toTaskViewJson(view)
+  }
+
+  const cancel: RouteHandler<GetRoute> = async function cancelTask(req) {
+    const view = await useCases.cancelTask(req.params.id, req.apiKeyId)
+    req.log.info({ taskId: view.task.id }, 'task cancelled')
+    return toTaskViewJson(view)
+  }
+
   app.post<SubmitRoute>('/tasks', submit)
   app.get<GetRoute>('/tasks/:id', get)
+  // New routes only: the original service had no such thing.
+  app.post<GetRoute>('/tasks/:id/retry', retry)
+  app.post<GetRoute>('/tasks/:id/cancel', cancel)
   // The original service's routes, on the same handlers so the two cannot drift (deprecated in openapi.yaml).
   app.post<SubmitRoute>('/task', submit)
   app.get<GetRoute>('/task/:id', get)

@@ -1,7 +1,13 @@
 import type { TaskId } from '@request-tasker/domain'
+import type { DeadLetter } from '../dead-letter.js'
 
-/** A publication written in the same transaction as the change it announces. */
-export type OutboxEntry = { readonly id: string; readonly kind: 'task.requested'; readonly taskId: TaskId }
+/**
+ * A publication written in the same transaction as the change it announces: a task to send, or a task that gave
+ * up, for the dead-letter topic.
+ */
+export type OutboxEntry =
+  | { readonly id: string; readonly kind: 'task.requested'; readonly taskId: TaskId }
+  | { readonly id: string; readonly kind: 'task.dead-lettered'; readonly taskId: TaskId; readonly payload: DeadLetter }
 
 export interface Outbox {
   /**

@@ -52,6 +52,9 @@ export function refusingTargets(...hosts: string[]): TargetPolicy {
   }
 }
 
+/** The server's default retry settings, as submitTask takes them. */
+export const retryDefaults = { maxAttempts: 5, backoff: { baseMs: 1_000, maxMs: 600_000 } }
+
 export const unboundedSlots: SendSlots = (fn) => fn()
 
 /** A clock that moves only when told to. */

@@ -1,14 +1,22 @@
 import {
   type Attempt,
+  cancelTask,
   moveTask,
   type OutboundRequest,
-  statusAfter,
+  redriveTask,
   type Task,
   type TaskId,
   type TaskStatus,
 } from '@request-tasker/domain'
+import { deadLetterOf } from '../dead-letter.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
-import type { TaskRepository, TaskView } from '../ports/task-repository.js'
+import type {
+  AddOnceResult,
+  AttemptResult,
+  IdempotencyClaim,
+  TaskRepository,
+  TaskView,
+} from '../ports/task-repository.js'
 
 type Row = {
   task: Task
@@ -21,6 +29,8 @@ type Row = {
 export class InMemoryStore implements TaskRepository, Outbox {
   readonly rows = new Map<TaskId, Row>()
   readonly outbox: OutboxEntry[] = []
+  /** Idempotency keys by owner and key. */
+  readonly keys = new Map<string, { bodyHash: string; taskId: TaskId; createdAt: Date }>()
   private nextOutboxId = 1
   private readonly draining = new Set<string>()
 
@@ -32,13 +42,36 @@ export class InMemoryStore implements TaskRepository, Outbox {
       attempts: [],
       leaseUntil: null,
     })
-    this.enqueue(task.id)
+    if (task.status === 'new') this.enqueue(task.id)
+  }
+
+  async addOnce(task: Task, claim: IdempotencyClaim): Promise<AddOnceResult> {
+    const name = JSON.stringify([task.ownerKeyId, claim.key])
+    const held = this.keys.get(name)
+    if (held && held.createdAt >= claim.expiredBefore) {
+      return { created: false, taskId: held.taskId, bodyHash: held.bodyHash }
+    }
+    // Taken before the first await, as the unique index takes it before the task row: a racing twin finds it held.
+    this.keys.set(name, { bodyHash: claim.bodyHash, taskId: task.id, createdAt: task.createdAt })
+    await this.add(task)
+    return { created: true }
   }
 
   async findOwned(id: TaskId, ownerKeyId: string): Promise<TaskView | null> {
     const row = this.rows.get(id)
     if (!row || row.task.ownerKeyId !== ownerKeyId) return null
-    return { task: row.task, history: [...row.history], lastAttempt: row.attempts.at(-1) ?? null }
+    return {
+      task: row.task,
+      history: [...row.history],
+      attempts: row.attempts.map(({ n, startedAt, outcome }) => ({
+        n,
+        startedAt,
+        durationMs: outcome.durationMs,
+        httpStatusCode: outcome.kind === 'response' ? outcome.httpStatusCode : null,
+        error: outcome.kind === 'failure' ? outcome.error : null,
+      })),
+      lastAttempt: row.attempts.at(-1) ?? null,
+    }
   }
 
   async claim(ids: readonly TaskId[], now: Date, leaseGraceMs: number): Promise<Task[]> {
@@ -53,16 +86,20 @@ export class InMemoryStore implements TaskRepository, Outbox {
     return claimed
   }
 
-  async recordAttempts(attempts: readonly Attempt[], now: Date): Promise<void> {
-    for (const attempt of attempts) {
+  async recordAttempts(results: readonly AttemptResult[], now: Date): Promise<void> {
+    for (const { attempt, next } of results) {
       const row = this.rows.get(attempt.taskId)
       if (!row) throw new Error(`attempt for unknown task ${attempt.taskId}`)
       if (row.attempts.some((a) => a.n === attempt.n)) continue
       row.attempts.push(attempt)
       row.attempts.sort((a, b) => a.n - b.n)
       if (row.task.status === 'in_process' && row.task.attempts === attempt.n) {
-        this.move(row, statusAfter(attempt.outcome), now)
+        this.move(row, next.status, now, next.status === 'scheduled' ? next.runAt : null)
         row.leaseUntil = null
+        if (next.status === 'error') {
+          const id = String(this.nextOutboxId++)
+          this.outbox.push({ id, kind: 'task.dead-lettered', taskId: attempt.taskId, payload: deadLetterOf(attempt) })
+        }
       }
     }
   }
@@ -77,6 +114,40 @@ export class InMemoryStore implements TaskRepository, Outbox {
       this.enqueue(row.task.id)
     }
     return stale.map((r) => r.task.id)
+  }
+
+  async promoteDue(now: Date, limit: number): Promise<TaskId[]> {
+    const due = [...this.rows.values()]
+      .filter((r) => r.task.status === 'scheduled' && r.task.runAt !== null && r.task.runAt <= now)
+      .sort((a, b) => (a.task.runAt?.getTime() ?? 0) - (b.task.runAt?.getTime() ?? 0))
+      .slice(0, limit)
+    for (const row of due) {
+      this.move(row, 'new', now)
+      this.enqueue(row.task.id)
+    }
+    return due.map((r) => r.task.id)
+  }
+
+  async redrive(id: TaskId, ownerKeyId: string, now: Date): Promise<TaskStatus | null> {
+    const row = this.rows.get(id)
+    if (!row || row.task.ownerKeyId !== ownerKeyId) return null
+    const found = row.task.status
+    if (found !== 'error') return found
+    row.task = redriveTask(row.task, now)
+    row.history.push({ status: 'new', at: now })
+    row.leaseUntil = null
+    this.enqueue(id)
+    return found
+  }
+
+  async cancel(id: TaskId, ownerKeyId: string, now: Date): Promise<TaskStatus | null> {
+    const row = this.rows.get(id)
+    if (!row || row.task.ownerKeyId !== ownerKeyId) return null
+    const found = row.task.status
+    if (found !== 'new' && found !== 'scheduled') return found
+    row.task = cancelTask(row.task, now)
+    row.history.push({ status: 'cancelled', at: now })
+    return found
   }
 
   async drain(limit: number, publish: (entries: readonly OutboxEntry[]) => Promise<void>): Promise<number> {
@@ -99,8 +170,8 @@ export class InMemoryStore implements TaskRepository, Outbox {
     return this.rows.get(id)?.task.request
   }
 
-  private move(row: Row, to: TaskStatus, now: Date): void {
-    row.task = moveTask(row.task, to, now)
+  private move(row: Row, to: TaskStatus, now: Date, runAt: Date | null = null): void {
+    row.task = moveTask(row.task, to, now, runAt)
     row.history.push({ status: to, at: now })
   }
 

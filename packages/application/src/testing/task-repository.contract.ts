@@ -1,7 +1,16 @@
-import { type Attempt, createTask, type OutboundRequest, type SendOutcome, type Task } from '@request-tasker/domain'
+import {
+  type Attempt,
+  createTask,
+  DEFAULT_RETRY_ON,
+  type OutboundRequest,
+  type RetryPolicy,
+  type SendOutcome,
+  type Task,
+} from '@request-tasker/domain'
 import { beforeEach, describe, expect, it } from 'vitest'
+import { deadLetterOf } from '../dead-letter.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
-import type { TaskRepository } from '../ports/task-repository.js'
+import type { AttemptResult, AttemptSummary, TaskRepository } from '../ports/task-repository.js'
 import { sequentialIds } from './fakes.js'
 
 /** A fresh, empty store for each test. */
@@ -39,6 +48,29 @@ const response: SendOutcome = {
   bodyTruncated: true,
   durationMs: 12,
 }
+const retry: RetryPolicy = {
+  maxAttempts: 3,
+  backoff: { baseMs: 100, maxMs: 5_000 },
+  retryOn: { statuses: [409, 503], errors: DEFAULT_RETRY_ON.errors },
+}
+
+/** The verdict a store is told for an attempt that ends its task: done on a response, error without. */
+const finished = (attempt: Attempt): AttemptResult => ({
+  attempt,
+  next: { status: attempt.outcome.kind === 'response' ? 'done' : 'error' },
+})
+
+/** The short form of an attempt that findOwned lists. */
+function summaryOf({ n, startedAt, outcome }: Attempt): AttemptSummary {
+  return {
+    n,
+    startedAt,
+    durationMs: outcome.durationMs,
+    httpStatusCode: outcome.kind === 'response' ? outcome.httpStatusCode : null,
+    error: outcome.kind === 'failure' ? outcome.error : null,
+  }
+}
+
 const failure: SendOutcome = {
   kind: 'failure',
   error: { code: 'timeout', message: 'no response within 1000 ms' },
@@ -61,7 +93,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
     })
 
     async function added(overrides: Partial<OutboundRequest> = {}): Promise<Task> {
-      const task = createTask({ id: nextId(), ownerKeyId: OWNER, request: outboundRequest(overrides), now: T0 })
+      const task = createTask({ id: nextId(), ownerKeyId: OWNER, request: outboundRequest(overrides), retry, now: T0 })
       await tasks.add(task)
       return task
     }
@@ -88,6 +120,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task,
           history: [{ status: 'new', at: T0 }],
+          attempts: [],
           lastAttempt: null,
         })
         expect((await tasks.findOwned(bodiless.id, OWNER))?.task).toEqual(bodiless)
@@ -147,7 +180,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       it('ignores finished tasks and unknown ids', async () => {
         const task = await added()
         await claimed(task)
-        await tasks.recordAttempts([{ taskId: task.id, n: 1, startedAt: T0, outcome: response }], at(20))
+        await tasks.recordAttempts([finished({ taskId: task.id, n: 1, startedAt: T0, outcome: response })], at(20))
 
         expect(await tasks.claim([task.id, nextId()], at(30), GRACE_MS)).toEqual([])
         expect((await tasks.findOwned(task.id, OWNER))?.task).toMatchObject({ status: 'done', attempts: 1 })
@@ -177,7 +210,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         await claimed(task, at(10))
         const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
 
-        await tasks.recordAttempts([attempt], at(30))
+        await tasks.recordAttempts([finished(attempt)], at(30))
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'done', attempts: 1, updatedAt: at(30) },
@@ -186,6 +219,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
             { status: 'in_process', at: at(10) },
             { status: 'done', at: at(30) },
           ],
+          attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
         })
       })
@@ -195,7 +229,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         await claimed(task, at(10))
         const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: failure }
 
-        await tasks.recordAttempts([attempt], at(30))
+        await tasks.recordAttempts([finished(attempt)], at(30))
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'error', attempts: 1, updatedAt: at(30) },
@@ -204,6 +238,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
             { status: 'in_process', at: at(10) },
             { status: 'error', at: at(30) },
           ],
+          attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
         })
       })
@@ -215,8 +250,8 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
 
         await tasks.recordAttempts(
           [
-            { taskId: done.id, n: 1, startedAt: at(11), outcome: response },
-            { taskId: failed.id, n: 1, startedAt: at(11), outcome: failure },
+            finished({ taskId: done.id, n: 1, startedAt: at(11), outcome: response }),
+            finished({ taskId: failed.id, n: 1, startedAt: at(11), outcome: failure }),
           ],
           at(30),
         )
@@ -234,7 +269,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         const late: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: failure }
         const current: Attempt = { taskId: task.id, n: 2, startedAt: at(10_011), outcome: response }
 
-        await tasks.recordAttempts([late], at(10_020))
+        await tasks.recordAttempts([finished(late)], at(10_020))
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'in_process', attempts: 2, updatedAt: at(10_010) },
           history: [
@@ -243,10 +278,11 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
             { status: 'new', at: at(10_000) },
             { status: 'in_process', at: at(10_010) },
           ],
+          attempts: [summaryOf(late)],
           lastAttempt: late,
         })
 
-        await tasks.recordAttempts([current], at(10_030))
+        await tasks.recordAttempts([finished(current)], at(10_030))
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'done', attempts: 2, updatedAt: at(10_030) },
           history: [
@@ -256,6 +292,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
             { status: 'in_process', at: at(10_010) },
             { status: 'done', at: at(10_030) },
           ],
+          attempts: [summaryOf(late), summaryOf(current)],
           lastAttempt: current,
         })
       })
@@ -266,7 +303,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         await tasks.requeueStale(at(10_000), 10)
         const late: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
 
-        await tasks.recordAttempts([late], at(10_020))
+        await tasks.recordAttempts([finished(late)], at(10_020))
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'new', attempts: 1, updatedAt: at(10_000) },
@@ -275,6 +312,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
             { status: 'in_process', at: at(10) },
             { status: 'new', at: at(10_000) },
           ],
+          attempts: [summaryOf(late)],
           lastAttempt: late,
         })
       })
@@ -283,13 +321,355 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         const task = await added()
         await claimed(task, at(10))
         const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
-        await tasks.recordAttempts([attempt], at(30))
+        await tasks.recordAttempts([finished(attempt)], at(30))
         const before = await tasks.findOwned(task.id, OWNER)
 
-        await tasks.recordAttempts([{ ...attempt, outcome: failure }], at(40))
+        await tasks.recordAttempts([finished({ ...attempt, outcome: failure })], at(40))
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual(before)
         expect(before?.lastAttempt).toEqual(attempt)
+      })
+    })
+
+    describe('retries', () => {
+      it('reads back the retry policy it was given', async () => {
+        const task = await added()
+
+        expect((await tasks.findOwned(task.id, OWNER))?.task).toMatchObject({ retry, runAt: null })
+      })
+
+      it('moves the task to scheduled at runAt, with no outbox entry until it is due', async () => {
+        const task = await added()
+        await claimed(task, at(10))
+        await drainAll()
+        const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
+
+        await tasks.recordAttempts([{ attempt, next: { status: 'scheduled', runAt: at(5_000) } }], at(30))
+
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual({
+          task: { ...task, status: 'scheduled', attempts: 1, runAt: at(5_000), updatedAt: at(30) },
+          history: [
+            { status: 'new', at: T0 },
+            { status: 'in_process', at: at(10) },
+            { status: 'scheduled', at: at(30) },
+          ],
+          attempts: [summaryOf(attempt)],
+          lastAttempt: attempt,
+        })
+        expect(await drainAll()).toEqual([])
+        expect(await tasks.claim([task.id], at(40), GRACE_MS)).toEqual([]) // only new tasks are claimed
+        expect(await tasks.requeueStale(at(1_000_000), 10)).toEqual([]) // nor is a scheduled task stale
+      })
+
+      it('stores a task created scheduled without an outbox entry, and queues it once due', async () => {
+        const task = createTask({
+          id: nextId(),
+          ownerKeyId: OWNER,
+          request: outboundRequest(),
+          retry,
+          runAt: at(500),
+          now: T0,
+        })
+        await tasks.add(task)
+
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual({
+          task,
+          history: [{ status: 'scheduled', at: T0 }],
+          attempts: [],
+          lastAttempt: null,
+        })
+        expect(await drainAll()).toEqual([])
+        expect(await tasks.claim([task.id], at(600), GRACE_MS)).toEqual([])
+
+        expect(await tasks.promoteDue(at(500), 10)).toEqual([task.id])
+        expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: task.id }])
+        expect((await tasks.findOwned(task.id, OWNER))?.history).toEqual([
+          { status: 'scheduled', at: T0 },
+          { status: 'new', at: at(500) },
+        ])
+      })
+
+      it('promotes due tasks to new and queues them, earliest first, leaving the rest scheduled', async () => {
+        const [late, early, waiting] = [await added(), await added(), await added()]
+        await tasks.claim([late.id, early.id, waiting.id], at(10), GRACE_MS)
+        await drainAll()
+        const schedule = (task: Task, runAt: Date): AttemptResult => ({
+          attempt: { taskId: task.id, n: 1, startedAt: at(11), outcome: failure },
+          next: { status: 'scheduled', runAt },
+        })
+        await tasks.recordAttempts(
+          [schedule(late, at(2_000)), schedule(early, at(1_000)), schedule(waiting, at(9_000))],
+          at(20),
+        )
+
+        expect(await tasks.promoteDue(at(999), 10)).toEqual([])
+        expect(await tasks.promoteDue(at(2_000), 1)).toEqual([early.id])
+        expect(await tasks.promoteDue(at(2_000), 10)).toEqual([late.id])
+
+        expect(await tasks.findOwned(early.id, OWNER)).toMatchObject({
+          task: { status: 'new', runAt: null, attempts: 1, updatedAt: at(2_000) },
+          history: [
+            { status: 'new' },
+            { status: 'in_process' },
+            { status: 'scheduled' },
+            { status: 'new', at: at(2_000) },
+          ],
+        })
+        expect((await tasks.findOwned(waiting.id, OWNER))?.task).toMatchObject({
+          status: 'scheduled',
+          runAt: at(9_000),
+        })
+        expect((await drainAll()).map((e) => [e.kind, e.taskId])).toEqual([
+          ['task.requested', early.id],
+          ['task.requested', late.id],
+        ])
+      })
+
+      it('lists every attempt of a retried task in order, the last one in full', async () => {
+        const task = await added()
+        const first: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: failure }
+        const second: Attempt = { taskId: task.id, n: 2, startedAt: at(2_011), outcome: response }
+        await claimed(task, at(10))
+        await tasks.recordAttempts([{ attempt: first, next: { status: 'scheduled', runAt: at(1_000) } }], at(20))
+        await tasks.promoteDue(at(1_000), 10)
+        await claimed(task, at(2_010))
+
+        await tasks.recordAttempts([{ attempt: second, next: { status: 'error' } }], at(2_030))
+
+        expect(await tasks.findOwned(task.id, OWNER)).toMatchObject({
+          task: { status: 'error', attempts: 2, runAt: null },
+          attempts: [summaryOf(first), summaryOf(second)],
+          lastAttempt: second,
+        })
+        expect((await tasks.findOwned(task.id, OWNER))?.history.map((h) => h.status)).toEqual([
+          'new',
+          'in_process',
+          'scheduled',
+          'new',
+          'in_process',
+          'error',
+        ])
+      })
+    })
+
+    describe('dead letters and redrive', () => {
+      async function failedFor(task: Task): Promise<Attempt> {
+        await claimed(task, at(10))
+        const attempt: Attempt = { taskId: task.id, n: task.attempts + 1, startedAt: at(11), outcome: failure }
+        await tasks.recordAttempts([finished(attempt)], at(30))
+        return attempt
+      }
+
+      it('queues a dead letter with the last outcome when a task moves to error, in the same write', async () => {
+        const task = await added()
+        await drainAll()
+        const attempt = await failedFor(task)
+
+        expect(await drainAll()).toEqual([
+          {
+            id: expect.any(String),
+            kind: 'task.dead-lettered',
+            taskId: task.id,
+            payload: deadLetterOf(attempt),
+          },
+        ])
+      })
+
+      it('queues no dead letter for a done or scheduled task, nor for a late error it does not apply', async () => {
+        const [done, waiting, requeued] = [await added(), await added(), await added()]
+        await claimed(requeued, at(10))
+        await tasks.requeueStale(at(5_000), 10)
+        await tasks.claim([done.id, waiting.id], at(5_000), GRACE_MS)
+        await drainAll()
+
+        await tasks.recordAttempts(
+          [
+            finished({ taskId: done.id, n: 1, startedAt: at(5_001), outcome: response }),
+            {
+              attempt: { taskId: waiting.id, n: 1, startedAt: at(5_001), outcome: failure },
+              next: { status: 'scheduled', runAt: at(99_000) },
+            },
+            finished({ taskId: requeued.id, n: 1, startedAt: at(11), outcome: failure }), // late: not applied
+          ],
+          at(6_000),
+        )
+
+        expect(await drainAll()).toEqual([])
+      })
+
+      it('sends a task in error again with a fresh budget, keeping its history and attempts', async () => {
+        const task = await added()
+        const attempt = await failedFor(task)
+        await drainAll()
+
+        expect(await tasks.redrive(task.id, OWNER, at(50))).toBe('error')
+
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual({
+          task: { ...task, status: 'new', attempts: 1, budgetFrom: 1, updatedAt: at(50) },
+          history: [
+            { status: 'new', at: T0 },
+            { status: 'in_process', at: at(10) },
+            { status: 'error', at: at(30) },
+            { status: 'new', at: at(50) },
+          ],
+          attempts: [summaryOf(attempt)],
+          lastAttempt: attempt,
+        })
+        expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: task.id }])
+        expect(await tasks.claim([task.id], at(60), GRACE_MS)).toEqual([
+          { ...task, status: 'in_process', attempts: 2, budgetFrom: 1, updatedAt: at(60) },
+        ])
+      })
+
+      it('changes nothing and names the status found when the task is not in error, or twice in a row', async () => {
+        const fresh = await added()
+        const failed = await added()
+        await failedFor(failed)
+        await tasks.redrive(failed.id, OWNER, at(50))
+        await drainAll()
+
+        expect(await tasks.redrive(fresh.id, OWNER, at(60))).toBe('new')
+        expect(await tasks.redrive(failed.id, OWNER, at(60))).toBe('new')
+        expect((await tasks.findOwned(failed.id, OWNER))?.history).toHaveLength(4)
+        expect(await drainAll()).toEqual([])
+      })
+
+      it('reads as absent for another key or an unknown id', async () => {
+        const task = await added()
+        await failedFor(task)
+
+        expect(await tasks.redrive(task.id, 'key-2', at(50))).toBeNull()
+        expect(await tasks.redrive(nextId(), OWNER, at(50))).toBeNull()
+        expect((await tasks.findOwned(task.id, OWNER))?.task.status).toBe('error')
+      })
+    })
+
+    describe('addOnce', () => {
+      const claim = (key: string, bodyHash = 'hash-a', expiredBefore = at(-60_000)) => ({
+        key,
+        bodyHash,
+        expiredBefore,
+      })
+      const fresh = (now = T0) =>
+        createTask({ id: nextId(), ownerKeyId: OWNER, request: outboundRequest(), retry, now })
+
+      it('stores the task and queues it when the key is free, like add', async () => {
+        const task = fresh()
+
+        expect(await tasks.addOnce(task, claim('order-7'))).toEqual({ created: true })
+        expect((await tasks.findOwned(task.id, OWNER))?.task).toEqual(task)
+        expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: task.id }])
+      })
+
+      it('stores nothing and names the holder when the key is held, whatever the body', async () => {
+        const first = fresh()
+        await tasks.addOnce(first, claim('order-7'))
+        await drainAll()
+        const second = fresh()
+
+        expect(await tasks.addOnce(second, claim('order-7', 'hash-b'))).toEqual({
+          created: false,
+          taskId: first.id,
+          bodyHash: 'hash-a',
+        })
+        expect(await tasks.findOwned(second.id, OWNER)).toBeNull()
+        expect(await drainAll()).toEqual([])
+      })
+
+      it('keeps keys apart per owner', async () => {
+        const mine = fresh()
+        const theirs = createTask({ id: nextId(), ownerKeyId: 'key-2', request: outboundRequest(), retry, now: T0 })
+
+        expect(await tasks.addOnce(mine, claim('same'))).toEqual({ created: true })
+        expect(await tasks.addOnce(theirs, claim('same'))).toEqual({ created: true })
+      })
+
+      it('lets a key past its window name a new task', async () => {
+        const old = fresh(T0)
+        await tasks.addOnce(old, claim('order-7'))
+        const later = fresh(at(100_000))
+
+        expect(await tasks.addOnce(later, claim('order-7', 'hash-b', at(1)))).toEqual({ created: true })
+        expect(await tasks.addOnce(fresh(at(100_001)), claim('order-7', 'hash-a', at(2)))).toEqual({
+          created: false,
+          taskId: later.id,
+          bodyHash: 'hash-b',
+        })
+      })
+
+      it('stores one task when two submissions with the same key race', async () => {
+        const [a, b] = [fresh(), fresh()]
+
+        const results = await Promise.all([tasks.addOnce(a, claim('race')), tasks.addOnce(b, claim('race'))])
+
+        const winner = results[0]?.created ? a : b
+        expect(results.filter((r) => r.created)).toHaveLength(1)
+        expect(results.find((r) => !r.created)).toEqual({ created: false, taskId: winner.id, bodyHash: 'hash-a' })
+        expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: winner.id }])
+      })
+    })
+
+    describe('cancel', () => {
+      it('cancels a new task, which no claim then takes', async () => {
+        const task = await added()
+
+        expect(await tasks.cancel(task.id, OWNER, at(5))).toBe('new')
+
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual({
+          task: { ...task, status: 'cancelled', updatedAt: at(5) },
+          history: [
+            { status: 'new', at: T0 },
+            { status: 'cancelled', at: at(5) },
+          ],
+          attempts: [],
+          lastAttempt: null,
+        })
+        expect(await tasks.claim([task.id], at(10), GRACE_MS)).toEqual([])
+      })
+
+      it('cancels a scheduled task, which then never comes due', async () => {
+        const task = createTask({
+          id: nextId(),
+          ownerKeyId: OWNER,
+          request: outboundRequest(),
+          retry,
+          runAt: at(100),
+          now: T0,
+        })
+        await tasks.add(task)
+
+        expect(await tasks.cancel(task.id, OWNER, at(5))).toBe('scheduled')
+
+        expect((await tasks.findOwned(task.id, OWNER))?.task).toEqual({
+          ...task,
+          status: 'cancelled',
+          runAt: null,
+          updatedAt: at(5),
+        })
+        expect(await tasks.promoteDue(at(1_000), 10)).toEqual([])
+        expect(await drainAll()).toEqual([])
+      })
+
+      it('changes nothing and names the status found for a task being sent, finished or already cancelled', async () => {
+        const [sending, cancelled] = [await added(), await added()]
+        await claimed(sending, at(10))
+        await tasks.cancel(cancelled.id, OWNER, at(10))
+
+        expect(await tasks.cancel(sending.id, OWNER, at(20))).toBe('in_process')
+        expect(await tasks.cancel(cancelled.id, OWNER, at(20))).toBe('cancelled')
+        expect((await tasks.findOwned(sending.id, OWNER))?.task).toMatchObject({
+          status: 'in_process',
+          updatedAt: at(10),
+        })
+        expect((await tasks.findOwned(cancelled.id, OWNER))?.history).toHaveLength(2)
+      })
+
+      it('reads as absent for another key or an unknown id', async () => {
+        const task = await added()
+
+        expect(await tasks.cancel(task.id, 'key-2', at(5))).toBeNull()
+        expect(await tasks.cancel(nextId(), OWNER, at(5))).toBeNull()
+        expect((await tasks.findOwned(task.id, OWNER))?.task.status).toBe('new')
       })
     })
 
@@ -310,6 +690,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
             { status: 'in_process', at: T0 },
             { status: 'new', at: at(2_000) },
           ],
+          attempts: [],
           lastAttempt: null,
         })
         expect((await tasks.findOwned(running.id, OWNER))?.task.status).toBe('in_process')
@@ -333,7 +714,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       it('leaves a finished task alone however late it is', async () => {
         const task = await added()
         await claimed(task, T0)
-        await tasks.recordAttempts([{ taskId: task.id, n: 1, startedAt: T0, outcome: response }], at(10))
+        await tasks.recordAttempts([finished({ taskId: task.id, n: 1, startedAt: T0, outcome: response })], at(10))
 
         expect(await tasks.requeueStale(at(1_000_000), 10)).toEqual([])
       })

@@ -1,4 +1,4 @@
-import type { OutboxEntry } from '@request-tasker/application'
+import type { DeadLetter, OutboxEntry } from '@request-tasker/application'
 import { sequentialIds } from '@request-tasker/application/testing'
 import type { Consumer, Producer } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -55,5 +55,38 @@ describe('kafkaQueuePublisher', () => {
     )
     // Keyed messages spread over the partitions instead of piling onto one.
     expect(new Set(received.map((r) => r.partition)).size).toBe(TEST_PARTITIONS)
+  })
+
+  it('sends dead-lettered entries to the dead-letter topic with their payload, the rest to the tasks topic', async () => {
+    const newId = sequentialIds()
+    const [sent, gaveUp] = [newId(), newId()]
+    const payload: DeadLetter = {
+      reason: 'gave-up',
+      taskId: gaveUp,
+      attemptCount: 2,
+      lastAttempt: { n: 2, startedAt: '2026-01-01T00:00:00.000Z', durationMs: 5, httpStatusCode: 503 },
+    }
+    const received: Array<{ topic: string; key: string; value: unknown }> = []
+    const reader = t.kafka.consumer({ groupId: t.groupId(), maxWaitTimeInMs: 200 })
+    await reader.connect()
+    try {
+      await reader.subscribe({ topics: [t.topics.deadLetters], fromBeginning: true })
+      await reader.run({
+        eachMessage: async ({ topic, message }) => {
+          received.push({ topic, key: message.key!.toString(), value: JSON.parse(message.value!.toString()) })
+        },
+      })
+
+      await kafkaQueuePublisher(producer, t.topics).publish([
+        { id: '1', kind: 'task.requested', taskId: sent },
+        { id: '2', kind: 'task.dead-lettered', taskId: gaveUp, payload },
+      ])
+
+      await expect
+        .poll(() => received, { timeout: 20_000 })
+        .toEqual([{ topic: t.topics.deadLetters, key: gaveUp, value: payload }])
+    } finally {
+      await reader.disconnect()
+    }
   })
 })

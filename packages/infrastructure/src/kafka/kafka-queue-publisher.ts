@@ -11,15 +11,21 @@ export function kafkaQueuePublisher(producer: Producer, topics: Topics): QueuePu
       if (entries.length === 0) return
       // One sendBatch for the whole drain: one produce request per broker instead of one per task. It resolves
       // only after acks=all, and only then does the outbox delete its rows.
+      // Keyed by task id: every message of one task lands on one partition, in order.
+      const requested = entries.filter((e) => e.kind === 'task.requested')
+      const deadLettered = entries.filter((e) => e.kind === 'task.dead-lettered')
       await producer.sendBatch({
         acks: ACKS_ALL,
         topicMessages: [
           {
             topic: topics.tasks,
-            // Keyed by task id: every message of one task lands on one partition, in order.
-            messages: entries.map((e) => ({ key: e.taskId, value: encodeTaskMessage(e.taskId) })),
+            messages: requested.map((e) => ({ key: e.taskId, value: encodeTaskMessage(e.taskId) })),
           },
-        ],
+          {
+            topic: topics.deadLetters,
+            messages: deadLettered.map((e) => ({ key: e.taskId, value: JSON.stringify(e.payload) })),
+          },
+        ].filter((t) => t.messages.length > 0),
       })
     },
   }

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto'
-import { readdirSync } from 'node:fs'
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,10 +10,14 @@ import { assertMigrationsCurrent, runMigrations } from './migrate.js'
 import { createPool } from './pool.js'
 
 const FIRST = '1764000000000_create-tasks'
-const ALL = readdirSync(MIGRATIONS_DIR)
-  .filter((f) => f.endsWith('.sql'))
-  .map((f) => f.slice(0, -'.sql'.length))
-  .sort()
+const ALL = [
+  FIRST,
+  '1764000000001_drop-outbox-notify-trigger',
+  '1764100000000_add-retries',
+  '1764200000000_add-dead-letters-and-redrive',
+  '1764300000000_add-cancelled-status',
+  '1764400000000_create-task-idempotency',
+]
 const databaseUrl = inject('databaseUrl')
 const schema = `t_migrate_${randomBytes(4).toString('hex')}`
 let admin: pg.Pool

@@ -1,8 +1,8 @@
-import type { Outbox, OutboxEntry } from '@request-tasker/application'
+import type { DeadLetter, Outbox, OutboxEntry } from '@request-tasker/application'
 import type { TaskId } from '@request-tasker/domain'
 import type pg from 'pg'
 
-type OutboxRow = { id: string; kind: OutboxEntry['kind']; task_id: TaskId }
+type OutboxRow = { id: string; kind: OutboxEntry['kind']; task_id: TaskId; payload: DeadLetter | null }
 
 export function pgOutbox(pool: pg.Pool): Outbox {
   return {
@@ -19,11 +19,11 @@ export function pgOutbox(pool: pg.Pool): Outbox {
         await client.query('begin')
         // skip locked: concurrent relays each take different entries instead of queueing behind one another.
         const { rows } = await client.query<OutboxRow>(
-          'select id, kind, task_id from outbox order by id limit $1 for update skip locked',
+          'select id, kind, task_id, payload from outbox order by id limit $1 for update skip locked',
           [limit],
         )
         if (rows.length > 0) {
-          await publish(rows.map((r) => ({ id: r.id, kind: r.kind, taskId: r.task_id })))
+          await publish(rows.map(toEntry))
           // Deleted only after the broker acknowledged them: a crash before the commit publishes them again.
           await client.query('delete from outbox where id = any($1::bigint[])', [rows.map((r) => r.id)])
         }
@@ -40,4 +40,10 @@ export function pgOutbox(pool: pg.Pool): Outbox {
       }
     },
   }
+}
+
+function toEntry(row: OutboxRow): OutboxEntry {
+  if (row.kind === 'task.requested') return { id: row.id, kind: row.kind, taskId: row.task_id }
+  if (row.payload === null) throw new Error(`outbox entry ${row.id} (${row.kind}) has no payload`)
+  return { id: row.id, kind: row.kind, taskId: row.task_id, payload: row.payload }
 }

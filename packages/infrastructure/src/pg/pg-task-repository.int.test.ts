@@ -1,5 +1,5 @@
 import { describeTaskStoreContract } from '@request-tasker/application/testing'
-import { createTask, type TaskId } from '@request-tasker/domain'
+import { createTask, DEFAULT_RETRY_ON, type TaskId } from '@request-tasker/domain'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from '../testing/test-database.js'
 import { pgOutbox } from './pg-outbox.js'
@@ -25,7 +25,8 @@ describe('pgTaskRepository under concurrency', () => {
     const now = new Date('2026-01-01T00:00:00Z')
     const id = '00000000-0000-7000-8000-00000000000a' as TaskId
     const request = { method: 'GET', url: 'https://example.test/', headers: [], body: null, timeoutMs: 1_000 } as const
-    await tasks.add(createTask({ id, ownerKeyId: 'key-1', request, now }))
+    const retry = { maxAttempts: 1, backoff: { baseMs: 1, maxMs: 1 }, retryOn: DEFAULT_RETRY_ON }
+    await tasks.add(createTask({ id, ownerKeyId: 'key-1', request, retry, now }))
 
     const results = await Promise.all([tasks.claim([id], now, 0), tasks.claim([id], now, 0)])
 

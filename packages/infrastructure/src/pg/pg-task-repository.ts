@@ -1,14 +1,20 @@
-import type { TaskRepository, TaskView } from '@request-tasker/application'
 import {
-  type Attempt,
-  type HeaderList,
-  type HttpMethod,
-  type SendErrorCode,
-  type SendOutcome,
-  statusAfter,
-  type Task,
-  type TaskId,
-  type TaskStatus,
+  type AttemptResult,
+  type AttemptSummary,
+  deadLetterOf,
+  type TaskRepository,
+  type TaskView,
+} from '@request-tasker/application'
+import type {
+  Attempt,
+  HeaderList,
+  HttpMethod,
+  RetryOn,
+  SendErrorCode,
+  SendOutcome,
+  Task,
+  TaskId,
+  TaskStatus,
 } from '@request-tasker/domain'
 import type { Queryable } from './pool.js'
 
@@ -22,6 +28,12 @@ type TaskRow = {
   timeout_ms: number
   status: TaskStatus
   attempts: number
+  budget_from: number
+  max_attempts: number
+  backoff_base_ms: number
+  backoff_max_ms: number
+  retry_on: RetryOn
+  run_at: Date | null
   created_at: Date
   updated_at: Date
 }
@@ -40,42 +52,100 @@ type ResultRow = {
   error_message: string | null
 }
 
-type ViewRow = TaskRow & (ResultRow | { [K in keyof ResultRow]: null }) & { statuses: TaskStatus[]; ats: Date[] }
+// Every attempt in short, as json_agg writes it (timestamps as text).
+type SummaryJson = {
+  n: number
+  started_at: string
+  duration_ms: number
+  http_status_code: number | null
+  error_code: SendErrorCode | null
+  error_message: string | null
+}
+
+type ViewRow = TaskRow &
+  (ResultRow | { [K in keyof ResultRow]: null }) & { statuses: TaskStatus[]; ats: Date[]; summaries: SummaryJson[] }
+
+const INSERT_TASK = `
+  insert into tasks (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts,
+                     budget_from, max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at, created_at,
+                     updated_at)`
+// Typed, so the same list serves `values (…)` and `select …` (where Postgres cannot infer parameter types).
+const TASK_VALUES = `($1::uuid, $2::text, $3::text, $4::text, $5::jsonb, $6::bytea, $7::integer, $8::text,
+  $9::integer, $10::integer, $11::integer, $12::integer, $13::integer, $14::jsonb, $15::timestamptz,
+  $16::timestamptz, $17::timestamptz)`
+
+function taskParams(task: Task): unknown[] {
+  return [
+    task.id,
+    task.ownerKeyId,
+    task.request.method,
+    task.request.url,
+    JSON.stringify(task.request.headers), // pg would turn a bare JS array into a Postgres array, not JSON
+    task.request.body,
+    task.request.timeoutMs,
+    task.status,
+    task.attempts,
+    task.budgetFrom,
+    task.retry.maxAttempts,
+    task.retry.backoff.baseMs,
+    task.retry.backoff.maxMs,
+    JSON.stringify(task.retry.retryOn),
+    task.runAt,
+    task.createdAt,
+    task.updatedAt,
+  ]
+}
 
 export function pgTaskRepository(db: Queryable): TaskRepository {
   return {
     async add(task) {
       // One statement, so the task, its first status and its outbox entry commit together or not at all.
       await db.query(
-        `with task as (
-           insert into tasks (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status,
-                              attempts, created_at, updated_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-           returning id, status, created_at
+        `with task as (${INSERT_TASK} values ${TASK_VALUES} returning id, status, created_at
          ), first_status as (
            insert into task_statuses (task_id, status, at) select id, status, created_at from task
          )
-         insert into outbox (kind, task_id) select 'task.requested', id from task`,
-        [
-          task.id,
-          task.ownerKeyId,
-          task.request.method,
-          task.request.url,
-          JSON.stringify(task.request.headers), // pg would turn a bare JS array into a Postgres array, not JSON
-          task.request.body,
-          task.request.timeoutMs,
-          task.status,
-          task.attempts,
-          task.createdAt,
-          task.updatedAt,
-        ],
+         insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'`,
+        taskParams(task),
       )
+    },
+
+    async addOnce(task, claim) {
+      // The key is taken first, in the same statement: its unique index makes a racing twin wait and then find it
+      // held, and only a statement that took (or took over an expired) key stores its task.
+      const { rows } = await db.query<{ created: number }>(
+        `with claimed as (
+           insert into task_idempotency (owner_key_id, key, body_hash, task_id, created_at)
+           values ($2, $18, $19, $1, $16)
+           on conflict (owner_key_id, key) do update
+             set body_hash = excluded.body_hash, task_id = excluded.task_id, created_at = excluded.created_at
+             where task_idempotency.created_at < $20
+           returning task_id
+         ), task as (${INSERT_TASK} select ${TASK_VALUES.slice(1, -1)} where exists (select from claimed)
+           returning id, status, created_at
+         ), first_status as (
+           insert into task_statuses (task_id, status, at) select id, status, created_at from task
+         ), queued as (
+           insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'
+         )
+         select count(*)::int as created from task`,
+        [...taskParams(task), claim.key, claim.bodyHash, claim.expiredBefore],
+      )
+      if (rows[0]?.created === 1) return { created: true }
+      // A new statement sees the holder, committed by now: the conflicting insert waited for it.
+      const held = await db.query<{ task_id: TaskId; body_hash: string }>(
+        'select task_id, body_hash from task_idempotency where owner_key_id = $1 and key = $2',
+        [task.ownerKeyId, claim.key],
+      )
+      const row = held.rows[0]
+      if (!row) throw new Error(`idempotency key of ${task.ownerKeyId} vanished while submitting`)
+      return { created: false, taskId: row.task_id, bodyHash: row.body_hash }
     },
 
     async findOwned(id, ownerKeyId) {
       // `owner_key_id = $2` makes another key's task read exactly like a missing one.
       const { rows } = await db.query<ViewRow>(
-        `select t.*, h.statuses, h.ats,
+        `select t.*, h.statuses, h.ats, a.summaries,
                 r.attempt, r.started_at, r.duration_ms, r.http_status_code, r.headers, r.length, r.body,
                 r.body_truncated, r.error_code, r.error_message
          from tasks t
@@ -83,6 +153,14 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
            select array_agg(s.status order by s.id) as statuses, array_agg(s.at order by s.id) as ats
            from task_statuses s where s.task_id = t.id
          ) h
+         cross join lateral (
+           select coalesce(json_agg(json_build_object(
+                    'n', a.attempt, 'started_at', a.started_at, 'duration_ms', a.duration_ms,
+                    'http_status_code', a.http_status_code, 'error_code', a.error_code,
+                    'error_message', a.error_message
+                  ) order by a.attempt), '[]') as summaries
+           from task_results a where a.task_id = t.id
+         ) a
          left join lateral (
            select * from task_results r where r.task_id = t.id order by r.attempt desc limit 1
          ) r on true
@@ -112,18 +190,18 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
       return rows.map(toTask)
     },
 
-    async recordAttempts(attempts, now) {
-      if (attempts.length === 0) return
-      const columns = attemptColumns(attempts)
+    async recordAttempts(results, now) {
+      if (results.length === 0) return
+      const columns = attemptColumns(results)
       // Every attempt is kept; a task moves only while its claim still holds it (in_process, attempts = n), so
       // a late result after a requeue is history, not a status, and a re-recorded attempt changes nothing.
       await db.query(
         `with input as (
            select * from unnest($1::uuid[], $2::integer[], $3::timestamptz[], $4::integer[], $5::integer[],
                                 $6::jsonb[], $7::bigint[], $8::bytea[], $9::boolean[], $10::text[], $11::text[],
-                                $12::text[])
+                                $12::text[], $13::timestamptz[], $14::jsonb[])
              as i (task_id, attempt, started_at, duration_ms, http_status_code, headers, length, body,
-                   body_truncated, error_code, error_message, next_status)
+                   body_truncated, error_code, error_message, next_status, run_at, dead_letter)
          ), stored as (
            insert into task_results (task_id, attempt, started_at, duration_ms, http_status_code, headers, length,
                                      body, body_truncated, error_code, error_message)
@@ -133,12 +211,16 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
            on conflict (task_id, attempt) do nothing
          ), moved as (
            update tasks t
-           set status = i.next_status, lease_until = null, updated_at = $13
+           set status = i.next_status, run_at = i.run_at, lease_until = null, updated_at = $15
            from input i
            where t.id = i.task_id and t.status = 'in_process' and t.attempts = i.attempt
-           returning t.id, t.status
+           returning t.id, t.status, i.dead_letter
+         ), history as (
+           insert into task_statuses (task_id, status, at) select id, status, $15 from moved
          )
-         insert into task_statuses (task_id, status, at) select id, status, $13 from moved`,
+         -- Giving up and announcing it commit together: the dead letter is neither lost nor sent for a live task.
+         insert into outbox (kind, task_id, payload)
+         select 'task.dead-lettered', id, dead_letter from moved where status = 'error'`,
         [...columns, now],
       )
     },
@@ -166,12 +248,77 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
       )
       return rows.map((r) => r.id)
     },
+
+    async redrive(id, ownerKeyId, now) {
+      // `for update` makes a concurrent redrive wait and then find the task new: it sends once, and the other
+      // caller hears the status it found.
+      const { rows } = await db.query<{ status: TaskStatus }>(
+        `with found as (
+           select id, status from tasks where id = $1 and owner_key_id = $2 for update
+         ), redriven as (
+           update tasks t set status = 'new', budget_from = t.attempts, updated_at = $3
+           from found where t.id = found.id and found.status = 'error'
+           returning t.id
+         ), history as (
+           insert into task_statuses (task_id, status, at) select id, 'new', $3 from redriven
+         ), queued as (
+           insert into outbox (kind, task_id) select 'task.requested', id from redriven
+         )
+         select status from found`,
+        [id, ownerKeyId, now],
+      )
+      return rows[0]?.status ?? null
+    },
+
+    async cancel(id, ownerKeyId, now) {
+      // The status guard races safely with a claim: once in_process, the task is no longer cancelled, and once
+      // cancelled, no claim takes it. Its outbox entry or message, if any, then finds nothing to send.
+      const { rows } = await db.query<{ status: TaskStatus }>(
+        `with found as (
+           select id, status from tasks where id = $1 and owner_key_id = $2 for update
+         ), cancelled as (
+           update tasks t set status = 'cancelled', run_at = null, updated_at = $3
+           from found where t.id = found.id and found.status in ('new', 'scheduled')
+           returning t.id
+         ), history as (
+           insert into task_statuses (task_id, status, at) select id, 'cancelled', $3 from cancelled
+         )
+         select status from found`,
+        [id, ownerKeyId, now],
+      )
+      return rows[0]?.status ?? null
+    },
+
+    async promoteDue(now, limit) {
+      // skip locked: two schedulers split the due tasks between them instead of queueing one twice.
+      const { rows } = await db.query<{ id: TaskId }>(
+        `with due as (
+           select id from tasks
+           where status = 'scheduled' and run_at <= $1
+           order by run_at
+           limit $2
+           for update skip locked
+         ), promoted as (
+           update tasks t set status = 'new', run_at = null, updated_at = $1
+           from due where t.id = due.id
+           returning t.id
+         ), history as (
+           insert into task_statuses (task_id, status, at) select id, 'new', $1 from promoted
+         ), queued as (
+           insert into outbox (kind, task_id) select 'task.requested', id from promoted
+         )
+         select id from promoted`,
+        [now, limit],
+      )
+      return rows.map((r) => r.id)
+    },
   }
 }
 
 // One array per column, in the order of the unnest in recordAttempts.
-function attemptColumns(attempts: readonly Attempt[]): unknown[][] {
-  const rows = attempts.map(({ taskId, n, startedAt, outcome }) => {
+function attemptColumns(results: readonly AttemptResult[]): unknown[][] {
+  const rows = results.map(({ attempt, next }) => {
+    const { taskId, n, startedAt, outcome } = attempt
     const response = outcome.kind === 'response' ? outcome : null
     const failure = outcome.kind === 'failure' ? outcome : null
     return [
@@ -186,10 +333,12 @@ function attemptColumns(attempts: readonly Attempt[]): unknown[][] {
       response?.bodyTruncated ?? null,
       failure?.error.code ?? null,
       failure?.error.message ?? null,
-      statusAfter(outcome),
+      next.status,
+      next.status === 'scheduled' ? next.runAt : null,
+      next.status === 'error' ? JSON.stringify(deadLetterOf(attempt)) : null,
     ]
   })
-  return Array.from({ length: 12 }, (_, column) => rows.map((row) => row[column]))
+  return Array.from({ length: 14 }, (_, column) => rows.map((row) => row[column]))
 }
 
 function toTask(row: TaskRow): Task {
@@ -205,6 +354,13 @@ function toTask(row: TaskRow): Task {
     },
     status: row.status,
     attempts: row.attempts,
+    budgetFrom: row.budget_from,
+    retry: {
+      maxAttempts: row.max_attempts,
+      backoff: { baseMs: row.backoff_base_ms, maxMs: row.backoff_max_ms },
+      retryOn: row.retry_on,
+    },
+    runAt: row.run_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   }
@@ -214,6 +370,7 @@ function toTaskView(row: ViewRow): TaskView {
   return {
     task: toTask(row),
     history: row.statuses.map((status, i) => ({ status, at: row.ats[i] as Date })),
+    attempts: row.summaries.map(toSummary),
     lastAttempt: row.attempt === null ? null : toAttempt(row.id, row),
   }
 }
@@ -236,4 +393,14 @@ function toAttempt(taskId: TaskId, row: ResultRow): Attempt {
           durationMs: row.duration_ms,
         }
   return { taskId, n: row.attempt, startedAt: row.started_at, outcome }
+}
+
+function toSummary(json: SummaryJson): AttemptSummary {
+  return {
+    n: json.n,
+    startedAt: new Date(json.started_at),
+    durationMs: json.duration_ms,
+    httpStatusCode: json.http_status_code,
+    error: json.error_code === null ? null : { code: json.error_code, message: json.error_message ?? '' },
+  }
 }
