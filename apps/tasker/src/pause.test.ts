@@ -13,9 +13,45 @@ describe('createPause', () => {
     await waiting
     expect(performance.now() - started).toBeLessThan(1000)
   })
+
+  it('keeps a wake that came while nobody waited, for the next wait only', async () => {
+    const pause = createPause()
+    pause.wake()
+    const started = performance.now()
+    await pause.wait(60_000)
+    expect(performance.now() - started).toBeLessThan(1000)
+
+    let settled = false
+    void pause.wait(60_000).then(() => {
+      settled = true
+    })
+    await new Promise((r) => setImmediate(r))
+    expect(settled).toBe(false)
+    pause.wake()
+    await vi.waitFor(() => expect(settled).toBe(true))
+  })
 })
 
 describe('startPeriodicLoop', () => {
+  it('runs again at once when woken during a pass, so nothing waits for the next poll', async () => {
+    let calls = 0
+    let loop: ReturnType<typeof startPeriodicLoop> | undefined
+    loop = startPeriodicLoop(
+      'test',
+      async () => {
+        if (++calls === 1) {
+          await new Promise((r) => setImmediate(r)) // the loop exists by now
+          loop?.wake() // a notification arriving mid-pass
+        }
+        return { more: false }
+      },
+      60_000,
+      silent,
+    )
+    await vi.waitFor(() => expect(calls).toBe(2))
+    await loop.stop()
+  })
+
   it('repeats at once while a pass reports more, and rests otherwise', async () => {
     let left = 3
     const pass = vi.fn(async () => ({ more: --left > 0 }))
