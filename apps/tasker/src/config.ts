@@ -12,7 +12,8 @@ const taskerEnv = sharedEnv.extend({
   KAFKA_REPLICATION_FACTOR: int(1, 1),
   // Sends in flight across all partitions: a slow third party holds its slots, never the whole tasker.
   SEND_CONCURRENCY: int(1, 200),
-  HTTP_CONNECTIONS_PER_ORIGIN: int(1, 64),
+  // As many as sends may be in flight by default, so one busy origin can use every slot; lower it to be gentler.
+  HTTP_CONNECTIONS_PER_ORIGIN: int(1, 200),
   RESULT_BODY_MAX_BYTES: int(0, 64 * 1024),
   RESPONSE_MAX_BYTES: int(1, 10 * 1024 * 1024),
   CONSUMER_CHUNK_SIZE: int(1, 200),
