@@ -1,0 +1,100 @@
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import type { BenchContext } from './context.ts'
+import type { BenchDatabase } from './database.ts'
+import { benchKafka } from './kafka.ts'
+import { freePort, type NodeProcess, startNode, waitForHttp } from './processes.ts'
+
+const SERVER_MAIN = fileURLToPath(new URL('../../apps/server/dist/main.js', import.meta.url))
+const TASKER_MAIN = fileURLToPath(new URL('../../apps/tasker/dist/main.js', import.meta.url))
+
+export const API_KEY = 'bench-key'
+
+export type RunningServer = { proc: NodeProcess; url: string }
+export type RunningTasker = {
+  proc: NodeProcess
+  startedAtMs: number
+  /** When its consumer group was first seen stable, partitions assigned. */
+  readyAtMs: number
+}
+
+function profileArgs(ctx: BenchContext, name: string, profile: boolean): string[] {
+  return profile
+    ? ['--cpu-prof', '--cpu-prof-dir', ctx.profileDir, '--cpu-prof-name', `${name}-${ctx.runId}.cpuprofile`]
+    : []
+}
+
+/** The production server build, on its own port and database; resolves once /health/live answers. */
+export async function startServer(
+  ctx: BenchContext,
+  db: BenchDatabase,
+  scenario: string,
+  { profile = false } = {},
+): Promise<RunningServer> {
+  const port = await freePort()
+  const name = `server-${scenario}`
+  const proc = startNode(name, [SERVER_MAIN], {
+    env: { ...ctx.appEnv, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', API_KEYS: `bench:${API_KEY}` },
+    logFile: join(ctx.logDir, `${name}.log`),
+    nodeOptions: profileArgs(ctx, name, profile),
+  })
+  await waitForHttp(`http://127.0.0.1:${port}/health/live`, proc).catch(killAndThrow(proc))
+  return { proc, url: `http://127.0.0.1:${port}` }
+}
+
+function taskerTopics(ctx: BenchContext, scenario: string) {
+  const prefix = `bench.${ctx.runId}.${scenario}`
+  return {
+    KAFKA_TOPIC_TASKS: `${prefix}.task.requested.v1`,
+    KAFKA_TOPIC_DEAD_LETTERS: `${prefix}.task.dead-lettered.v1`,
+    KAFKA_GROUP_ID: prefix,
+  }
+}
+
+/**
+ * The production tasker build, with topics and a consumer group of its own. Resolves once the group is stable
+ * with partitions assigned: from then on, time to completion is the tasker's, not Kafka's group join.
+ */
+export async function startTasker(
+  ctx: BenchContext,
+  db: BenchDatabase,
+  scenario: string,
+  { profile = false } = {},
+): Promise<RunningTasker> {
+  const name = `tasker-${scenario}`
+  const topics = taskerTopics(ctx, scenario)
+  const startedAtMs = Date.now()
+  const proc = startNode(name, [TASKER_MAIN], {
+    env: { ...ctx.appEnv, DATABASE_URL: db.url, KAFKA_CLIENT_ID: 'bench-tasker', ...topics },
+    logFile: join(ctx.logDir, `${name}.log`),
+    nodeOptions: profileArgs(ctx, name, profile),
+  })
+  const readyAtMs = await waitForGroupStable(ctx, topics.KAFKA_GROUP_ID, proc).catch(killAndThrow(proc))
+  return { proc, startedAtMs, readyAtMs }
+}
+
+function killAndThrow(proc: NodeProcess) {
+  return (err: unknown): never => {
+    proc.kill()
+    throw err
+  }
+}
+
+async function waitForGroupStable(ctx: BenchContext, groupId: string, proc: NodeProcess): Promise<number> {
+  const admin = benchKafka(ctx.brokers, 'bench-ready').admin()
+  await admin.connect()
+  try {
+    const deadline = Date.now() + 60_000
+    while (Date.now() < deadline) {
+      proc.assertAlive()
+      const { groups } = await admin.describeGroups([groupId])
+      const group = groups[0]
+      if (group?.state === 'Stable' && group.members.length > 0) return Date.now()
+      await sleep(50)
+    }
+    throw new Error(`${proc.name}: consumer group ${groupId} not stable within 60 s`)
+  } finally {
+    await admin.disconnect()
+  }
+}
