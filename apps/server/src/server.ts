@@ -25,7 +25,9 @@ export function buildServer({
   readiness,
   shedding,
 }: ServerDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: logger, bodyLimit, genReqId: requestIdOf })
+  // One log line per request instead of Fastify's two ('incoming request' and 'request completed'): logging was
+  // about an eighth of the server's CPU at full load, and the completed line carries everything the first did.
+  const app = Fastify({ loggerInstance: logger, bodyLimit, genReqId: requestIdOf, disableRequestLogging: true })
 
   // JSON is the only body we read; Fastify's default text/plain parser would let any string reach the schema.
   app.removeContentTypeParser('text/plain')
@@ -35,6 +37,12 @@ export function buildServer({
     reply.header('x-request-id', req.id)
   })
   if (shedding) app.addHook('onRequest', shedUnderPressure(shedding))
+  app.addHook('onResponse', async function logRequest(req, reply) {
+    req.log.info(
+      { method: req.method, url: req.url, statusCode: reply.statusCode, responseTimeMs: reply.elapsedTime },
+      'request completed',
+    )
+  })
 
   app.register(healthRoutes, { readiness })
   app.register(taskRoutes, { useCases, apiKeys })

@@ -134,6 +134,29 @@ describe('POST /tasks', () => {
 
     expect(lines.filter((l) => l.msg === 'task submitted').map((l) => l.taskId)).toEqual([FIRST_ID])
   })
+
+  it('logs each request once, when it completes, under its request id', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) })
+    const server = testServer({ logger })
+    await server.app.inject({
+      method: 'POST',
+      url: '/tasks',
+      headers: { ...alice, 'x-request-id': 'req-1' },
+      payload: { method: 'GET', url: 'https://example.com/' },
+    })
+
+    expect(lines.map((l) => [l.msg, l.reqId])).toEqual([
+      ['task submitted', 'req-1'],
+      ['request completed', 'req-1'],
+    ])
+    expect(lines[1]).toMatchObject({
+      method: 'POST',
+      url: '/tasks',
+      statusCode: 201,
+      responseTimeMs: expect.any(Number),
+    })
+  })
 })
 
 describe('POST /tasks with an Idempotency-Key', () => {
