@@ -264,7 +264,11 @@ EOF
   # Format the log dir once; the cluster id must stay the same afterwards.
   if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
     [[ -s $KAFKA_DIR/cluster.id ]] ||
-      python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))' >"$KAFKA_DIR/cluster.id"
+      # Never one starting with '-', which the format tool would read as an option (Kafka's own random-uuid
+      # avoids those for the same reason).
+      python3 -c 'import base64,uuid
+while (i := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"): pass
+print(i)' >"$KAFKA_DIR/cluster.id"
     log "formatting kafka storage"
     java -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -cp "$KAFKA_LIBS/*" \
       kafka.tools.StorageTool format --ignore-formatted \
