@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import {
   type AttemptResult,
   type AttemptSummary,
@@ -16,7 +17,13 @@ import type {
   TaskId,
   TaskStatus,
 } from '@request-tasker/domain'
+import { isDatabaseUnavailable } from './database-unavailable.js'
 import type { Queryable } from './pool.js'
+
+// How long a batch of results keeps trying to reach a database that went away. These requests were sent already:
+// dropping their results would leave the tasks leased until the sweeper requeues them, and so send them twice
+// although no tasker died. Bounded, since the consumer holds its partition (and no heartbeat) meanwhile.
+const RECORD_RETRY_MS = 10_000
 
 type TaskRow = {
   id: TaskId
@@ -194,9 +201,11 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
       if (results.length === 0) return
       const columns = attemptColumns(results)
       // Every attempt is kept; a task moves only while its claim still holds it (in_process, attempts = n), so
-      // a late result after a requeue is history, not a status, and a re-recorded attempt changes nothing.
-      await db.query(
-        `with input as (
+      // a late result after a requeue is history, not a status, and a re-recorded attempt changes nothing: the
+      // statement is safe to run again after a connection broke, whether or not its first run committed.
+      await whileUnavailable(RECORD_RETRY_MS, () =>
+        db.query(
+          `with input as (
            select * from unnest($1::uuid[], $2::integer[], $3::timestamptz[], $4::integer[], $5::integer[],
                                 $6::jsonb[], $7::bigint[], $8::bytea[], $9::boolean[], $10::text[], $11::text[],
                                 $12::text[], $13::timestamptz[], $14::jsonb[])
@@ -221,7 +230,8 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
          -- Giving up and announcing it commit together: the dead letter is neither lost nor sent for a live task.
          insert into outbox (kind, task_id, payload)
          select 'task.dead-lettered', id, dead_letter from moved where status = 'error'`,
-        [...columns, now],
+          [...columns, now],
+        ),
       )
     },
 
@@ -402,5 +412,21 @@ function toSummary(json: SummaryJson): AttemptSummary {
     durationMs: json.duration_ms,
     httpStatusCode: json.http_status_code,
     error: json.error_code === null ? null : { code: json.error_code, message: json.error_message ?? '' },
+  }
+}
+
+/**
+ * Runs `statement` again while the database is unreachable, for up to `budgetMs`. Only for a statement that is safe
+ * to repeat: one whose first run may have committed before its connection broke.
+ */
+async function whileUnavailable<T>(budgetMs: number, statement: () => Promise<T>): Promise<T> {
+  const giveUpAt = Date.now() + budgetMs
+  for (let waitMs = 100; ; waitMs = Math.min(waitMs * 2, 1_000)) {
+    try {
+      return await statement()
+    } catch (err) {
+      if (!isDatabaseUnavailable(err) || Date.now() + waitMs > giveUpAt) throw err
+      await sleep(waitMs)
+    }
   }
 }
