@@ -8,13 +8,15 @@
 # State lives in <repo>/.local (gitignored): data, logs, pid files and the
 # ports, which are picked once and reused so restarts keep the same URLs and
 # data. `up` is idempotent and ends by writing .local/infra.env
-# (DATABASE_URL=..., KAFKA_BROKERS=...).
+# (DATABASE_URL=..., KAFKA_BROKERS=...). RT_LOCAL_DIR names another state dir
+# in place of .local: a second, private pair of services on ports of its own,
+# which a fault test may stop and restart without disturbing anyone else.
 set -euo pipefail
 # runuser, useradd and friends live in sbin, which a minimal root PATH may lack.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-LOCAL=$ROOT/.local
+LOCAL=${RT_LOCAL_DIR:-$ROOT/.local}
 RT_CACHE=${RT_CACHE:-$HOME/.cache/requesttasker}
 KAFKA_VERSION=3.9.1
 KAFKA_LIBS=$RT_CACHE/kafka-$KAFKA_VERSION/libs

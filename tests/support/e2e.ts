@@ -11,6 +11,10 @@ import { type TaskApi, taskApi } from './task-api.js'
 
 export const API_KEY = 'e2e-secret-key'
 
+/** Where Postgres and Kafka are; by default the ones every test file shares. */
+export type Services = { databaseUrl: string; kafkaBrokers: string }
+const shared = (): Services => ({ databaseUrl: inject('databaseUrl'), kafkaBrokers: inject('kafkaBrokers') })
+
 export type E2e = {
   /** This file's schema; its pool reads the same tables as the apps. */
   readonly db: TestDatabase
@@ -39,7 +43,7 @@ export type E2e = {
  * One test file's world: a fresh schema, its own topics and consumer group, and every app, target and client it
  * starts, all torn down after the file (apps first, so none outlives its schema). A failed test names the app logs.
  */
-export function useE2e(name: string): E2e {
+export function useE2e(name: string, services: () => Services = shared): E2e {
   let db: TestDatabase | undefined
   let kafka: TestTopics | undefined
   let groupId = ''
@@ -50,8 +54,9 @@ export function useE2e(name: string): E2e {
   const label = name.replace(/[^a-z0-9-]+/gi, '-')
 
   beforeAll(async () => {
-    db = await createTestDatabase(name)
-    kafka = await createTestTopics(name)
+    const { databaseUrl, kafkaBrokers } = services()
+    db = await createTestDatabase(name, databaseUrl)
+    kafka = await createTestTopics(name, kafkaBrokers)
     groupId = kafka.groupId('tasker')
   })
   beforeEach(({ onTestFailed }) => {
@@ -92,7 +97,7 @@ export function useE2e(name: string): E2e {
     url.searchParams.set('options', `-c search_path=${schema}`)
     return {
       DATABASE_URL: url.href,
-      KAFKA_BROKERS: inject('kafkaBrokers'),
+      KAFKA_BROKERS: services().kafkaBrokers,
       KAFKA_TOPIC_TASKS: topics.tasks,
       KAFKA_TOPIC_DEAD_LETTERS: topics.deadLetters,
       KAFKA_GROUP_ID: groupId,

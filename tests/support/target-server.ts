@@ -27,6 +27,8 @@ export type TargetServer = {
   /** `http://127.0.0.1:<port>`, no trailing slash. */
   readonly url: string
   readonly requests: readonly ReceivedRequest[]
+  /** How many requests got their answer written (a sender that gave up first gets none). */
+  answered(): number
   /** How many requests arrived for each path+query. */
   hits(): Map<string, number>
   reply(handler: TargetHandler): void
@@ -37,6 +39,7 @@ export type TargetServer = {
 export async function startTargetServer(handler: TargetHandler = () => ({})): Promise<TargetServer> {
   const requests: ReceivedRequest[] = []
   let current = handler
+  let answered = 0
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
@@ -54,6 +57,7 @@ export async function startTargetServer(handler: TargetHandler = () => ({})): Pr
     res.sendDate = false // keeps the answer's headers exactly the ones listed here, plus Node's connection headers
     res.writeHead(status, [...headers.flat(), 'Content-Length', String(bytes.length)])
     res.end(bytes)
+    answered++
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
@@ -61,6 +65,7 @@ export async function startTargetServer(handler: TargetHandler = () => ({})): Pr
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    answered: () => answered,
     hits() {
       const counts = new Map<string, number>()
       for (const r of requests) counts.set(r.url, (counts.get(r.url) ?? 0) + 1)
