@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -29,9 +29,15 @@ export function usePrivateInfra(): PrivateInfra {
   const infra = async (...args: string[]) => {
     await run('bash', [INFRA, ...args], { env: { ...process.env, RT_LOCAL_DIR: dir }, timeout: 120_000 })
   }
+  // The services run detached (setsid): a worker that dies before afterAll must still not leave them behind.
+  const downNow = () => {
+    spawnSync('bash', [INFRA, 'down'], { env: { ...process.env, RT_LOCAL_DIR: dir }, stdio: 'ignore' })
+    rmSync(dir, { recursive: true, force: true })
+  }
   beforeAll(async () => {
     dir = mkdtempSync(`${tmpdir()}/rt-infra-`)
     chmodSync(dir, 0o755) // the postgres user keeps its data dir in here
+    process.once('exit', downNow)
     await infra('up')
     env = Object.fromEntries(
       readFileSync(`${dir}/infra.env`, 'utf8')
@@ -42,6 +48,7 @@ export function usePrivateInfra(): PrivateInfra {
   }, 180_000)
   afterAll(async () => {
     if (!dir) return
+    process.off('exit', downNow)
     await infra('down')
     rmSync(dir, { recursive: true, force: true })
   }, 60_000)
