@@ -235,28 +235,9 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
       )
     },
 
-    async requeueStale(now, limit) {
+    requeueStale(now, limit) {
       // skip locked: a task whose result is being written right now is left to that write.
-      const { rows } = await db.query<{ id: TaskId }>(
-        `with stale as (
-           select id from tasks
-           where status = 'in_process' and lease_until < $1
-           order by lease_until
-           limit $2
-           for update skip locked
-         ), requeued as (
-           update tasks t set status = 'new', lease_until = null, updated_at = $1
-           from stale where t.id = stale.id
-           returning t.id
-         ), history as (
-           insert into task_statuses (task_id, status, at) select id, 'new', $1 from requeued
-         ), queued as (
-           insert into outbox (kind, task_id) select 'task.requested', id from requeued
-         )
-         select id from requeued`,
-        [now, limit],
-      )
-      return rows.map((r) => r.id)
+      return backToNew(db, { from: 'in_process', dueColumn: 'lease_until', passed: '<' }, now, limit)
     },
 
     async redrive(id, ownerKeyId, now) {
@@ -299,30 +280,48 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
       return rows[0]?.status ?? null
     },
 
-    async promoteDue(now, limit) {
+    promoteDue(now, limit) {
       // skip locked: two schedulers split the due tasks between them instead of queueing one twice.
-      const { rows } = await db.query<{ id: TaskId }>(
-        `with due as (
-           select id from tasks
-           where status = 'scheduled' and run_at <= $1
-           order by run_at
-           limit $2
-           for update skip locked
-         ), promoted as (
-           update tasks t set status = 'new', run_at = null, updated_at = $1
-           from due where t.id = due.id
-           returning t.id
-         ), history as (
-           insert into task_statuses (task_id, status, at) select id, 'new', $1 from promoted
-         ), queued as (
-           insert into outbox (kind, task_id) select 'task.requested', id from promoted
-         )
-         select id from promoted`,
-        [now, limit],
-      )
-      return rows.map((r) => r.id)
+      return backToNew(db, { from: 'scheduled', dueColumn: 'run_at', passed: '<=' }, now, limit)
     },
   }
+}
+
+/**
+ * Puts up to `limit` tasks whose time in `dueColumn` has passed back from `from` to `new`, with their status row and
+ * outbox entry, in one statement: a stale lease (the sweeper) and a due retry (the scheduler) take one path. A lease
+ * runs out after its instant (`<`); a retry is due at its instant (`<=`).
+ */
+async function backToNew(
+  db: Queryable,
+  {
+    from,
+    dueColumn,
+    passed,
+  }: { from: 'in_process' | 'scheduled'; dueColumn: 'lease_until' | 'run_at'; passed: '<' | '<=' },
+  now: Date,
+  limit: number,
+): Promise<TaskId[]> {
+  const { rows } = await db.query<{ id: TaskId }>(
+    `with due as (
+       select id from tasks
+       where status = '${from}' and ${dueColumn} ${passed} $1
+       order by ${dueColumn}
+       limit $2
+       for update skip locked
+     ), moved as (
+       update tasks t set status = 'new', ${dueColumn} = null, updated_at = $1
+       from due where t.id = due.id
+       returning t.id
+     ), history as (
+       insert into task_statuses (task_id, status, at) select id, 'new', $1 from moved
+     ), queued as (
+       insert into outbox (kind, task_id) select 'task.requested', id from moved
+     )
+     select id from moved`,
+    [now, limit],
+  )
+  return rows.map((r) => r.id)
 }
 
 // One array per column, in the order of the unnest in recordAttempts.
