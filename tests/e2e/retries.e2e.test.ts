@@ -160,6 +160,7 @@ describe('retries', () => {
         json: {
           type: '/problems/task-not-retryable',
           detail: `task ${id} is done; only a task in error can be retried`,
+          taskStatus: 'done',
         },
       })
     } finally {

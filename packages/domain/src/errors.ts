@@ -1,3 +1,5 @@
+import type { TaskStatus } from './task.js'
+
 // Expected refusals the core can name. Bugs and infrastructure failures stay plain exceptions.
 export type DomainErrorCode =
   | 'invalid-request'
@@ -13,12 +15,15 @@ export type FieldIssue = { path: string; message: string }
 export class DomainError extends Error {
   readonly code: DomainErrorCode
   readonly issues: readonly FieldIssue[]
+  /** For a refusal that depends on a task's status: that status, so a client need not parse the message. */
+  readonly taskStatus: TaskStatus | undefined
 
-  constructor(code: DomainErrorCode, message: string, issues: readonly FieldIssue[] = []) {
+  constructor(code: DomainErrorCode, message: string, issues: readonly FieldIssue[] = [], taskStatus?: TaskStatus) {
     super(message)
     this.name = 'DomainError'
     this.code = code
     this.issues = issues
+    this.taskStatus = taskStatus
   }
 }
 

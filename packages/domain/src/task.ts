@@ -93,12 +93,19 @@ export function assertCancellable(id: TaskId, status: TaskStatus): void {
     throw new DomainError(
       'task-not-cancellable',
       `task ${id} is ${status}; only a new or scheduled task can be cancelled`,
+      [],
+      status,
     )
   }
 }
 
 export function assertRedrivable(id: TaskId, status: TaskStatus): void {
   if (status !== 'error') {
-    throw new DomainError('task-not-retryable', `task ${id} is ${status}; only a task in error can be retried`)
+    throw new DomainError(
+      'task-not-retryable',
+      `task ${id} is ${status}; only a task in error can be retried`,
+      [],
+      status,
+    )
   }
 }

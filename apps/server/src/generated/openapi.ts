@@ -359,6 +359,8 @@ export interface components {
             status: number;
             /** @description This occurrence, in words. */
             detail?: string;
+            /** @description For `task-not-retryable` and `task-not-cancellable`, the task's current status. */
+            taskStatus?: components["schemas"]["TaskStatus"];
             /** @description For `invalid-request`, every refused field; for `not-ready`, every failed check. */
             errors?: components["schemas"]["FieldIssue"][];
         };

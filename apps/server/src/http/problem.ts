@@ -66,6 +66,7 @@ export function replyWithProblem(err: FastifyError, req: FastifyRequest, reply: 
     const { status, title } = domainProblems[err.code]
     const problem: Problem = { type: `/problems/${err.code}`, title, status, detail: err.message }
     if (err.issues.length > 0) problem.errors = err.issues.map(({ path, message }) => ({ path, message }))
+    if (err.taskStatus !== undefined) problem.taskStatus = err.taskStatus
     return send(reply, problem)
   }
   const status = err.statusCode ?? 500

@@ -416,6 +416,7 @@ describe('POST /tasks/:id/retry', () => {
       title: 'Task not retryable',
       status: 409,
       detail: `task ${FIRST_ID} is new; only a task in error can be retried`,
+      taskStatus: 'new',
     })
     expect(server.store.rows.get(FIRST_ID as TaskId)?.history).toHaveLength(1)
   })
@@ -477,6 +478,7 @@ describe('POST /tasks/:id/cancel', () => {
       title: 'Task not cancellable',
       status: 409,
       detail: `task ${FIRST_ID} is done; only a new or scheduled task can be cancelled`,
+      taskStatus: 'done',
     })
     expect(server.store.rows.get(FIRST_ID as TaskId)?.task.status).toBe('done')
   })
