@@ -5,7 +5,7 @@ import type { TaskApi } from '../support/task-api.js'
 // SIGTERM is how a deploy stops a tasker. Sends in flight either finish before it exits, or — past its shutdown
 // deadline — are abandoned to the sweeper, which hands them to the next tasker. Either way it exits 0.
 const e2e = useE2e('graceful-stop')
-// The abandoning tasker never leaves its group: a 10 s session lets the next one in after 10 s, not 90 s.
+// The abandoning tasker never leaves its group: a 10 s session lets the next one in after 10 s, not 30 s.
 const SHORT_SESSION = { KAFKA_SESSION_TIMEOUT_MS: '10000' }
 let api: TaskApi
 

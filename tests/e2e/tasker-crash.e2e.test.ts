@@ -7,7 +7,7 @@ import { mapConcurrently } from '../support/task-api.js'
 const e2e = useE2e('tasker-crash')
 const TOTAL = 1000
 // Short leases so the sweeper takes the dead tasker's tasks back within seconds (a lease is the task's timeoutMs,
-// 2000 below, plus the grace), and a short Kafka session so the group drops the dead member after 10 s, not 90 s.
+// 2000 below, plus the grace), and a short Kafka session so the group drops the dead member after 10 s, not 30 s.
 const SHORT_LEASES = { LEASE_GRACE_MS: '1000', SWEEP_INTERVAL_MS: '500', KAFKA_SESSION_TIMEOUT_MS: '10000' }
 
 it('sends all 1,000 tasks when the tasker is killed mid-run, resending at most those in flight', async () => {

@@ -1,4 +1,10 @@
-import { makeExecuteTasks, makePromoteDue, makePublishPending, makeRequeueStale } from '@request-tasker/application'
+import {
+  type AttemptResult,
+  makeExecuteTasks,
+  makePromoteDue,
+  makePublishPending,
+  makeRequeueStale,
+} from '@request-tasker/application'
 import {
   assertMigrationsCurrent,
   checkReadiness,
@@ -19,7 +25,6 @@ import {
   targetPolicyOptions,
   undiciHttpSender,
 } from '@request-tasker/infrastructure'
-import pLimit from 'p-limit'
 import { loadConfig } from './config.js'
 import { startHealthServer } from './health-server.js'
 import { startPeriodicLoop } from './periodic-loop.js'
@@ -69,11 +74,9 @@ const sender = undiciHttpSender({
   connections: config.HTTP_CONNECTIONS_PER_ORIGIN,
   targets: targetPolicy(targetPolicyOptions(config)),
 })
-const limit = pLimit(config.SEND_CONCURRENCY)
 const executeTasks = makeExecuteTasks({
   tasks,
   sender,
-  slots: (fn) => limit(fn),
   now,
   random: Math.random,
   leaseGraceMs: config.LEASE_GRACE_MS,
@@ -133,27 +136,25 @@ consumer = await runTaskConsumer({
     log.fatal({ err }, 'task consumer gave up, exiting')
     process.exit(1)
   },
-  handle: async (ids) => {
-    const { results, skipped } = await executeTasks(ids)
-    for (const { attempt, next } of results) {
-      const { taskId, n, outcome } = attempt
-      const then = next.status === 'scheduled' ? { next: next.status, runAt: next.runAt } : { next: next.status }
-      if (outcome.kind === 'response') {
-        log.info(
-          { taskId, attempt: n, httpStatusCode: outcome.httpStatusCode, durationMs: outcome.durationMs, ...then },
-          'task sent',
-        )
-      } else {
-        log.info(
-          { taskId, attempt: n, error: outcome.error, durationMs: outcome.durationMs, ...then },
-          'task send failed',
-        )
-      }
-    }
-    if (skipped > 0) log.debug({ skipped }, 'redelivered messages skipped')
-  },
+  maxInFlight: config.SEND_CONCURRENCY,
+  handle: async (ids) => (await executeTasks(ids)).map((stored) => stored.then(logOutcome)),
 })
 log.info({ topics, groupId: config.KAFKA_GROUP_ID, sendConcurrency: config.SEND_CONCURRENCY }, 'tasker started')
+
+function logOutcome(result: AttemptResult | null) {
+  if (!result) return // not claimed: a redelivered message of a finished task, or one another tasker holds
+  const { taskId, n, outcome } = result.attempt
+  const { next } = result
+  const then = next.status === 'scheduled' ? { next: next.status, runAt: next.runAt } : { next: next.status }
+  if (outcome.kind === 'response') {
+    log.info(
+      { taskId, attempt: n, httpStatusCode: outcome.httpStatusCode, durationMs: outcome.durationMs, ...then },
+      'task sent',
+    )
+  } else {
+    log.info({ taskId, attempt: n, error: outcome.error, durationMs: outcome.durationMs, ...then }, 'task send failed')
+  }
+}
 
 async function shutdown(signal: string) {
   if (stopping) return
@@ -166,7 +167,7 @@ async function shutdown(signal: string) {
   }, config.SHUTDOWN_TIMEOUT_MS)
   deadline.unref()
   try {
-    await consumer?.stop() // finishes the chunk in flight and commits its offsets
+    await consumer?.stop() // takes no more tasks, stores the outcomes of those in flight and commits them
     await Promise.all([relay.stop(), sweeper.stop(), scheduler.stop(), listener.close()])
     await producer.disconnect()
     await Promise.all([probeAdmin.disconnect(), health.close()])

@@ -14,7 +14,6 @@ import {
   retryDefaults,
   ScriptedSender,
   sequentialIds,
-  unboundedSlots,
 } from './testing/index.js'
 
 const timeout: SendOutcome = {
@@ -36,28 +35,28 @@ function setup(respond?: ConstructorParameters<typeof ScriptedSender>[0]) {
     defaultRetry: retryDefaults,
     wakeRelay: () => {},
   })
-  const execute = makeExecuteTasks({
+  const start = makeExecuteTasks({
     tasks: store,
     sender,
-    slots: unboundedSlots,
     now: clock.now,
     random: () => 0.5,
     leaseGraceMs: 500,
   })
+  /** Claims, sends and waits for every outcome to be stored. */
+  const execute = async (ids: TaskId[]) => Promise.all(await start(ids))
   const submitOne = (url = 'https://x.test/', retry = {}) =>
     submit({ ownerKeyId: 'k', request: { method: 'GET', url }, retry })
   const promoteDue = makePromoteDue({ tasks: store, now: clock.now })
-  return { store, clock, sender, execute, submitOne, promoteDue }
+  return { store, clock, sender, start, execute, submitOne, promoteDue }
 }
 
 describe('executeTasks', () => {
   it('sends each claimed task once and records done with the response', async () => {
     const { store, sender, execute, submitOne } = setup(() => okResponse(201, 'created'))
     const ids = [await submitOne('https://x.test/1'), await submitOne('https://x.test/2')]
-    const { results, skipped } = await execute(ids)
-    expect(skipped).toBe(0)
+    const results = await execute(ids)
     expect(sender.sent.map((r) => r.url)).toEqual(['https://x.test/1', 'https://x.test/2'])
-    expect(results.map((r) => [r.attempt.taskId, r.attempt.n, r.next])).toEqual([
+    expect(results.map((r) => [r?.attempt.taskId, r?.attempt.n, r?.next])).toEqual([
       [ids[0], 1, { status: 'done' }],
       [ids[1], 1, { status: 'done' }],
     ])
@@ -137,17 +136,18 @@ describe('executeTasks', () => {
     const id = await submitOne()
     await execute([id])
     const again = await execute([id, id])
-    expect(again).toEqual({ results: [], skipped: 2 })
+    expect(again).toEqual([null, null])
     expect(sender.sent).toHaveLength(1)
   })
 
   it('stores nothing and leaves the task claimed when storing fails, so the sweeper can requeue it', async () => {
-    const { store, clock, execute, submitOne } = setup()
+    const { store, clock, start, submitOne } = setup()
     const id = await submitOne()
     store.recordAttempts = async () => {
       throw new Error('database down')
     }
-    await expect(execute([id])).rejects.toThrow('database down')
+    const [stored] = await start([id])
+    await expect(stored).rejects.toThrow('database down')
     expect((await store.findOwned(id, 'k'))?.task.status).toBe('in_process')
 
     const requeue = makeRequeueStale({ tasks: store, now: clock.now })
@@ -155,6 +155,36 @@ describe('executeTasks', () => {
     clock.advance(1501)
     expect(await requeue(10)).toEqual([id])
     expect((await store.findOwned(id, 'k'))?.history.map((h) => h.status)).toEqual(['new', 'in_process', 'new'])
+  })
+
+  it('stores each outcome as it comes: a send that never ends holds back no other task', async () => {
+    const { store, sender, start, submitOne } = setup()
+    const ids = [await submitOne('https://x.test/silent'), await submitOne('https://x.test/fast')]
+    sender.send = async (request) => (request.url.endsWith('/silent') ? new Promise(() => {}) : okResponse())
+
+    const [silent, fast] = await start(ids)
+    expect((await fast)?.next).toEqual({ status: 'done' })
+    expect((await store.findOwned(ids[1]!, 'k'))?.task.status).toBe('done')
+    expect((await store.findOwned(ids[0]!, 'k'))?.task.status).toBe('in_process')
+    expect(await Promise.race([silent, 'still sending'])).toBe('still sending')
+  })
+
+  it('writes the outcomes that finish during a write together, in the next one', async () => {
+    const { store, execute, submitOne } = setup()
+    const ids = [] as TaskId[]
+    for (let i = 0; i < 5; i++) ids.push(await submitOne(`https://x.test/${i}`))
+    const writes: number[] = []
+    const recordAttempts = store.recordAttempts.bind(store)
+    store.recordAttempts = async (results, now) => {
+      writes.push(results.length)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      return recordAttempts(results, now)
+    }
+
+    const results = await execute(ids)
+
+    expect(results.map((r) => r?.next.status)).toEqual(['done', 'done', 'done', 'done', 'done'])
+    expect(writes).toEqual([1, 4])
   })
 
   it('keeps a late attempt as history without overriding the claim that replaced it', async () => {

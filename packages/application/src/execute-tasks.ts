@@ -1,35 +1,41 @@
-import { type Attempt, nextStep, type TaskId } from '@request-tasker/domain'
+import { type Attempt, nextStep, type Task, type TaskId } from '@request-tasker/domain'
+import { batchedRecorder } from './batched-recorder.js'
 import type { HttpSender } from './ports/http-sender.js'
 import type { AttemptResult, TaskRepository } from './ports/task-repository.js'
 
-/** Runs `fn` when a send slot is free: the tasker-wide bound on requests in flight. */
-export type SendSlots = <T>(fn: () => Promise<T>) => Promise<T>
-
-export type ExecuteTasks = (ids: readonly TaskId[]) => Promise<{ results: AttemptResult[]; skipped: number }>
+/**
+ * Claims the tasks and starts sending the claimed ones; resolves once the claim is stored, with one promise per
+ * id, in order. Each settles when that task's outcome is stored, or at once with null when the task was not
+ * claimed (finished already, cancelled, or held by another claim), so nothing was sent.
+ */
+export type ExecuteTasks = (ids: readonly TaskId[]) => Promise<Array<Promise<AttemptResult | null>>>
 
 export function makeExecuteTasks(deps: {
   tasks: TaskRepository
   sender: HttpSender
-  slots: SendSlots
   now: () => Date
   /** In [0, 1): the backoff's jitter. */
   random: () => number
   leaseGraceMs: number
 }): ExecuteTasks {
+  // Outcomes are stored as they come, each task's on its own: a slow send holds up no other task's result.
+  const record = batchedRecorder(deps.tasks, deps.now)
+
+  async function sendAndRecord(task: Task): Promise<AttemptResult> {
+    const startedAt = deps.now()
+    const outcome = await deps.sender.send(task.request)
+    const attempt: Attempt = { taskId: task.id, n: task.attempts, startedAt, outcome }
+    const result = { attempt, next: nextStep(task, outcome, deps.now(), deps.random) }
+    await record(result)
+    return result
+  }
+
   return async (ids) => {
-    const claimed = await deps.tasks.claim(ids, deps.now(), deps.leaseGraceMs)
-    const results = await Promise.all(
-      claimed.map((task) =>
-        deps.slots(async (): Promise<AttemptResult> => {
-          const startedAt = deps.now()
-          const outcome = await deps.sender.send(task.request)
-          const attempt: Attempt = { taskId: task.id, n: task.attempts, startedAt, outcome }
-          return { attempt, next: nextStep(task, outcome, deps.now(), deps.random) }
-        }),
-      ),
-    )
-    // One write for the whole batch; only after it returns may the caller acknowledge the messages.
-    await deps.tasks.recordAttempts(results, deps.now())
-    return { results, skipped: ids.length - claimed.length }
+    const claimed = new Map((await deps.tasks.claim(ids, deps.now(), deps.leaseGraceMs)).map((t) => [t.id, t]))
+    return ids.map((id) => {
+      const task = claimed.get(id)
+      claimed.delete(id) // a repeated id sends once
+      return task ? sendAndRecord(task) : Promise.resolve(null)
+    })
   }
 }

@@ -1,5 +1,5 @@
 import { makeExecuteTasks } from '@request-tasker/application'
-import { okResponse, retryDefaults, ScriptedSender, unboundedSlots } from '@request-tasker/application/testing'
+import { okResponse, retryDefaults, ScriptedSender } from '@request-tasker/application/testing'
 import { DEFAULT_RETRY_ON, type SendOutcome, type TaskId } from '@request-tasker/domain'
 import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
@@ -21,13 +21,12 @@ async function sendWith({ store, clock }: Server, id: string, outcome: SendOutco
   const execute = makeExecuteTasks({
     tasks: store,
     sender: new ScriptedSender(() => outcome),
-    slots: unboundedSlots,
     now: clock.now,
     random: () => 0.5,
     leaseGraceMs: 1000,
   })
   clock.advance(1000)
-  await execute([id as TaskId])
+  await Promise.all(await execute([id as TaskId]))
 }
 
 describe('POST /tasks', () => {

@@ -1,5 +1,4 @@
 import type { OutboundRequest, SendOutcome, TaskId } from '@request-tasker/domain'
-import type { SendSlots } from '../execute-tasks.js'
 import type { HttpSender } from '../ports/http-sender.js'
 import type { OutboxEntry, QueuePublisher } from '../ports/outbox.js'
 import type { TargetPolicy } from '../ports/target-policy.js'
@@ -54,8 +53,6 @@ export function refusingTargets(...hosts: string[]): TargetPolicy {
 
 /** The server's default retry settings, as submitTask takes them. */
 export const retryDefaults = { maxAttempts: 5, backoff: { baseMs: 1_000, maxMs: 600_000 } }
-
-export const unboundedSlots: SendSlots = (fn) => fn()
 
 /** A clock that moves only when told to. */
 export function manualClock(start = new Date('2026-01-01T00:00:00Z')) {

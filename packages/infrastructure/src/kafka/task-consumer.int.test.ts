@@ -32,7 +32,16 @@ describe('runTaskConsumer', () => {
     await t.cleanup()
   })
 
-  function start(groupId: string, handle: (ids: TaskId[]) => Promise<unknown>, chunkSize = 4) {
+  type Handle = (ids: TaskId[]) => Promise<Array<Promise<unknown>>>
+  /** A handle whose every task is stored at once. */
+  const storedAtOnce =
+    (seen: (ids: TaskId[]) => unknown): Handle =>
+    async (ids) => {
+      seen(ids)
+      return ids.map(() => Promise.resolve())
+    }
+
+  function start(groupId: string, handle: Handle, { chunkSize = 4, maxInFlight = 100 } = {}) {
     return runTaskConsumer({
       consumer: createTaskConsumer(t.kafka, { groupId, maxWaitTimeInMs: 200 }),
       topics: t.topics,
@@ -42,6 +51,7 @@ describe('runTaskConsumer', () => {
       log: createLogger('test', 'silent'),
       partitionsConsumedConcurrently: 3,
       chunkSize,
+      maxInFlight,
     }).then((c) => {
       running.push(c)
       return c
@@ -77,7 +87,11 @@ describe('runTaskConsumer', () => {
     await kafkaQueuePublisher(producer, t.topics).publish(entries)
 
     const calls: TaskId[][] = []
-    await start(t.groupId(), async (ids) => calls.push(ids), 100)
+    await start(
+      t.groupId(),
+      storedAtOnce((ids) => calls.push(ids)),
+      { chunkSize: 100 },
+    )
 
     await expect.poll(() => calls.flat().length, { timeout: 20_000 }).toBe(1000)
     expect(calls.flat().sort()).toEqual(entries.map((e) => e.taskId).sort())
@@ -95,7 +109,11 @@ describe('runTaskConsumer', () => {
     ])
     const handled: TaskId[] = []
     const groupId = t.groupId()
-    await start(groupId, async (ids) => handled.push(...ids), 10)
+    await start(
+      groupId,
+      storedAtOnce((ids) => handled.push(...ids)),
+      { chunkSize: 10 },
+    )
 
     const deadLetters: Array<{ key: string | undefined; value: unknown }> = []
     const reader = t.kafka.consumer({ groupId: t.groupId('reader'), maxWaitTimeInMs: 200 })
@@ -145,54 +163,122 @@ describe('runTaskConsumer', () => {
     await expect.poll(() => committedOffset(groupId, 0)).toBe('5')
   })
 
-  it('commits a chunk only after handle resolves, so a failed chunk is delivered again to the group', async () => {
+  it('commits only past stored outcomes: a task still running holds the commit point, not the tasks after it', async () => {
+    const ids = Array.from({ length: 10 }, () => newId())
+    await produceToPartition0(ids.map((taskId) => JSON.stringify({ taskId })))
+    const groupId = t.groupId()
+    const slow = gate()
+    const handled: TaskId[] = []
+    await start(groupId, async (chunk) => {
+      handled.push(...chunk)
+      return chunk.map((id) => (id === ids[1] ? slow.promise : Promise.resolve()))
+    })
+
+    await expect.poll(() => handled.length, { timeout: 20_000 }).toBe(10)
+    await expect.poll(() => committedOffset(groupId, 0)).toBe('1')
+    await sleep(500)
+    expect(await committedOffset(groupId, 0)).toBe('1')
+
+    slow.open()
+    await expect.poll(() => committedOffset(groupId, 0)).toBe('10')
+  })
+
+  it('claims no more than maxInFlight tasks at a time, and a silent one holds only its own slot', async () => {
+    const ids = Array.from({ length: 12 }, () => newId())
+    await produceToPartition0(ids.map((taskId) => JSON.stringify({ taskId })))
+    const groupId = t.groupId()
+    const silent = gate()
+    let inFlight = 0
+    let most = 0
+    const handled: TaskId[] = []
+    await start(
+      groupId,
+      async (chunk) => {
+        handled.push(...chunk)
+        inFlight += chunk.length
+        most = Math.max(most, inFlight)
+        return chunk.map(async (id) => {
+          await (id === ids[0] ? silent.promise : sleep(20))
+          inFlight--
+        })
+      },
+      { chunkSize: 4, maxInFlight: 3 },
+    )
+
+    await expect.poll(() => handled.length, { timeout: 20_000 }).toBe(12)
+    expect(most).toBe(3)
+    await expect.poll(() => inFlight).toBe(1)
+    expect(await committedOffset(groupId, 0)).toBe('-1') // nothing is committed past the silent task
+
+    silent.open()
+    await expect.poll(() => committedOffset(groupId, 0)).toBe('12')
+  })
+
+  it('reads again the messages whose tasks could not be claimed, from this member or the next', async () => {
     const ids = Array.from({ length: 10 }, () => newId())
     await produceToPartition0(ids.map((taskId) => JSON.stringify({ taskId })))
     const groupId = t.groupId()
 
-    // 1. The first consumer handles offsets 0–3, then fails on 4–7 (kafkajs retries, failing again each time).
+    // 1. The first consumer claims offsets 0–3, then fails on 4–7 (kafkajs retries, failing again each time).
     const firstCalls: TaskId[][] = []
     const first = await start(groupId, async (chunk) => {
       firstCalls.push(chunk)
       if (firstCalls.length > 1) throw new Error('database unavailable')
+      return chunk.map(() => Promise.resolve())
     })
-    await expect.poll(() => firstCalls.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(2)
+    await expect.poll(() => firstCalls.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(3)
     await first.stop()
+    running.splice(running.indexOf(first), 1)
     expect(firstCalls[0]).toEqual(ids.slice(0, 4))
-    expect(firstCalls[1]).toEqual(ids.slice(4, 8))
+    expect(firstCalls.slice(1)).toEqual(firstCalls.slice(1).map(() => ids.slice(4, 8)))
     expect(await committedOffset(groupId, 0)).toBe('4')
 
     // 2. A new member of the same group starts at the failed chunk: 4–9 again, and 0–3 never.
     const secondCalls: TaskId[][] = []
-    await start(groupId, async (chunk) => secondCalls.push(chunk))
+    await start(
+      groupId,
+      storedAtOnce((chunk) => secondCalls.push(chunk)),
+    )
     await expect.poll(() => secondCalls.flat().length, { timeout: 20_000 }).toBe(6)
     expect(secondCalls).toEqual([ids.slice(4, 8), ids.slice(8, 10)])
     await expect.poll(() => committedOffset(groupId, 0)).toBe('10')
   })
 
-  it('stops after the chunk in flight, committing it and starting no other', async () => {
+  it('stops taking tasks, waits for those in flight to be stored, and commits them before leaving', async () => {
     const ids = Array.from({ length: 8 }, () => newId())
     await produceToPartition0(ids.map((taskId) => JSON.stringify({ taskId })))
     const groupId = t.groupId()
 
-    let release = () => {}
-    const gate = new Promise<void>((resolve) => {
-      release = resolve
-    })
+    const sending = gate()
     const calls: TaskId[][] = []
-    const consumer = await start(groupId, async (chunk) => {
-      calls.push(chunk)
-      await gate
-    })
+    const consumer = await start(
+      groupId,
+      async (chunk) => {
+        calls.push(chunk)
+        return chunk.map(() => sending.promise)
+      },
+      { chunkSize: 4, maxInFlight: 4 },
+    )
     await expect.poll(() => calls.length, { timeout: 20_000 }).toBe(1)
 
-    // Had stop() left the group before the chunk ended, its commit would fail and the offset stay unset.
+    // Had stop() left the group before the outcomes were stored, its commit would fail and the offset stay unset.
     running.splice(running.indexOf(consumer), 1)
     const stopping = consumer.stop()
-    release()
+    await sleep(300)
+    sending.open()
     await stopping
 
     expect(calls).toEqual([ids.slice(0, 4)])
     expect(await committedOffset(groupId, 0)).toBe('4')
   })
 })
+
+function gate() {
+  let open = () => {}
+  const promise = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  return { promise, open }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -2,17 +2,23 @@ import type { TaskId } from '@request-tasker/domain'
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs'
 import type { Logger } from '../logger.js'
 import { ACKS_ALL } from './clients.js'
+import { OffsetProgress } from './offset-progress.js'
+import { Slots } from './slots.js'
 import { decodeTaskMessage } from './task-message.js'
 import type { Topics } from './topics.js'
 
 /**
- * kafkajs heartbeats only from inside the consume loop (there is no background heartbeat thread), and a chunk
- * takes as long as its slowest send: up to the 60 s task timeout plus claiming and storing. So the broker must
- * wait longer than that before declaring a busy member dead (sessionTimeout), and a rebalance must wait as long
- * for a member to finish its chunk and rejoin (rebalanceTimeout); 90 s leaves 30 s for the database. A crashed
- * tasker's partitions therefore move after at most 90 s; its claimed tasks are the sweeper's, not Kafka's, concern.
+ * kafkajs heartbeats only from inside the consume loop (there is no background heartbeat thread). A batch hands its
+ * tasks over as soon as they are claimed and heartbeats while it waits for a free send slot, so a member answers
+ * within seconds however long its sends take. A crashed tasker's partitions move after sessionTimeout; its
+ * claimed tasks are the sweeper's, not Kafka's, concern.
  */
-export const TASK_CONSUMER_TIMEOUTS = { sessionTimeout: 90_000, rebalanceTimeout: 90_000, heartbeatInterval: 3_000 }
+export const TASK_CONSUMER_TIMEOUTS = { sessionTimeout: 30_000, rebalanceTimeout: 60_000, heartbeatInterval: 3_000 }
+
+/** Offsets that became committable within this long go to the broker in one commit. */
+const COMMIT_DELAY_MS = 100
+/** How often a batch waiting for send slots heartbeats and checks that it should still run. */
+const SLOT_WAIT_MS = 1_000
 
 export function createTaskConsumer(
   kafka: Kafka,
@@ -23,10 +29,7 @@ export function createTaskConsumer(
   }: {
     groupId: string
     maxWaitTimeInMs?: number
-    /**
-     * How long a silent member keeps its partitions, and so how long a group with a crashed member stalls before
-     * a rebalance completes. Lower it only where every task's timeout is well under it.
-     */
+    /** How long a silent member keeps its partitions, and so how long a group with a crashed member stalls. */
     sessionTimeoutMs?: number
   },
 ): Consumer {
@@ -45,94 +48,209 @@ export type TaskConsumerDeps = {
   topics: Topics
   /** Connected by the caller; used for dead letters. */
   producer: Producer
-  /** Claims, sends and records the tasks; resolves only once their outcomes are stored. */
-  handle: (ids: TaskId[]) => Promise<unknown>
+  /**
+   * Claims the tasks and starts sending them. Resolves once they are claimed, with one promise per id, in order,
+   * that settles when that task's outcome is stored (at once for a task not claimed: finished, or another's).
+   * A rejection of the call itself means nothing was claimed: its messages are read again.
+   */
+  handle: (ids: TaskId[]) => Promise<Array<Promise<unknown>>>
   /** Called when kafkajs stops consuming for good; a live tasker that consumes nothing would hide the outage. */
   onGiveUp: (err: Error) => void
   log: Logger
   partitionsConsumedConcurrently: number
-  /** Messages handed to one `handle` call; their offsets are committed together. */
+  /** Most messages claimed together. */
   chunkSize: number
+  /**
+   * Tasks claimed and not yet stored, at most: the send slots. A target that never answers holds one until the
+   * task's timeout; the other slots keep going, and no task is claimed before a slot is free for it.
+   */
+  maxInFlight: number
 }
 
-/** Connects, subscribes and consumes until `stop()`, which finishes the chunk in flight and leaves the group. */
+type ConsumerState = {
+  deps: TaskConsumerDeps
+  progress: OffsetProgress
+  slots: Slots
+  stopping: boolean
+  scheduleCommit: () => void
+}
+
+/**
+ * Connects, subscribes and consumes until `stop()`. A message's offset is committed only once its task's outcome
+ * is stored (or the task was not claimed), and never past an older message whose task is still running; tasks of
+ * all partitions run side by side in the send slots, so one slow task holds up neither its partition nor others.
+ */
 export async function runTaskConsumer(deps: TaskConsumerDeps): Promise<{ stop(): Promise<void> }> {
   const { consumer, topics, log } = deps
+  const progress = new OffsetProgress()
+  let commitTimer: NodeJS.Timeout | undefined
+  let committing: Promise<void> | undefined
+
+  async function commitReady(): Promise<void> {
+    commitTimer = undefined
+    const points = progress.takeReady()
+    if (points.length === 0) return
+    try {
+      await consumer.commitOffsets(points)
+    } catch (err) {
+      // Refused during a rebalance, say: the offsets stay ready and go with the next commit. Until then a crash
+      // only means these messages are read again, and their claims send nothing.
+      progress.restore(points)
+      log.warn({ err, points }, 'offset commit failed, will retry')
+      scheduleCommit()
+    }
+  }
+  function scheduleCommit() {
+    if (commitTimer || state.stopping) return
+    commitTimer = setTimeout(() => {
+      committing = commitReady().finally(() => {
+        committing = undefined
+      })
+    }, COMMIT_DELAY_MS)
+  }
+
+  const state: ConsumerState = {
+    deps,
+    progress,
+    slots: new Slots(deps.maxInFlight),
+    stopping: false,
+    scheduleCommit,
+  }
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     log.error({ err: payload.error, restart: payload.restart }, 'task consumer crashed')
     // kafkajs restarts after most crashes; after the others it consumes nothing more, so say so to the owner.
     if (!payload.restart) deps.onGiveUp(payload.error)
   })
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    // Partitions that moved to another member are its to commit now; ours may have offsets waiting.
+    progress.retain(payload.memberAssignment)
+    scheduleCommit()
+  })
   await consumer.connect()
   // A new group starts at the earliest offset: tasks published before the group first existed must still run.
   await consumer.subscribe({ topics: [topics.tasks], fromBeginning: true })
+  let active = 0
   await consumer.run({
-    // Nothing is committed behind our back: the only commit is the one below, after `handle`.
+    // Nothing is committed behind our back: the only commits are those of stored outcomes, above.
     autoCommit: false,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: deps.partitionsConsumedConcurrently,
-    eachBatch: (payload) => consumeBatch(deps, payload),
+    eachBatch: async (payload) => {
+      active++
+      try {
+        await consumeBatch(state, payload)
+      } finally {
+        active--
+        state.slots.notify()
+      }
+    },
   })
   return {
     async stop() {
-      // Stops fetching, waits for every eachBatch to return (each ends after its current chunk), leaves the group.
+      // Takes no more messages, lets the tasks in flight finish and be stored, commits them, then leaves the group
+      // (a commit after leaving would be refused). The caller's deadline covers sends that take too long.
+      state.stopping = true
+      clearTimeout(commitTimer)
+      commitTimer = undefined
+      consumer.pause([{ topic: topics.tasks }])
+      while (active > 0 || state.slots.used > 0) await state.slots.changed(SLOT_WAIT_MS)
+      await committing
+      await commitReady()
       await consumer.disconnect()
     },
   }
 }
 
-async function consumeBatch(deps: TaskConsumerDeps, payload: EachBatchPayload): Promise<void> {
-  const { batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale } = payload
+async function consumeBatch(state: ConsumerState, payload: EachBatchPayload): Promise<void> {
+  const { deps, progress, slots } = state
+  const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload
   const { topic, partition } = batch
-  for (let start = 0; start < batch.messages.length; start += deps.chunkSize) {
-    // Unhandled messages stay unresolved and uncommitted: the next owner of the partition reads them again.
-    if (!isRunning() || isStale()) return
-    const chunk = batch.messages.slice(start, start + deps.chunkSize)
-
-    const ids: TaskId[] = []
-    const deadLetters: KafkaMessage[] = []
-    const reasons: string[] = []
-    for (const message of chunk) {
-      const decoded = decodeTaskMessage(message.value)
-      if (decoded.ok) ids.push(decoded.taskId)
-      else {
-        deadLetters.push(message)
-        reasons.push(decoded.reason)
-      }
+  // A redelivery (after a rebalance kept this partition here) of messages this member still follows: skip them.
+  const messages = batch.messages.filter((m) => !progress.follows(topic, partition, m.offset))
+  const skipped = batch.messages.length - messages.length
+  if (skipped > 0) resolveOffset(batch.messages[skipped - 1]!.offset)
+  const minClaim = Math.max(1, Math.floor(deps.maxInFlight / 8))
+  let start = 0
+  while (start < messages.length) {
+    // Messages left unresolved are fetched again: by this member once it runs again, or by the partition's next one.
+    const running = () => isRunning() && !isStale() && !state.stopping
+    if (!running()) return
+    // Claim only what can be sent at once: a claimed task's lease runs from its claim, not from its send.
+    const wanted = Math.min(messages.length - start, deps.chunkSize)
+    while (slots.free < Math.min(wanted, minClaim)) {
+      await slots.changed(SLOT_WAIT_MS)
+      if (!running()) return
+      await heartbeat()
     }
-    if (deadLetters.length > 0) {
-      await deps.producer.send({
-        topic: deps.topics.deadLetters,
-        acks: ACKS_ALL,
-        messages: deadLetters.map((m, i) => ({
-          key: m.key,
-          value: JSON.stringify(deadLetterOf(m, reasons[i]!, topic, partition)),
-        })),
-      })
-      deps.log.warn({ topic, partition, offsets: deadLetters.map((m) => m.offset), reasons }, 'messages dead-lettered')
-    }
+    const chunk = messages.slice(start, start + Math.min(wanted, slots.free))
+    start += chunk.length
 
+    const decoded = chunk.map((m) => ({ message: m, ...decodeTaskMessage(m.value) }))
+    const deadLetters = decoded.flatMap((d) => (d.ok ? [] : [{ message: d.message, reason: d.reason }]))
+    if (deadLetters.length > 0) await publishDeadLetters(deps, topic, partition, deadLetters)
+
+    const ids = [...new Set(decoded.flatMap((d) => (d.ok ? [d.taskId] : [])))]
+    let stored: Array<Promise<unknown>> = []
     if (ids.length > 0) {
+      slots.take(ids.length)
       try {
-        await deps.handle([...new Set(ids)])
+        stored = await deps.handle(ids)
       } catch (err) {
-        // Not resolved, not committed: kafkajs fetches this chunk again (from this consumer after its retry
-        // backoff, or from the next owner after a rebalance). The claim in `handle` makes a resend a no-op for
-        // tasks that did finish. A dead letter above may then be published twice; that is the at-least-once price.
-        deps.log.error({ err, topic, partition, taskIds: ids }, 'tasks not handled, messages will be redelivered')
+        // Nothing was claimed: kafkajs fetches these messages again after its retry backoff (or the next owner
+        // does). A dead letter above may then be published twice; that is the at-least-once price.
+        slots.release(ids.length)
+        deps.log.error({ err, topic, partition, taskIds: ids }, 'tasks not claimed, messages will be redelivered')
         throw err
       }
     }
 
-    // Only now, with every outcome stored, may the chunk count as consumed. Committing any earlier would lose the
-    // tasks of a chunk whose tasker dies mid-send. A commit refused by a rebalance throws: the chunk is redelivered.
-    const last = chunk.at(-1)!.offset
-    resolveOffset(last)
-    await commitOffsetsIfNecessary({
-      topics: [{ topic, partitions: [{ partition, offset: (BigInt(last) + 1n).toString() }] }],
+    progress.track(
+      topic,
+      partition,
+      chunk.map((m) => m.offset),
+    )
+    const finished = (offsets: string[]) => {
+      for (const offset of offsets) progress.done(topic, partition, offset)
+      state.scheduleCommit()
+    }
+    finished(deadLetters.map((d) => d.message.offset))
+    const offsetsOf = new Map<TaskId, string[]>(ids.map((id) => [id, []]))
+    for (const d of decoded) if (d.ok) offsetsOf.get(d.taskId)!.push(d.message.offset)
+    ids.forEach((taskId, i) => {
+      void stored[i]!.then(
+        () => {},
+        // Its outcome was not stored: the task stays leased in Postgres and the sweeper requeues it when the lease
+        // runs out, so passing its offset loses nothing.
+        (err: unknown) => deps.log.error({ err, taskId }, 'outcome not stored, task left to the stale sweeper'),
+      ).finally(() => {
+        finished(offsetsOf.get(taskId)!)
+        slots.release(1)
+      })
     })
+    // The fetch position moves on; the commit point follows the stored outcomes.
+    resolveOffset(chunk.at(-1)!.offset)
     await heartbeat()
   }
+}
+
+async function publishDeadLetters(
+  deps: TaskConsumerDeps,
+  topic: string,
+  partition: number,
+  deadLetters: Array<{ message: KafkaMessage; reason: string }>,
+) {
+  await deps.producer.send({
+    topic: deps.topics.deadLetters,
+    acks: ACKS_ALL,
+    messages: deadLetters.map(({ message, reason }) => ({
+      key: message.key,
+      value: JSON.stringify(deadLetterOf(message, reason, topic, partition)),
+    })),
+  })
+  deps.log.warn(
+    { topic, partition, offsets: deadLetters.map((d) => d.message.offset), reasons: deadLetters.map((d) => d.reason) },
+    'messages dead-lettered',
+  )
 }
 
 function deadLetterOf(message: KafkaMessage, reason: string, topic: string, partition: number) {
