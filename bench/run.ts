@@ -75,6 +75,7 @@ const settings = {
   RELAY_BATCH_SIZE: tasker.RELAY_BATCH_SIZE,
   DATABASE_POOL_MAX: tasker.DATABASE_POOL_MAX,
   LOG_LEVEL: tasker.LOG_LEVEL,
+  TASKER_NODE_OPTIONS: appEnv.TASKER_NODE_OPTIONS ?? '',
 }
 
 const logDir = join(ROOT, '.local/bench', runId)

@@ -66,7 +66,14 @@ export async function startTasker(
   const topics = taskerTopics(ctx, scenario)
   const startedAtMs = Date.now()
   const proc = startNode(name, [TASKER_MAIN], {
-    env: { ...ctx.appEnv, DATABASE_URL: db.url, KAFKA_CLIENT_ID: 'bench-tasker', ...topics },
+    env: {
+      ...ctx.appEnv,
+      // As scripts/run-apps.sh and docker-compose.yml start it: with the heap settings of .env.
+      NODE_OPTIONS: ctx.appEnv.TASKER_NODE_OPTIONS ?? '',
+      DATABASE_URL: db.url,
+      KAFKA_CLIENT_ID: 'bench-tasker',
+      ...topics,
+    },
     logFile: join(ctx.logDir, `${name}.log`),
     nodeOptions: profileArgs(ctx, name, profile),
   })
