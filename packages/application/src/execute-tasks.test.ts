@@ -187,6 +187,29 @@ describe('executeTasks', () => {
     expect(writes).toEqual([1, 4])
   })
 
+  it('claims the calls that overlap a running claim together, in one statement', async () => {
+    const { store, sender, start, submitOne } = setup()
+    const [a, b, c] = [
+      await submitOne('https://x.test/a'),
+      await submitOne('https://x.test/b'),
+      await submitOne('https://x.test/c'),
+    ]
+    const claims: TaskId[][] = []
+    const claim = store.claim.bind(store)
+    store.claim = async (ids, now, grace) => {
+      claims.push([...ids])
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      return claim(ids, now, grace)
+    }
+
+    const calls = await Promise.all([start([a!]), start([b!, c!]), start([c!])])
+    const results = await Promise.all(calls.map((stored) => Promise.all(stored)))
+
+    expect(claims).toEqual([[a], [b, c, c]])
+    expect(results.map((r) => r.map((x) => x?.attempt.taskId ?? null))).toEqual([[a], [b, c], [null]])
+    expect(sender.sent).toHaveLength(3) // c, asked for twice, is sent once
+  })
+
   it('keeps a late attempt as history without overriding the claim that replaced it', async () => {
     const { store, clock, execute, submitOne } = setup()
     const id = await submitOne()

@@ -1,5 +1,5 @@
 import { type Attempt, nextStep, type Task, type TaskId } from '@request-tasker/domain'
-import { batchedRecorder } from './batched-recorder.js'
+import { batched } from './batched.js'
 import type { HttpSender } from './ports/http-sender.js'
 import type { AttemptResult, TaskRepository } from './ports/task-repository.js'
 
@@ -17,9 +17,28 @@ export function makeExecuteTasks(deps: {
   /** In [0, 1): the backoff's jitter. */
   random: () => number
   leaseGraceMs: number
+  /** Most outcomes, or claim calls, that one statement takes. */
+  maxBatch?: number
 }): ExecuteTasks {
-  // Outcomes are stored as they come, each task's on its own: a slow send holds up no other task's result.
-  const record = batchedRecorder(deps.tasks, deps.now)
+  const maxBatch = deps.maxBatch ?? 500
+  // Calls from several partitions that overlap share one claim statement and so one commit.
+  const claim = batched(async (idLists: Array<readonly TaskId[]>) => {
+    const claimed = new Map(
+      (await deps.tasks.claim(idLists.flat(), deps.now(), deps.leaseGraceMs)).map((t) => [t.id, t]),
+    )
+    return idLists.map((ids) =>
+      ids.map((id) => {
+        const task = claimed.get(id)
+        claimed.delete(id) // a repeated id sends once
+        return task
+      }),
+    )
+  }, maxBatch)
+  // Outcomes are stored as they come, each task's on its own, many per write: a slow send holds up no other.
+  const record = batched(async (results: AttemptResult[]) => {
+    await deps.tasks.recordAttempts(results, deps.now())
+    return results.map(() => undefined)
+  }, maxBatch)
 
   async function sendAndRecord(task: Task): Promise<AttemptResult> {
     const startedAt = deps.now()
@@ -30,12 +49,5 @@ export function makeExecuteTasks(deps: {
     return result
   }
 
-  return async (ids) => {
-    const claimed = new Map((await deps.tasks.claim(ids, deps.now(), deps.leaseGraceMs)).map((t) => [t.id, t]))
-    return ids.map((id) => {
-      const task = claimed.get(id)
-      claimed.delete(id) // a repeated id sends once
-      return task ? sendAndRecord(task) : Promise.resolve(null)
-    })
-  }
+  return async (ids) => (await claim(ids)).map((task) => (task ? sendAndRecord(task) : Promise.resolve(null)))
 }
