@@ -187,21 +187,19 @@ async function consumeBatch(state: ConsumerState, payload: EachBatchPayload): Pr
 
     const decoded = chunk.map((m) => ({ message: m, ...decodeTaskMessage(m.value) }))
     const deadLetters = decoded.flatMap((d) => (d.ok ? [] : [{ message: d.message, reason: d.reason }]))
-    if (deadLetters.length > 0) await publishDeadLetters(deps, topic, partition, deadLetters)
-
     const ids = [...new Set(decoded.flatMap((d) => (d.ok ? [d.taskId] : [])))]
+    // Taken before the first await, so that batches of other partitions see them gone.
+    slots.take(ids.length)
     let stored: Array<Promise<unknown>> = []
-    if (ids.length > 0) {
-      slots.take(ids.length)
-      try {
-        stored = await deps.handle(ids)
-      } catch (err) {
-        // Nothing was claimed: kafkajs fetches these messages again after its retry backoff (or the next owner
-        // does). A dead letter above may then be published twice; that is the at-least-once price.
-        slots.release(ids.length)
-        deps.log.error({ err, topic, partition, taskIds: ids }, 'tasks not claimed, messages will be redelivered')
-        throw err
-      }
+    try {
+      if (deadLetters.length > 0) await publishDeadLetters(deps, topic, partition, deadLetters)
+      if (ids.length > 0) stored = await deps.handle(ids)
+    } catch (err) {
+      // Nothing was claimed: kafkajs fetches these messages again after its retry backoff (or the next owner
+      // does). A dead letter may then be published twice; that is the at-least-once price.
+      slots.release(ids.length)
+      deps.log.error({ err, topic, partition, taskIds: ids }, 'tasks not claimed, messages will be redelivered')
+      throw err
     }
 
     progress.track(
