@@ -137,7 +137,8 @@ consumer = await runTaskConsumer({
     process.exit(1)
   },
   maxInFlight: config.SEND_CONCURRENCY,
-  handle: async (ids) => (await executeTasks(ids)).map((stored) => stored.then(logOutcome)),
+  handle: async (ids) =>
+    (await executeTasks(ids)).map(({ sent, stored }) => ({ sent, stored: stored.then(logOutcome) })),
 })
 log.info({ topics, groupId: config.KAFKA_GROUP_ID, sendConcurrency: config.SEND_CONCURRENCY }, 'tasker started')
 

@@ -43,7 +43,7 @@ function setup(respond?: ConstructorParameters<typeof ScriptedSender>[0]) {
     leaseGraceMs: 500,
   })
   /** Claims, sends and waits for every outcome to be stored. */
-  const execute = async (ids: TaskId[]) => Promise.all(await start(ids))
+  const execute = async (ids: TaskId[]) => Promise.all((await start(ids)).map((run) => run.stored))
   const submitOne = (url = 'https://x.test/', retry = {}) =>
     submit({ ownerKeyId: 'k', request: { method: 'GET', url }, retry })
   const promoteDue = makePromoteDue({ tasks: store, now: clock.now })
@@ -146,8 +146,9 @@ describe('executeTasks', () => {
     store.recordAttempts = async () => {
       throw new Error('database down')
     }
-    const [stored] = await start([id])
-    await expect(stored).rejects.toThrow('database down')
+    const [run] = await start([id])
+    await run!.sent
+    await expect(run!.stored).rejects.toThrow('database down')
     expect((await store.findOwned(id, 'k'))?.task.status).toBe('in_process')
 
     const requeue = makeRequeueStale({ tasks: store, now: clock.now })
@@ -163,10 +164,10 @@ describe('executeTasks', () => {
     sender.send = async (request) => (request.url.endsWith('/silent') ? new Promise(() => {}) : okResponse())
 
     const [silent, fast] = await start(ids)
-    expect((await fast)?.next).toEqual({ status: 'done' })
+    expect((await fast!.stored)?.next).toEqual({ status: 'done' })
     expect((await store.findOwned(ids[1]!, 'k'))?.task.status).toBe('done')
     expect((await store.findOwned(ids[0]!, 'k'))?.task.status).toBe('in_process')
-    expect(await Promise.race([silent, 'still sending'])).toBe('still sending')
+    expect(await Promise.race([silent!.sent, 'still sending'])).toBe('still sending')
   })
 
   it('writes the outcomes that finish during a write together, in the next one', async () => {
@@ -203,7 +204,7 @@ describe('executeTasks', () => {
     }
 
     const calls = await Promise.all([start([a!]), start([b!, c!]), start([c!])])
-    const results = await Promise.all(calls.map((stored) => Promise.all(stored)))
+    const results = await Promise.all(calls.map((runs) => Promise.all(runs.map((run) => run.stored))))
 
     expect(claims).toEqual([[a], [b, c, c]])
     expect(results.map((r) => r.map((x) => x?.attempt.taskId ?? null))).toEqual([[a], [b, c], [null]])

@@ -4,11 +4,14 @@ import type { HttpSender } from './ports/http-sender.js'
 import type { AttemptResult, TaskRepository } from './ports/task-repository.js'
 
 /**
- * Claims the tasks and starts sending the claimed ones; resolves once the claim is stored, with one promise per
- * id, in order. Each settles when that task's outcome is stored, or at once with null when the task was not
- * claimed (finished already, cancelled, or held by another claim), so nothing was sent.
+ * One task's way through: `sent` settles when its send has ended (the send slot is free again), `stored` when its
+ * outcome is stored. Both settle at once, `stored` with null, for a task that was not claimed (finished already,
+ * cancelled, or held by another claim), so nothing was sent.
  */
-export type ExecuteTasks = (ids: readonly TaskId[]) => Promise<Array<Promise<AttemptResult | null>>>
+export type TaskRun = { sent: Promise<void>; stored: Promise<AttemptResult | null> }
+
+/** Claims the tasks and starts sending the claimed ones; resolves once the claim is stored, one run per id. */
+export type ExecuteTasks = (ids: readonly TaskId[]) => Promise<TaskRun[]>
 
 export function makeExecuteTasks(deps: {
   tasks: TaskRepository
@@ -40,14 +43,27 @@ export function makeExecuteTasks(deps: {
     return results.map(() => undefined)
   }, maxBatch)
 
-  async function sendAndRecord(task: Task): Promise<AttemptResult> {
+  async function send(task: Task): Promise<AttemptResult> {
     const startedAt = deps.now()
     const outcome = await deps.sender.send(task.request)
     const attempt: Attempt = { taskId: task.id, n: task.attempts, startedAt, outcome }
-    const result = { attempt, next: nextStep(task, outcome, deps.now(), deps.random) }
-    await record(result)
-    return result
+    return { attempt, next: nextStep(task, outcome, deps.now(), deps.random) }
   }
 
-  return async (ids) => (await claim(ids)).map((task) => (task ? sendAndRecord(task) : Promise.resolve(null)))
+  function run(task: Task | undefined): TaskRun {
+    if (!task) return { sent: Promise.resolve(), stored: Promise.resolve(null) }
+    const sending = send(task)
+    return {
+      sent: sending.then(
+        () => {},
+        () => {},
+      ),
+      stored: sending.then(async (result) => {
+        await record(result)
+        return result
+      }),
+    }
+  }
+
+  return async (ids) => (await claim(ids)).map(run)
 }

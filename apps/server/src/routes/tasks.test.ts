@@ -26,7 +26,7 @@ async function sendWith({ store, clock }: Server, id: string, outcome: SendOutco
     leaseGraceMs: 1000,
   })
   clock.advance(1000)
-  await Promise.all(await execute([id as TaskId]))
+  await Promise.all((await execute([id as TaskId])).map((run) => run.stored))
 }
 
 describe('POST /tasks', () => {

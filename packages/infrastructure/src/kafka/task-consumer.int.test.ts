@@ -32,13 +32,15 @@ describe('runTaskConsumer', () => {
     await t.cleanup()
   })
 
-  type Handle = (ids: TaskId[]) => Promise<Array<Promise<unknown>>>
-  /** A handle whose every task is stored at once. */
+  type Run = { sent: Promise<unknown>; stored: Promise<unknown> }
+  type Handle = (ids: TaskId[]) => Promise<Run[]>
+  const done = (): Run => ({ sent: Promise.resolve(), stored: Promise.resolve() })
+  /** A handle whose every task is sent and stored at once. */
   const storedAtOnce =
     (seen: (ids: TaskId[]) => unknown): Handle =>
     async (ids) => {
       seen(ids)
-      return ids.map(() => Promise.resolve())
+      return ids.map(done)
     }
 
   function start(groupId: string, handle: Handle, { chunkSize = 4, maxInFlight = 100 } = {}) {
@@ -171,7 +173,7 @@ describe('runTaskConsumer', () => {
     const handled: TaskId[] = []
     await start(groupId, async (chunk) => {
       handled.push(...chunk)
-      return chunk.map((id) => (id === ids[1] ? slow.promise : Promise.resolve()))
+      return chunk.map((id) => (id === ids[1] ? { sent: slow.promise, stored: slow.promise } : done()))
     })
 
     await expect.poll(() => handled.length, { timeout: 20_000 }).toBe(10)
@@ -183,23 +185,26 @@ describe('runTaskConsumer', () => {
     await expect.poll(() => committedOffset(groupId, 0)).toBe('10')
   })
 
-  it('claims no more than maxInFlight tasks at a time, and a silent one holds only its own slot', async () => {
+  it('has no more than maxInFlight sends at a time, and a silent one holds only its own slot', async () => {
     const ids = Array.from({ length: 12 }, () => newId())
     await produceToPartition0(ids.map((taskId) => JSON.stringify({ taskId })))
     const groupId = t.groupId()
     const silent = gate()
-    let inFlight = 0
+    const storing = gate() // no outcome is stored until the end: a slot is free again once its send ended
+    let sending = 0
     let most = 0
     const handled: TaskId[] = []
     await start(
       groupId,
       async (chunk) => {
         handled.push(...chunk)
-        inFlight += chunk.length
-        most = Math.max(most, inFlight)
-        return chunk.map(async (id) => {
-          await (id === ids[0] ? silent.promise : sleep(20))
-          inFlight--
+        sending += chunk.length
+        most = Math.max(most, sending)
+        return chunk.map((id) => {
+          const sent = (id === ids[0] ? silent.promise : sleep(20)).then(() => {
+            sending--
+          })
+          return { sent, stored: Promise.all([sent, storing.promise]) }
         })
       },
       { chunkSize: 4, maxInFlight: 3 },
@@ -207,9 +212,12 @@ describe('runTaskConsumer', () => {
 
     await expect.poll(() => handled.length, { timeout: 20_000 }).toBe(12)
     expect(most).toBe(3)
-    await expect.poll(() => inFlight).toBe(1)
-    expect(await committedOffset(groupId, 0)).toBe('-1') // nothing is committed past the silent task
+    await expect.poll(() => sending).toBe(1)
+    expect(await committedOffset(groupId, 0)).toBe('-1') // nothing is committed before its outcome is stored
 
+    storing.open()
+    await sleep(300)
+    expect(await committedOffset(groupId, 0)).toBe('-1') // nor past the silent task
     silent.open()
     await expect.poll(() => committedOffset(groupId, 0)).toBe('12')
   })
@@ -224,7 +232,7 @@ describe('runTaskConsumer', () => {
     const first = await start(groupId, async (chunk) => {
       firstCalls.push(chunk)
       if (firstCalls.length > 1) throw new Error('database unavailable')
-      return chunk.map(() => Promise.resolve())
+      return chunk.map(done)
     })
     await expect.poll(() => firstCalls.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(3)
     await first.stop()
@@ -255,7 +263,7 @@ describe('runTaskConsumer', () => {
       groupId,
       async (chunk) => {
         calls.push(chunk)
-        return chunk.map(() => sending.promise)
+        return chunk.map(() => ({ sent: sending.promise, stored: sending.promise }))
       },
       { chunkSize: 4, maxInFlight: 4 },
     )

@@ -49,11 +49,12 @@ export type TaskConsumerDeps = {
   /** Connected by the caller; used for dead letters. */
   producer: Producer
   /**
-   * Claims the tasks and starts sending them. Resolves once they are claimed, with one promise per id, in order,
-   * that settles when that task's outcome is stored (at once for a task not claimed: finished, or another's).
-   * A rejection of the call itself means nothing was claimed: its messages are read again.
+   * Claims the tasks and starts sending them. Resolves once they are claimed, with one run per id, in order:
+   * `sent` settles when its send has ended, `stored` when its outcome is stored (both at once for a task not
+   * claimed: finished, or another's). A rejection of the call itself means nothing was claimed: its messages are
+   * read again.
    */
-  handle: (ids: TaskId[]) => Promise<Array<Promise<unknown>>>
+  handle: (ids: TaskId[]) => Promise<Array<{ sent: Promise<unknown>; stored: Promise<unknown> }>>
   /** Called when kafkajs stops consuming for good; a live tasker that consumes nothing would hide the outage. */
   onGiveUp: (err: Error) => void
   log: Logger
@@ -61,8 +62,8 @@ export type TaskConsumerDeps = {
   /** Most messages claimed together. */
   chunkSize: number
   /**
-   * Tasks claimed and not yet stored, at most: the send slots. A target that never answers holds one until the
-   * task's timeout; the other slots keep going, and no task is claimed before a slot is free for it.
+   * Sends in flight, at most: the send slots. A target that never answers holds one until the task's timeout; the
+   * other slots keep going, and no task is claimed before a slot is free for it.
    */
   maxInFlight: number
 }
@@ -71,6 +72,8 @@ type ConsumerState = {
   deps: TaskConsumerDeps
   progress: OffsetProgress
   slots: Slots
+  /** Tasks claimed whose outcome is not stored yet. */
+  unstored: number
   stopping: boolean
   scheduleCommit: () => void
 }
@@ -113,6 +116,7 @@ export async function runTaskConsumer(deps: TaskConsumerDeps): Promise<{ stop():
     deps,
     progress,
     slots: new Slots(deps.maxInFlight),
+    unstored: 0,
     stopping: false,
     scheduleCommit,
   }
@@ -153,7 +157,7 @@ export async function runTaskConsumer(deps: TaskConsumerDeps): Promise<{ stop():
       clearTimeout(commitTimer)
       commitTimer = undefined
       consumer.pause([{ topic: topics.tasks }])
-      while (active > 0 || state.slots.used > 0) await state.slots.changed(SLOT_WAIT_MS)
+      while (active > 0 || state.unstored > 0) await state.slots.changed(SLOT_WAIT_MS)
       await committing
       await commitReady()
       await consumer.disconnect()
@@ -169,7 +173,7 @@ async function consumeBatch(state: ConsumerState, payload: EachBatchPayload): Pr
   const messages = batch.messages.filter((m) => !progress.follows(topic, partition, m.offset))
   const skipped = batch.messages.length - messages.length
   if (skipped > 0) resolveOffset(batch.messages[skipped - 1]!.offset)
-  const minClaim = Math.max(1, Math.floor(deps.maxInFlight / 8))
+  const minClaim = Math.max(1, Math.floor(deps.maxInFlight / 16))
   let start = 0
   while (start < messages.length) {
     // Messages left unresolved are fetched again: by this member once it runs again, or by the partition's next one.
@@ -190,10 +194,10 @@ async function consumeBatch(state: ConsumerState, payload: EachBatchPayload): Pr
     const ids = [...new Set(decoded.flatMap((d) => (d.ok ? [d.taskId] : [])))]
     // Taken before the first await, so that batches of other partitions see them gone.
     slots.take(ids.length)
-    let stored: Array<Promise<unknown>> = []
+    let runs: Array<{ sent: Promise<unknown>; stored: Promise<unknown> }> = []
     try {
       if (deadLetters.length > 0) await publishDeadLetters(deps, topic, partition, deadLetters)
-      if (ids.length > 0) stored = await deps.handle(ids)
+      if (ids.length > 0) runs = await deps.handle(ids)
     } catch (err) {
       // Nothing was claimed: kafkajs fetches these messages again after its retry backoff (or the next owner
       // does). A dead letter may then be published twice; that is the at-least-once price.
@@ -214,16 +218,23 @@ async function consumeBatch(state: ConsumerState, payload: EachBatchPayload): Pr
     finished(deadLetters.map((d) => d.message.offset))
     const offsetsOf = new Map<TaskId, string[]>(ids.map((id) => [id, []]))
     for (const d of decoded) if (d.ok) offsetsOf.get(d.taskId)!.push(d.message.offset)
+    state.unstored += ids.length
     ids.forEach((taskId, i) => {
-      void stored[i]!.then(
-        () => {},
-        // Its outcome was not stored: the task stays leased in Postgres and the sweeper requeues it when the lease
-        // runs out, so passing its offset loses nothing.
-        (err: unknown) => deps.log.error({ err, taskId }, 'outcome not stored, task left to the stale sweeper'),
-      ).finally(() => {
-        finished(offsetsOf.get(taskId)!)
-        slots.release(1)
-      })
+      const { sent, stored } = runs[i]!
+      const release = () => slots.release(1)
+      void sent.then(release, release)
+      void stored
+        .then(
+          () => {},
+          // Its outcome was not stored: the task stays leased in Postgres and the sweeper requeues it when the
+          // lease runs out, so passing its offset loses nothing.
+          (err: unknown) => deps.log.error({ err, taskId }, 'outcome not stored, task left to the stale sweeper'),
+        )
+        .finally(() => {
+          finished(offsetsOf.get(taskId)!)
+          state.unstored--
+          slots.notify()
+        })
     })
     // The fetch position moves on; the commit point follows the stored outcomes.
     resolveOffset(chunk.at(-1)!.offset)
