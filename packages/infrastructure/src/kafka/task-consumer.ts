@@ -17,6 +17,8 @@ export const TASK_CONSUMER_TIMEOUTS = { sessionTimeout: 30_000, rebalanceTimeout
 
 /** Offsets that became committable within this long go to the broker in one commit. */
 const COMMIT_DELAY_MS = 100
+/** After a refused commit (a rebalance, say), the next try waits this long. */
+const COMMIT_RETRY_MS = 1_000
 /** How often a batch waiting for send slots heartbeats and checks that it should still run. */
 const SLOT_WAIT_MS = 1_000
 
@@ -100,16 +102,16 @@ export async function runTaskConsumer(deps: TaskConsumerDeps): Promise<{ stop():
       // only means these messages are read again, and their claims send nothing.
       progress.restore(points)
       log.warn({ err, points }, 'offset commit failed, will retry')
-      scheduleCommit()
+      scheduleCommit(COMMIT_RETRY_MS)
     }
   }
-  function scheduleCommit() {
+  function scheduleCommit(delayMs = COMMIT_DELAY_MS) {
     if (commitTimer || state.stopping) return
     commitTimer = setTimeout(() => {
       committing = commitReady().finally(() => {
         committing = undefined
       })
-    }, COMMIT_DELAY_MS)
+    }, delayMs)
   }
 
   const state: ConsumerState = {
@@ -118,7 +120,7 @@ export async function runTaskConsumer(deps: TaskConsumerDeps): Promise<{ stop():
     slots: new Slots(deps.maxInFlight),
     unstored: 0,
     stopping: false,
-    scheduleCommit,
+    scheduleCommit: () => scheduleCommit(),
   }
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     log.error({ err: payload.error, restart: payload.restart }, 'task consumer crashed')
