@@ -81,6 +81,36 @@ const TASK_VALUES = `($1::uuid, $2::text, $3::text, $4::text, $5::jsonb, $6::byt
   $9::integer, $10::integer, $11::integer, $12::integer, $13::integer, $14::jsonb, $15::timestamptz,
   $16::timestamptz, $17::timestamptz)`
 
+// Submissions are the hot path: these two run as named (prepared) statements, so each connection parses, rewrites
+// and plans them once instead of on every call, which was about a third of Postgres's CPU per submission.
+
+// One statement, so the task, its first status and its outbox entry commit together or not at all.
+const ADD_TASK = `
+  with task as (${INSERT_TASK} values ${TASK_VALUES} returning id, status, created_at
+  ), first_status as (
+    insert into task_statuses (task_id, status, at) select id, status, created_at from task
+  )
+  insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'`
+
+// The key is taken first, in the same statement: its unique index makes a racing twin wait and then find it held,
+// and only a statement that took (or took over an expired) key stores its task.
+const ADD_TASK_ONCE = `
+  with claimed as (
+    insert into task_idempotency (owner_key_id, key, body_hash, task_id, created_at)
+    values ($2, $18, $19, $1, $16)
+    on conflict (owner_key_id, key) do update
+      set body_hash = excluded.body_hash, task_id = excluded.task_id, created_at = excluded.created_at
+      where task_idempotency.created_at < $20
+    returning task_id
+  ), task as (${INSERT_TASK} select ${TASK_VALUES.slice(1, -1)} where exists (select from claimed)
+    returning id, status, created_at
+  ), first_status as (
+    insert into task_statuses (task_id, status, at) select id, status, created_at from task
+  ), queued as (
+    insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'
+  )
+  select count(*)::int as created from task`
+
 function taskParams(task: Task): unknown[] {
   return [
     task.id,
@@ -106,38 +136,15 @@ function taskParams(task: Task): unknown[] {
 export function pgTaskRepository(db: Queryable): TaskRepository {
   return {
     async add(task) {
-      // One statement, so the task, its first status and its outbox entry commit together or not at all.
-      await db.query(
-        `with task as (${INSERT_TASK} values ${TASK_VALUES} returning id, status, created_at
-         ), first_status as (
-           insert into task_statuses (task_id, status, at) select id, status, created_at from task
-         )
-         insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'`,
-        taskParams(task),
-      )
+      await db.query({ name: 'task-add', text: ADD_TASK, values: taskParams(task) })
     },
 
     async addOnce(task, claim) {
-      // The key is taken first, in the same statement: its unique index makes a racing twin wait and then find it
-      // held, and only a statement that took (or took over an expired) key stores its task.
-      const { rows } = await db.query<{ created: number }>(
-        `with claimed as (
-           insert into task_idempotency (owner_key_id, key, body_hash, task_id, created_at)
-           values ($2, $18, $19, $1, $16)
-           on conflict (owner_key_id, key) do update
-             set body_hash = excluded.body_hash, task_id = excluded.task_id, created_at = excluded.created_at
-             where task_idempotency.created_at < $20
-           returning task_id
-         ), task as (${INSERT_TASK} select ${TASK_VALUES.slice(1, -1)} where exists (select from claimed)
-           returning id, status, created_at
-         ), first_status as (
-           insert into task_statuses (task_id, status, at) select id, status, created_at from task
-         ), queued as (
-           insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'
-         )
-         select count(*)::int as created from task`,
-        [...taskParams(task), claim.key, claim.bodyHash, claim.expiredBefore],
-      )
+      const { rows } = await db.query<{ created: number }>({
+        name: 'task-add-once',
+        text: ADD_TASK_ONCE,
+        values: [...taskParams(task), claim.key, claim.bodyHash, claim.expiredBefore],
+      })
       if (rows[0]?.created === 1) return { created: true }
       // A new statement sees the holder, committed by now: the conflicting insert waited for it.
       const held = await db.query<{ task_id: TaskId; body_hash: string }>(
