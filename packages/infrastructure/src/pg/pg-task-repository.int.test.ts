@@ -31,7 +31,7 @@ describe('pgTaskRepository under concurrency', () => {
     const results = await Promise.all([tasks.claim([id], now, 0), tasks.claim([id], now, 0)])
 
     expect(results.map((claimed) => claimed.map((t) => t.attempts)).sort()).toEqual([[], [1]])
-    const { rows } = await db.pool.query('select status from task_statuses where task_id = $1 order by id', [id])
+    const { rows } = await db.pool.query('select status from task_history where task_id = $1 order by seq', [id])
     expect(rows).toEqual([{ status: 'new' }, { status: 'in_process' }])
   })
 })

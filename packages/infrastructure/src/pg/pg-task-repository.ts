@@ -75,20 +75,19 @@ type ViewRow = TaskRow &
 const INSERT_TASK = `
   insert into tasks (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts,
                      budget_from, max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at, created_at,
-                     updated_at)`
+                     updated_at, initial_status)`
 // Typed, so the same list serves `values (…)` and `select …` (where Postgres cannot infer parameter types).
 const TASK_VALUES = `($1::uuid, $2::text, $3::text, $4::text, $5::jsonb, $6::bytea, $7::integer, $8::text,
   $9::integer, $10::integer, $11::integer, $12::integer, $13::integer, $14::jsonb, $15::timestamptz,
-  $16::timestamptz, $17::timestamptz)`
+  $16::timestamptz, $17::timestamptz, $8::text)`
 
 // Submissions are the hot path: these two run as named (prepared) statements, so each connection parses, rewrites
 // and plans them once instead of on every call, which was about a third of Postgres's CPU per submission.
 
-// One statement, so the task, its first status and its outbox entry commit together or not at all.
+// One statement, so the task (whose row carries its first status, see task_history) and its outbox entry commit
+// together or not at all.
 const ADD_TASK = `
-  with task as (${INSERT_TASK} values ${TASK_VALUES} returning id, status, created_at
-  ), first_status as (
-    insert into task_statuses (task_id, status, at) select id, status, created_at from task
+  with task as (${INSERT_TASK} values ${TASK_VALUES} returning id, status
   )
   insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'`
 
@@ -103,9 +102,7 @@ const ADD_TASK_ONCE = `
       where task_idempotency.created_at < $20
     returning task_id
   ), task as (${INSERT_TASK} select ${TASK_VALUES.slice(1, -1)} where exists (select from claimed)
-    returning id, status, created_at
-  ), first_status as (
-    insert into task_statuses (task_id, status, at) select id, status, created_at from task
+    returning id, status
   ), queued as (
     insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'
   )
@@ -164,8 +161,8 @@ export function pgTaskRepository(db: Queryable): TaskRepository {
                 r.body_truncated, r.error_code, r.error_message
          from tasks t
          cross join lateral (
-           select array_agg(s.status order by s.id) as statuses, array_agg(s.at order by s.id) as ats
-           from task_statuses s where s.task_id = t.id
+           select array_agg(s.status order by s.seq) as statuses, array_agg(s.at order by s.seq) as ats
+           from task_history s where s.task_id = t.id
          ) h
          cross join lateral (
            select coalesce(json_agg(json_build_object(
