@@ -6,16 +6,17 @@ import {
   type TaskRepository,
   type TaskView,
 } from '@request-tasker/application'
-import type {
-  Attempt,
-  HeaderList,
-  HttpMethod,
-  RetryOn,
-  SendErrorCode,
-  SendOutcome,
-  Task,
-  TaskId,
-  TaskStatus,
+import {
+  type Attempt,
+  DEFAULT_RETRY_ON,
+  type HeaderList,
+  type HttpMethod,
+  type RetryOn,
+  type SendErrorCode,
+  type SendOutcome,
+  type Task,
+  type TaskId,
+  type TaskStatus,
 } from '@request-tasker/domain'
 import { isDatabaseUnavailable } from './database-unavailable.js'
 import type { Queryable } from './pool.js'
@@ -108,6 +109,9 @@ const ADD_TASK_ONCE = `
   )
   select count(*)::int as created from task`
 
+// The default lists, serialised once: most tasks carry them (see createRetryPolicy).
+const DEFAULT_RETRY_ON_JSON = JSON.stringify(DEFAULT_RETRY_ON)
+
 function taskParams(task: Task): unknown[] {
   return [
     task.id,
@@ -123,7 +127,7 @@ function taskParams(task: Task): unknown[] {
     task.retry.maxAttempts,
     task.retry.backoff.baseMs,
     task.retry.backoff.maxMs,
-    JSON.stringify(task.retry.retryOn),
+    task.retry.retryOn === DEFAULT_RETRY_ON ? DEFAULT_RETRY_ON_JSON : JSON.stringify(task.retry.retryOn),
     task.runAt,
     task.createdAt,
     task.updatedAt,
