@@ -63,7 +63,8 @@ export function writeBatcher<T>(
         for (const e of batch) e.reject(err)
         return
       }
-      await Promise.all(batch.map((e) => writeOne(e.item).then(e.resolve, e.reject)))
+      // Through a resolved promise: an item that throws before it even reaches the database fails alone too.
+      await Promise.all(batch.map((e) => Promise.resolve(e.item).then(writeOne).then(e.resolve, e.reject)))
       return
     }
     for (const e of batch) e.resolve()
