@@ -42,7 +42,15 @@ describe('pgTaskRepository under concurrency', () => {
       runAt: new Date('2026-01-02T00:00:00Z'),
       now: new Date('2026-01-01T00:00:00Z'),
     })
-    const all = [...Array.from({ length: 49 }, (_, i) => taskN(i)), scheduled]
+    const ownRetry = { ...retry, retryOn: { statuses: [503], errors: [] } }
+    const retried = createTask({
+      id: taskN(48).id,
+      ownerKeyId: 'key-1',
+      request,
+      retry: ownRetry,
+      now: scheduled.createdAt,
+    })
+    const all = [...Array.from({ length: 48 }, (_, i) => taskN(i)), retried, scheduled]
 
     await Promise.all(all.map((t) => tasks.add(t)))
 
@@ -54,6 +62,8 @@ describe('pgTaskRepository under concurrency', () => {
     const view = await tasks.findOwned(scheduled.id, 'key-1')
     expect(view?.task).toEqual(scheduled)
     expect(view?.history).toEqual([{ status: 'scheduled', at: scheduled.createdAt }])
+    expect((await tasks.findOwned(retried.id, 'key-1'))?.task.retry).toEqual(ownRetry)
+    expect((await tasks.findOwned(taskN(0).id, 'key-1'))?.task.retry).toEqual(retry)
   })
 
   it('fails only the submission that cannot be stored when it was written together with others', async () => {

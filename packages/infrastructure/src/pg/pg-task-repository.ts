@@ -93,10 +93,15 @@ const ADD_TASK = `
   )
   insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'`
 
-// Many tasks in one statement (see writeBatcher), each column as an array in taskParams' order.
+// Many tasks in one statement (see writeBatcher), each column as an array in taskParams' order, except that a
+// task with the default retry lists has null there and $18 holds them once: Postgres then parses that JSON once per
+// statement, not once per task, where it was the largest part of the statement's own work.
 const ADD_TASKS = `
   with task as (${INSERT_TASK}
-    select *, status from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bytea[],
+    select id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts, budget_from,
+           max_attempts, backoff_base_ms, backoff_max_ms, coalesce(retry_on, $18::jsonb), run_at, created_at,
+           updated_at, status
+    from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bytea[],
       $7::integer[], $8::text[], $9::integer[], $10::integer[], $11::integer[], $12::integer[], $13::integer[],
       $14::jsonb[], $15::timestamptz[], $16::timestamptz[], $17::timestamptz[])
       as t (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts, budget_from,
@@ -168,7 +173,7 @@ export function pgTaskRepository(
   const adds = writeBatcher<Task>(
     {
       writeOne: (task) => db.query({ name: 'task-add', text: ADD_TASK, values: taskParams(task) }),
-      writeMany: (tasks) => db.query({ name: 'tasks-add', text: ADD_TASKS, values: columnsOf(tasks.map(taskParams)) }),
+      writeMany: (tasks) => db.query({ name: 'tasks-add', text: ADD_TASKS, values: batchParams(tasks) }),
     },
     { maxInFlight: addBatches, maxBatch: maxAddBatch, maxQueueMs: addQueueMs },
   )
@@ -369,6 +374,15 @@ async function backToNew(
     [now, limit],
   )
   return rows.map((r) => r.id)
+}
+
+const RETRY_ON_COLUMN = 13 // in taskParams
+
+function batchParams(tasks: readonly Task[]): unknown[] {
+  const columns = columnsOf(tasks.map(taskParams))
+  const retryOn = columns[RETRY_ON_COLUMN] ?? []
+  columns[RETRY_ON_COLUMN] = tasks.map((t, i) => (t.retry.retryOn === DEFAULT_RETRY_ON ? null : retryOn[i]))
+  return [...columns, DEFAULT_RETRY_ON_JSON]
 }
 
 /** Rows of parameters turned into one array per column, for `unnest`. */
