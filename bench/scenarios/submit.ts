@@ -16,7 +16,7 @@ export type SubmitResult = {
 /** S1: POST /tasks flat out, then at half that rate for latency; the server's peak RSS over both (S4). */
 export async function runSubmit(ctx: BenchContext): Promise<SubmitResult> {
   return withDatabase(ctx, 's1', async (db) => {
-    const server = await startServer(ctx, db, 's1')
+    const server = await startServer(ctx, db, 's1', { profile: ctx.cpuProf })
     const peak = trackPeakRss(server.proc.pid)
     try {
       const load = {

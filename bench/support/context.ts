@@ -4,7 +4,7 @@ import { type BenchDatabase, createBenchDatabase } from './database.ts'
 /** Everything a baseline or scenario needs from the run: where things are, how big to go, what the apps run with. */
 export type BenchContext = {
   readonly runId: string
-  /** Profile the apps (--cpu-prof) during S2. */
+  /** Profile the apps (--cpu-prof) during S1 and S2. */
   readonly cpuProf: boolean
   readonly databaseUrl: string
   readonly brokers: string[]

@@ -62,10 +62,10 @@ export async function staleBenchDatabases(serverUrl: string, prefix: string): Pr
 }
 
 /**
- * Queues `count` copies of a task the server wrote (`templateId`), each with its first status and outbox entry, in
- * one statement: the drain scenarios measure the tasker, not how fast rows got there. Copying the server's own row
- * keeps every column as the server fills it, whatever the schema grows; only id, URL (round-robin over `urls`)
- * and times change.
+ * Queues `count` copies of a task the server wrote (`templateId`), each with its outbox entry, in one statement: the
+ * drain scenarios measure the tasker, not how fast rows got there. Copying the server's own row keeps every column
+ * as the server fills it (its first status included), whatever the schema grows; only id, URL (round-robin over
+ * `urls`) and times change.
  */
 export async function queueTasks(db: BenchDatabase, templateId: string, count: number, urls: string[]): Promise<void> {
   const { rowCount } = await db.pool.query(
@@ -78,9 +78,7 @@ export async function queueTasks(db: BenchDatabase, templateId: string, count: n
                  'updated_at', now()))).*
        from tasks t, generate_series(1, $2::integer) i
        where t.id = $1
-       returning id, status, created_at
-     ), first_status as (
-       insert into task_statuses (task_id, status, at) select id, status, created_at from copies
+       returning id
      )
      insert into outbox (kind, task_id) select 'task.requested', id from copies`,
     [templateId, count, urls],

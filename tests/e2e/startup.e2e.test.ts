@@ -20,7 +20,7 @@ describe.each<AppName>(['server', 'tasker'])('the %s', (name) => {
         msg: 'refusing to start',
         err: expect.objectContaining({
           message: expect.stringMatching(
-            /^the database lacks 6 migration\(s\): 1764000000000_create-tasks, 1764000000001_drop-outbox-notify-trigger, 1764100000000_add-retries, 1764200000000_add-dead-letters-and-redrive, 1764300000000_add-cancelled-status, 1764400000000_create-task-idempotency\. /,
+            /^the database lacks 7 migration\(s\): 1764000000000_create-tasks, 1764000000001_drop-outbox-notify-trigger, 1764100000000_add-retries, 1764200000000_add-dead-letters-and-redrive, 1764300000000_add-cancelled-status, 1764400000000_create-task-idempotency, 1764500000000_first-status-on-the-task\. /,
           ),
         }),
       }),

@@ -53,8 +53,8 @@ it('sends all 1,000 tasks when the tasker is killed mid-run, resending at most t
   // Every task in flight at the kill was requeued once by the sweeper, and its history shows both claims; it counts
   // two attempts even when the first claim died before sending.
   const { rows } = await e2e.db.pool.query<{ shape: string }>(
-    `select t.attempts || ':' || string_agg(s.status, ',' order by s.id) as shape
-     from tasks t join task_statuses s on s.task_id = t.id group by t.id`,
+    `select t.attempts || ':' || string_agg(s.status, ',' order by s.seq) as shape
+     from tasks t join task_history s on s.task_id = t.id group by t.id`,
   )
   const shapes = new Map<string, number>()
   for (const { shape } of rows) shapes.set(shape, (shapes.get(shape) ?? 0) + 1)

@@ -110,7 +110,7 @@ it(`ends all ${TOTAL} tasks as their retry policy says against a flaky target, w
     results: Array<{ n: number; got: string }>
   }>(
     `select t.id, t.status, t.attempts,
-            (select array_agg(s.status::text order by s.id) from task_statuses s where s.task_id = t.id) as history,
+            (select array_agg(s.status::text order by s.seq) from task_history s where s.task_id = t.id) as history,
             coalesce((select json_agg(json_build_object('n', r.attempt,
                         'got', coalesce(r.http_status_code::text, r.error_code)) order by r.attempt)
                       from task_results r where r.task_id = t.id), '[]') as results

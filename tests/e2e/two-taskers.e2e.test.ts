@@ -53,7 +53,7 @@ it('shares the partitions between two taskers and sends each task once through a
   expect({ firstSent: a.length > 0, secondSent: b.length > 0 }).toEqual({ firstSent: true, secondSent: true })
   const { rows } = await e2e.db.pool.query<{ n: number }>(
     `select count(*)::int as n from tasks t
-     where t.attempts <> 1 or (select count(*) from task_statuses s where s.task_id = t.id) <> 3`,
+     where t.attempts <> 1 or (select count(*) from task_history s where s.task_id = t.id) <> 3`,
   )
   expect(rows[0]!.n).toBe(0) // every task: new → in_process → done, one attempt
   console.log(

@@ -34,7 +34,8 @@ try {
   process.exit(1)
 }
 
-const tasks = pgTaskRepository(pool)
+// A submission waits for its batch as long as it would for a connection: then 503, never written.
+const tasks = pgTaskRepository(pool, { addQueueMs: config.DATABASE_ACQUIRE_TIMEOUT_MS })
 const useCases = makeTaskUseCases({
   tasks,
   targets: targetPolicy(targetPolicyOptions(config)),
@@ -60,7 +61,8 @@ const app = buildServer({
   logger: log,
   readiness: () => checkReadiness(readinessChecks),
   shedding: {
-    pressure: { poolWaiting: () => pool.waitingCount, eventLoopDelayMs: eventLoopDelay.p99Ms },
+    // Submissions queue in the repository's batches before they ask the pool: both are waiting for the database.
+    pressure: { poolWaiting: () => pool.waitingCount + tasks.queuedAdds(), eventLoopDelayMs: eventLoopDelay.p99Ms },
     limits: { maxPoolWaiting: config.SHED_POOL_WAITING, maxEventLoopDelayMs: config.SHED_EVENT_LOOP_DELAY_MS },
   },
 })

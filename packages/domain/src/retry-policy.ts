@@ -51,14 +51,15 @@ export function createRetryPolicy(input: RetryPolicyInput, defaults: Omit<RetryP
     issues.push({ path: 'retry.retryOn.statuses', message: `${badStatus} is no 4xx or 5xx status` })
   }
   if (issues.length > 0) throw invalidRequest(issues)
-  return {
-    maxAttempts,
-    backoff: { baseMs, maxMs },
-    retryOn: {
-      statuses: [...new Set(statuses)],
-      errors: [...new Set(input.retryOn?.errors ?? DEFAULT_RETRY_ON.errors)],
-    },
-  }
+  // Most submissions keep the default lists: they share the one object instead of deduplicating 102 statuses each.
+  const retryOn =
+    input.retryOn === undefined
+      ? DEFAULT_RETRY_ON
+      : {
+          statuses: [...new Set(statuses)],
+          errors: [...new Set(input.retryOn.errors ?? DEFAULT_RETRY_ON.errors)],
+        }
+  return { maxAttempts, backoff: { baseMs, maxMs }, retryOn }
 }
 
 export function isRetryable(outcome: SendOutcome, retryOn: RetryOn): boolean {

@@ -11,8 +11,11 @@ const NETWORK_CODES = new Set([
 ])
 // SQLSTATE class 08 (connection exception), 53300 too_many_connections, 57P01–57P03 (shutting down, cannot connect now).
 const SQLSTATE = /^(08...|53300|57P0[123])$/
+/** A write that waited this long for its turn, behind writes that hold the database (see writeBatcher). */
+export const QUEUE_TIMEOUT_MESSAGE = 'timeout exceeded waiting for a turn to write'
 const MESSAGES = [
   'timeout exceeded when trying to connect', // pg-pool: no connection within connectionTimeoutMillis
+  QUEUE_TIMEOUT_MESSAGE,
   'Connection terminated due to connection timeout',
   'Connection terminated unexpectedly',
 ]

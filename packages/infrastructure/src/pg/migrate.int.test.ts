@@ -17,6 +17,7 @@ const ALL = [
   '1764200000000_add-dead-letters-and-redrive',
   '1764300000000_add-cancelled-status',
   '1764400000000_create-task-idempotency',
+  '1764500000000_first-status-on-the-task',
 ]
 const databaseUrl = inject('databaseUrl')
 const schema = `t_migrate_${randomBytes(4).toString('hex')}`
@@ -92,5 +93,67 @@ describe('migrations', () => {
 
     expect(await runMigrations({ databaseUrl, dir: MIGRATIONS_DIR, schema })).toEqual(ALL)
     await expect(assertMigrationsCurrent(pool, MIGRATIONS_DIR)).resolves.toBeUndefined()
+  })
+})
+
+// Histories written before a task's first status moved onto its row read the same afterwards, and again after a
+// rollback: the data migration moves each task's first task_statuses row, both ways.
+describe('moving the first status onto the task', () => {
+  const dataSchema = `t_migrate_data_${randomBytes(4).toString('hex')}`
+  let data: pg.Pool
+  const migrate = (direction: 'up' | 'down', count: number) =>
+    runner({
+      databaseUrl,
+      dir: MIGRATIONS_DIR,
+      schema: dataSchema,
+      direction,
+      count,
+      migrationsTable: 'pgmigrations',
+      log: () => {},
+    })
+  const ids = ['00000000-0000-7000-8000-0000000000a1', '00000000-0000-7000-8000-0000000000a2']
+  const history = async (table: 'task_statuses' | 'task_history', order: 'id' | 'seq') =>
+    (
+      await data.query(
+        `select task_id, array_agg(status order by ${order}) as statuses, array_agg(at order by ${order}) as ats
+         from ${table} group by task_id order by task_id`,
+      )
+    ).rows
+
+  beforeAll(async () => {
+    await admin.query(`create schema ${dataSchema}`)
+    data = createPool({ databaseUrl, max: 1, schema: dataSchema })
+  })
+  afterAll(async () => {
+    await data?.end()
+    await admin?.query(`drop schema if exists ${dataSchema} cascade`)
+  })
+
+  it('keeps every history through the up and the down migration', async () => {
+    await migrate('up', ALL.length - 1)
+    // One task sent and done, one scheduled from the start; their rows interleave as concurrent tasks' do.
+    await data.query(
+      `insert into tasks (id, owner_key_id, method, url, request_headers, timeout_ms, status, attempts, max_attempts,
+                          backoff_base_ms, backoff_max_ms, retry_on, run_at, created_at, updated_at)
+       values ($1, 'k', 'GET', 'https://example.test/', '[]', 1000, 'done', 1, 1, 1, 1, '{}', null,
+               '2026-01-01T00:00:00Z', '2026-01-01T00:00:02Z'),
+              ($2, 'k', 'GET', 'https://example.test/', '[]', 1000, 'scheduled', 0, 1, 1, 1, '{}',
+               '2026-01-02T00:00:00Z', '2026-01-01T00:00:01Z', '2026-01-01T00:00:01Z')`,
+      ids,
+    )
+    await data.query(
+      `insert into task_statuses (task_id, status, at) values
+         ($1, 'new', '2026-01-01T00:00:00Z'), ($2, 'scheduled', '2026-01-01T00:00:01Z'),
+         ($1, 'in_process', '2026-01-01T00:00:01Z'), ($1, 'done', '2026-01-01T00:00:02Z')`,
+      ids,
+    )
+    const before = await history('task_statuses', 'id')
+
+    await migrate('up', 1)
+    expect(await history('task_history', 'seq')).toEqual(before)
+    expect((await data.query('select count(*)::int as n from task_statuses')).rows).toEqual([{ n: 2 }])
+
+    await migrate('down', 1)
+    expect(await history('task_statuses', 'id')).toEqual(before)
   })
 })

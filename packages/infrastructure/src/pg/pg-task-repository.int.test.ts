@@ -19,6 +19,66 @@ describeTaskStoreContract('pgTaskRepository and pgOutbox', async () => {
 })
 
 describe('pgTaskRepository under concurrency', () => {
+  const request = { method: 'GET', url: 'https://example.test/', headers: [], body: null, timeoutMs: 1_000 } as const
+  const retry = { maxAttempts: 1, backoff: { baseMs: 1, maxMs: 1 }, retryOn: DEFAULT_RETRY_ON }
+  const taskN = (n: number, now = new Date('2026-01-01T00:00:00Z')) =>
+    createTask({
+      id: `00000000-0000-7000-8000-${String(n).padStart(12, '0')}` as TaskId,
+      ownerKeyId: 'key-1',
+      request,
+      retry,
+      now,
+    })
+
+  it('stores concurrent submissions written together, each with its outbox entry and first status', async () => {
+    await db.truncate()
+    const tasks = pgTaskRepository(db.pool, { addBatches: 1 })
+    const body = new Uint8Array([0, 1, 2, 255])
+    const scheduled = createTask({
+      id: taskN(49).id,
+      ownerKeyId: 'key-1',
+      request: { ...request, body },
+      retry,
+      runAt: new Date('2026-01-02T00:00:00Z'),
+      now: new Date('2026-01-01T00:00:00Z'),
+    })
+    const ownRetry = { ...retry, retryOn: { statuses: [503], errors: [] } }
+    const retried = createTask({
+      id: taskN(48).id,
+      ownerKeyId: 'key-1',
+      request,
+      retry: ownRetry,
+      now: scheduled.createdAt,
+    })
+    const all = [...Array.from({ length: 48 }, (_, i) => taskN(i)), retried, scheduled]
+
+    await Promise.all(all.map((t) => tasks.add(t)))
+
+    const { rows } = await db.pool.query(
+      `select count(*)::int as tasks, (select count(*)::int from outbox) as queued,
+              (select count(*)::int from task_history) as statuses from tasks`,
+    )
+    expect(rows).toEqual([{ tasks: 50, queued: 49, statuses: 50 }])
+    const view = await tasks.findOwned(scheduled.id, 'key-1')
+    expect(view?.task).toEqual(scheduled)
+    expect(view?.history).toEqual([{ status: 'scheduled', at: scheduled.createdAt }])
+    expect((await tasks.findOwned(retried.id, 'key-1'))?.task.retry).toEqual(ownRetry)
+    expect((await tasks.findOwned(taskN(0).id, 'key-1'))?.task.retry).toEqual(retry)
+  })
+
+  it('fails only the submission that cannot be stored when it was written together with others', async () => {
+    await db.truncate()
+    const tasks = pgTaskRepository(db.pool, { addBatches: 1 })
+    await tasks.add(taskN(1))
+
+    // 2 goes alone; 3, 1 again (a duplicate id) and 4 wait and go together, which fails, then each alone.
+    const outcomes = await Promise.allSettled([2, 3, 1, 4].map((n) => tasks.add(taskN(n))))
+
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled'])
+    const { rows } = await db.pool.query('select count(*)::int as n from outbox')
+    expect(rows).toEqual([{ n: 4 }])
+  })
+
   it('hands a task to exactly one of two claims racing on separate connections', async () => {
     await db.truncate()
     const tasks = pgTaskRepository(db.pool)
@@ -31,7 +91,7 @@ describe('pgTaskRepository under concurrency', () => {
     const results = await Promise.all([tasks.claim([id], now, 0), tasks.claim([id], now, 0)])
 
     expect(results.map((claimed) => claimed.map((t) => t.attempts)).sort()).toEqual([[], [1]])
-    const { rows } = await db.pool.query('select status from task_statuses where task_id = $1 order by id', [id])
+    const { rows } = await db.pool.query('select status from task_history where task_id = $1 order by seq', [id])
     expect(rows).toEqual([{ status: 'new' }, { status: 'in_process' }])
   })
 })
