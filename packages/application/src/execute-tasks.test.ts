@@ -188,6 +188,25 @@ describe('executeTasks', () => {
     expect(writes).toEqual([1, 4])
   })
 
+  it('stores the other outcomes of a write that one outcome fails, each on its own', async () => {
+    const { store, start, submitOne } = setup()
+    const ids = [] as TaskId[]
+    for (let i = 0; i < 4; i++) ids.push(await submitOne(`https://x.test/${i}`))
+    const recordAttempts = store.recordAttempts.bind(store)
+    store.recordAttempts = async (results, now) => {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      if (results.some((r) => r.attempt.taskId === ids[2])) throw new Error('invalid byte sequence')
+      return recordAttempts(results, now)
+    }
+
+    const runs = await start(ids)
+    const settled = await Promise.allSettled(runs.map((run) => run.stored))
+
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled'])
+    const statuses = await Promise.all(ids.map(async (id) => (await store.findOwned(id, 'k'))?.task.status))
+    expect(statuses).toEqual(['done', 'done', 'in_process', 'done']) // the refused one is left to the sweeper
+  })
+
   it('claims the calls that overlap a running claim together, in one statement', async () => {
     const { store, sender, start, submitOne } = setup()
     const [a, b, c] = [

@@ -38,9 +38,23 @@ export function makeExecuteTasks(deps: {
     )
   }, maxBatch)
   // Outcomes are stored as they come, each task's on its own, many per write: a slow send holds up no other.
-  const record = batched(async (results: AttemptResult[]) => {
-    await deps.tasks.recordAttempts(results, deps.now())
-    return results.map(() => undefined)
+  // Each output is the error that kept that outcome from being stored, if any.
+  const record = batched(async (results: AttemptResult[]): Promise<unknown[]> => {
+    try {
+      await deps.tasks.recordAttempts(results, deps.now())
+      return results.map(() => undefined)
+    } catch (err) {
+      if (results.length === 1) return [err]
+      // One outcome the database refuses must not cost the others their write: each goes again on its own.
+      return Promise.all(
+        results.map((result) =>
+          deps.tasks.recordAttempts([result], deps.now()).then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+        ),
+      )
+    }
   }, maxBatch)
 
   async function send(task: Task): Promise<AttemptResult> {
@@ -59,7 +73,8 @@ export function makeExecuteTasks(deps: {
         () => {},
       ),
       stored: sending.then(async (result) => {
-        await record(result)
+        const refused = await record(result)
+        if (refused !== undefined) throw refused
         return result
       }),
     }
