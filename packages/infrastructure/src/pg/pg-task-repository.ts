@@ -413,7 +413,7 @@ function attemptColumns(results: readonly AttemptResult[]): unknown[][] {
       next.status === 'error' ? JSON.stringify(deadLetterOf(attempt)) : null,
     ]
   })
-  return Array.from({ length: 14 }, (_, column) => rows.map((row) => row[column]))
+  return columnsOf(rows)
 }
 
 function toTask(row: TaskRow): Task {
