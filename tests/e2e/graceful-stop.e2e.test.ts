@@ -65,7 +65,7 @@ describe('SIGTERM to the tasker', () => {
   it('abandons sends still running at SHUTDOWN_TIMEOUT_MS, exits 0, and the next tasker sends them again', async () => {
     // Held far longer than the 200 ms the tasker waits, yet within the tasks' 5 s timeout.
     const target = await e2e.startTarget(() => ({ delayMs: 4000 }))
-    const leases = { LEASE_GRACE_MS: '500', SWEEP_INTERVAL_MS: '500' }
+    const leases = { LEASE_GRACE_MS: '1000', SWEEP_INTERVAL_MS: '500' }
     const tasker = await e2e.startTasker({ ...SHORT_SESSION, ...leases, SHUTDOWN_TIMEOUT_MS: '200' })
     const submitted = await Promise.all(
       Array.from({ length: 5 }, (_, i) =>

@@ -27,8 +27,8 @@ export function testServer(
     shedding?: Shedding
   } = {},
 ) {
-  const store = new InMemoryStore()
   const clock = manualClock()
+  const store = new InMemoryStore(clock.now)
   const useCases = makeTaskUseCases({
     tasks: store,
     targets: guardedTargets,

@@ -1,5 +1,6 @@
-import { parseEnv, sharedEnv, TASK_CONSUMER_TIMEOUTS } from '@request-tasker/infrastructure'
+import { parseEnv, sharedEnv } from '@request-tasker/infrastructure'
 import { z } from 'zod'
+import { TASK_CONSUMER_TIMEOUTS } from './task-consumer.js'
 
 const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback)
 
@@ -12,6 +13,14 @@ const taskerEnv = sharedEnv.extend({
   KAFKA_REPLICATION_FACTOR: int(1, 1),
   // Sends in flight across all partitions: a slow third party holds its slots, never the whole tasker.
   SEND_CONCURRENCY: int(1, 200),
+  // One API key's share of the send slots: a key whose targets never answer cannot starve the others. Its tasks past
+  // the share wait as key-busy (no attempt spent) and are woken as its slots free, or after KEY_BUSY_WAIT_MS.
+  SEND_SLOTS_PER_KEY: int(1, 100),
+  KEY_BUSY_WAIT_MS: int(100, 30_000),
+  // Outcomes sent but not yet stored, at most, in count and bytes: claims wait beyond either, so sends never
+  // outrun the writes of their outcomes and memory stays bounded whatever the body sizes.
+  OUTCOME_BUFFER: int(1, 200),
+  OUTCOME_BUFFER_BYTES: int(64 * 1024, 32 * 1024 * 1024),
   // As many as sends may be in flight by default, so one busy origin can use every slot; lower it to be gentler.
   HTTP_CONNECTIONS_PER_ORIGIN: int(1, 200),
   RESULT_BODY_MAX_BYTES: int(0, 64 * 1024),
@@ -20,9 +29,14 @@ const taskerEnv = sharedEnv.extend({
   PARTITIONS_CONSUMED_CONCURRENTLY: int(1, 12),
   RELAY_BATCH_SIZE: int(1, 500),
   RELAY_POLL_MS: int(10, 1000),
-  // A lease is the task's timeout plus this grace; past it, the sweeper assumes the sending tasker died.
-  LEASE_GRACE_MS: int(0, 10_000),
+  // A lease is the task's timeout plus this grace, renewed every third of it while the tasker holds the task; once
+  // it runs out, the sweeper takes the task as its tasker's death left it.
+  LEASE_GRACE_MS: int(1_000, 10_000),
   SWEEP_INTERVAL_MS: int(10, 5000),
+  // A task `new` this long with no outbox entry lost its message after publication (a recreated topic, a broker
+  // that lost its tail); the reconciler queues it again. Each pass looks once every RECONCILE_INTERVAL_MS.
+  RECONCILE_AFTER_MS: int(1_000, 15 * 60 * 1000),
+  RECONCILE_INTERVAL_MS: int(100, 60_000),
   // How often tasks waiting for a retry are looked for: a retry may start up to this much after its time.
   SCHEDULE_INTERVAL_MS: int(10, 1000),
   SHUTDOWN_TIMEOUT_MS: int(0, 30_000),

@@ -1,9 +1,11 @@
 import {
   type AttemptResult,
-  makeExecuteTasks,
+  makeExpireLeases,
   makePromoteDue,
   makePublishPending,
-  makeRequeueStale,
+  makeRequeueLost,
+  makeTaskExecutor,
+  SendCapacity,
 } from '@request-tasker/application'
 import {
   assertMigrationsCurrent,
@@ -12,28 +14,29 @@ import {
   createLogger,
   createPool,
   createProducer,
-  createTaskConsumer,
   ensureTopics,
+  isDatabaseUnavailable,
   kafkaCheck,
   kafkaQueuePublisher,
   listenForOutbox,
   pgOutbox,
   pgTaskRepository,
   postgresChecks,
-  runTaskConsumer,
   targetPolicy,
   targetPolicyOptions,
   undiciHttpSender,
 } from '@request-tasker/infrastructure'
 import { loadConfig } from './config.js'
 import { startHealthServer } from './health-server.js'
+import { keepConsuming } from './keep-consuming.js'
 import { startPeriodicLoop } from './periodic-loop.js'
+import { createTaskConsumer, runTaskConsumer } from './task-consumer.js'
 
-// Composition root of the tasker: outbox relay → Kafka → consumer → HTTP send → results, plus the stale sweeper
-// and the scheduler that wakes tasks waiting for a retry.
+// Composition root of the tasker: outbox relay → Kafka → consumer → HTTP send → outcomes, plus the loops that
+// keep tasks moving: the lease keeper, the sweeper of run-out leases, the scheduler of due tasks and the reconciler
+// of lost messages.
 const config = loadConfig(process.env)
 const log = createLogger('tasker', config.LOG_LEVEL)
-const now = () => new Date()
 
 const pool = createPool({ databaseUrl: config.DATABASE_URL, max: config.DATABASE_POOL_MAX, log })
 try {
@@ -65,37 +68,60 @@ const producer = createProducer(kafka)
 await producer.connect()
 
 const tasks = pgTaskRepository(pool)
-const publishPending = makePublishPending({ outbox: pgOutbox(pool), publisher: kafkaQueuePublisher(producer, topics) })
-const requeueStale = makeRequeueStale({ tasks, now })
-const promoteDue = makePromoteDue({ tasks, now })
 const sender = undiciHttpSender({
   resultBodyMaxBytes: config.RESULT_BODY_MAX_BYTES,
   responseMaxBytes: config.RESPONSE_MAX_BYTES,
   connections: config.HTTP_CONNECTIONS_PER_ORIGIN,
   targets: targetPolicy(targetPolicyOptions(config)),
 })
-const executeTasks = makeExecuteTasks({
+const capacity = new SendCapacity({
+  slots: config.SEND_CONCURRENCY,
+  slotsPerKey: Math.min(config.SEND_SLOTS_PER_KEY, config.SEND_CONCURRENCY),
+  unstored: config.OUTCOME_BUFFER,
+  unstoredBytes: config.OUTCOME_BUFFER_BYTES,
+})
+const executor = makeTaskExecutor({
   tasks,
   sender,
-  now,
+  capacity,
+  now: () => new Date(),
   random: Math.random,
   leaseGraceMs: config.LEASE_GRACE_MS,
+  keyBusyWaitMs: config.KEY_BUSY_WAIT_MS,
+  isUnavailable: isDatabaseUnavailable,
+  warn: (err, message) => log.warn({ err }, message),
 })
+const publishPending = makePublishPending({ outbox: pgOutbox(pool), publisher: kafkaQueuePublisher(producer, topics) })
+const expireLeases = makeExpireLeases({ tasks })
+const promoteDue = makePromoteDue({ tasks })
+const requeueLost = makeRequeueLost({ tasks, afterMs: config.RECONCILE_AFTER_MS })
+const batch = config.RELAY_BATCH_SIZE
 
 const relay = startPeriodicLoop(
   'outbox-relay',
-  async () => ({ more: (await publishPending(config.RELAY_BATCH_SIZE)) === config.RELAY_BATCH_SIZE }),
+  async () => ({ more: (await publishPending(batch)) === batch }),
   config.RELAY_POLL_MS,
   log,
 )
 const listener = await listenForOutbox(pool, () => relay.wake(), log)
-const sweeper = startPeriodicLoop(
-  'stale-sweeper',
+// Every third of the grace, so a lease never runs out while this process still holds its task.
+const leaseKeeper = startPeriodicLoop(
+  'lease-keeper',
   async () => {
-    const requeued = await requeueStale(config.RELAY_BATCH_SIZE)
+    await executor.renewLeases()
+    return { more: false }
+  },
+  Math.max(100, Math.floor(config.LEASE_GRACE_MS / 3)),
+  log,
+)
+const sweeper = startPeriodicLoop(
+  'lease-sweeper',
+  async () => {
+    const { requeued, interrupted } = await expireLeases(batch)
     for (const taskId of requeued) log.warn({ taskId }, 'lease expired, task requeued')
-    if (requeued.length > 0) relay.wake()
-    return { more: requeued.length === config.RELAY_BATCH_SIZE }
+    for (const taskId of interrupted) log.error({ taskId }, 'lease expired with no attempts left, task ends in error')
+    if (requeued.length + interrupted.length > 0) relay.wake()
+    return { more: requeued.length + interrupted.length === batch }
   },
   config.SWEEP_INTERVAL_MS,
   log,
@@ -104,49 +130,59 @@ const sweeper = startPeriodicLoop(
 const scheduler = startPeriodicLoop(
   'scheduler',
   async () => {
-    const due = await promoteDue(config.RELAY_BATCH_SIZE)
+    const due = await promoteDue(batch)
     if (due.length > 0) {
       log.debug({ count: due.length }, 'due tasks queued')
       relay.wake()
     }
-    return { more: due.length === config.RELAY_BATCH_SIZE }
+    return { more: due.length === batch }
   },
   config.SCHEDULE_INTERVAL_MS,
   log,
 )
+const reconciler = startPeriodicLoop(
+  'reconciler',
+  async () => {
+    const lost = await requeueLost(batch)
+    for (const taskId of lost) log.warn({ taskId }, 'task long new without a message, queued again')
+    if (lost.length > 0) relay.wake()
+    return { more: lost.length === batch }
+  },
+  config.RECONCILE_INTERVAL_MS,
+  log,
+)
 
 // Registered before joining the group, which can take a session timeout: a SIGTERM then still stops cleanly.
-let consumer: { stop(): Promise<void> } | undefined
+let consuming: { stop(): Promise<void> } | undefined
 let stopping = false
 process.once('SIGTERM', () => void shutdown('SIGTERM'))
 process.once('SIGINT', () => void shutdown('SIGINT'))
 
-consumer = await runTaskConsumer({
-  consumer: createTaskConsumer(kafka, {
-    groupId: config.KAFKA_GROUP_ID,
-    sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
-  }),
-  topics,
-  producer,
+consuming = await keepConsuming(
+  (onGiveUp) =>
+    runTaskConsumer({
+      consumer: createTaskConsumer(kafka, {
+        groupId: config.KAFKA_GROUP_ID,
+        sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+      }),
+      topics,
+      producer,
+      log,
+      chunkSize: config.CONSUMER_CHUNK_SIZE,
+      partitionsConsumedConcurrently: config.PARTITIONS_CONSUMED_CONCURRENTLY,
+      onGiveUp,
+      room: capacity,
+      execute: async (ids) => (await executor.execute(ids)).map((run) => run.then(logOutcome)),
+    }),
   log,
-  chunkSize: config.CONSUMER_CHUNK_SIZE,
-  partitionsConsumedConcurrently: config.PARTITIONS_CONSUMED_CONCURRENTLY,
-  onGiveUp: (err) => {
-    // The outbox and Kafka keep the work; exiting lets the supervisor start a tasker that consumes again.
-    log.fatal({ err }, 'task consumer gave up, exiting')
-    process.exit(1)
-  },
-  maxInFlight: config.SEND_CONCURRENCY,
-  handle: async (ids) =>
-    (await executeTasks(ids)).map(({ sent, stored }) => ({ sent, stored: stored.then(logOutcome) })),
-})
+)
 log.info({ topics, groupId: config.KAFKA_GROUP_ID, sendConcurrency: config.SEND_CONCURRENCY }, 'tasker started')
 
 function logOutcome(result: AttemptResult | null) {
   if (!result) return // not claimed: a redelivered message of a finished task, or one another tasker holds
   const { taskId, n, outcome } = result.attempt
   const { next } = result
-  const then = next.status === 'scheduled' ? { next: next.status, runAt: next.runAt } : { next: next.status }
+  const then = next.status === 'scheduled' ? { next: next.status, delayMs: next.delayMs } : { next: next.status }
   if (outcome.kind === 'response') {
     log.info(
       { taskId, attempt: n, httpStatusCode: outcome.httpStatusCode, durationMs: outcome.durationMs, ...then },
@@ -161,15 +197,16 @@ async function shutdown(signal: string) {
   if (stopping) return
   stopping = true
   log.info({ signal }, 'stopping')
-  // Sends still running at the deadline are abandoned: their tasks stay leased and the sweeper requeues them.
+  // Sends still running at the deadline are abandoned: their tasks stay leased and come back when the lease runs out.
   const deadline = setTimeout(() => {
     log.warn({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'shutdown deadline passed, abandoning sends in flight')
     process.exit(0)
   }, config.SHUTDOWN_TIMEOUT_MS)
   deadline.unref()
   try {
-    await consumer?.stop() // takes no more tasks, stores the outcomes of those in flight and commits them
-    await Promise.all([relay.stop(), sweeper.stop(), scheduler.stop(), listener.close()])
+    await consuming?.stop() // takes no more tasks, stores the outcomes of those in flight and commits them
+    await Promise.all([relay, leaseKeeper, sweeper, scheduler, reconciler].map((loop) => loop.stop()))
+    await listener.close()
     await producer.disconnect()
     await Promise.all([probeAdmin.disconnect(), health.close()])
     await sender.close()

@@ -13,8 +13,8 @@ import {
 } from './testing/index.js'
 
 function setup() {
-  const store = new InMemoryStore()
   const clock = manualClock()
+  const store = new InMemoryStore(clock.now)
   const wakes = { count: 0 }
   const submitTask = makeSubmitTask({
     tasks: store,
@@ -51,6 +51,7 @@ describe('submitTask', () => {
       budgetFrom: 0,
       retry: { ...retryDefaults, retryOn: DEFAULT_RETRY_ON },
       runAt: null,
+      waitReason: null,
       createdAt: clock.now(),
       updatedAt: clock.now(),
     })
@@ -71,10 +72,10 @@ describe('submitTask', () => {
       status: 'scheduled',
       runAt: new Date(clock.now().getTime() + 60_000),
     })
-    expect(store.rows.get(id)?.history).toEqual([{ status: 'scheduled', at: clock.now() }])
+    expect(store.rows.get(id)?.history).toEqual([{ status: 'scheduled', at: clock.now(), reason: 'not-before' }])
     expect(store.outbox).toEqual([])
 
-    const promote = makePromoteDue({ tasks: store, now: clock.now })
+    const promote = makePromoteDue({ tasks: store })
     expect(await promote(10)).toEqual([])
     clock.advance(60_000)
     expect(await promote(10)).toEqual([id])
@@ -126,7 +127,7 @@ describe('getTask', () => {
     const { submitTask, getTask, clock } = setup()
     const id = await submitTask({ ownerKeyId: 'team-a', request: { method: 'GET', url: 'https://x.test/' } })
     const view = await getTask(id, 'team-a')
-    expect(view.history).toEqual([{ status: 'new', at: clock.now() }])
+    expect(view.history).toEqual([{ status: 'new', at: clock.now(), reason: null }])
     expect(view.lastAttempt).toBeNull()
   })
 

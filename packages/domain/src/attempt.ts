@@ -12,8 +12,15 @@ export const SEND_ERROR_CODES = [
   'unknown',
   // The target's address is one the deployment refuses to reach (loopback, private, metadata, …).
   'blocked',
+  // The tasker sending it stopped mid-attempt (a crash, say) as often as the task's attempts allow: a request that
+  // kills its tasker every time ends here instead of taking every other task in flight down with it again.
+  'interrupted',
 ] as const
 export type SendErrorCode = (typeof SEND_ERROR_CODES)[number]
+
+/** What an `interrupted` attempt says: its tasker stopped mid-attempt, and the task has no attempts left. */
+export const INTERRUPTED_MESSAGE =
+  'the tasker sending this attempt stopped before it ended, as often as the task allows attempts'
 
 /** What one send produced: a response (any HTTP status) or no usable response at all. */
 export type SendOutcome =

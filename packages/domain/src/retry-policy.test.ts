@@ -49,7 +49,7 @@ function taskAfter(attempts: number, policy: RetryPolicy = createRetryPolicy({},
   })
   for (let n = 1; n <= attempts; n++) {
     task = moveTask(task, 'in_process', now)
-    if (n < attempts) task = moveTask(moveTask(task, 'scheduled', now, now), 'new', now)
+    if (n < attempts) task = moveTask(moveTask(task, 'scheduled', now, { runAt: now, reason: 'retry' }), 'new', now)
   }
   return task
 }
@@ -148,11 +148,11 @@ describe('nextStep', () => {
   it('schedules a retryable outcome with attempts left after the jittered backoff', () => {
     expect(nextStep(taskAfter(1), answer(503), now, half)).toEqual({
       status: 'scheduled',
-      runAt: new Date(now.getTime() + 500),
+      delayMs: 500,
     })
     expect(nextStep(taskAfter(3), failed('reset'), now, half)).toEqual({
       status: 'scheduled',
-      runAt: new Date(now.getTime() + 2_000),
+      delayMs: 2_000,
     })
   })
 
@@ -171,7 +171,7 @@ describe('nextStep', () => {
     const redriven = { ...taskAfter(5), attempts: 6, budgetFrom: 5 }
     expect(nextStep(redriven, answer(503), now, half)).toEqual({
       status: 'scheduled',
-      runAt: new Date(now.getTime() + 500),
+      delayMs: 500,
     })
     expect(nextStep({ ...redriven, attempts: 10 }, answer(503), now, half)).toEqual({ status: 'error' })
   })
@@ -179,12 +179,12 @@ describe('nextStep', () => {
   it('waits as long as Retry-After asks, but no longer than the cap', () => {
     const policy = createRetryPolicy({ backoff: { baseMs: 10, maxMs: 60_000 } }, defaults)
     const after = (value: string) => nextStep(taskAfter(1, policy), answer(429, [['Retry-After', value]]), now, half)
-    expect(after('30')).toEqual({ status: 'scheduled', runAt: new Date(now.getTime() + 30_000) })
+    expect(after('30')).toEqual({ status: 'scheduled', delayMs: 30_000 })
     expect(after('Thu, 01 Jan 2026 00:00:45 GMT')).toEqual({
       status: 'scheduled',
-      runAt: new Date(now.getTime() + 45_000),
+      delayMs: 45_000,
     })
-    expect(after('3600')).toEqual({ status: 'scheduled', runAt: new Date(now.getTime() + 60_000) })
-    expect(after('garbage')).toEqual({ status: 'scheduled', runAt: new Date(now.getTime() + 5) })
+    expect(after('3600')).toEqual({ status: 'scheduled', delayMs: 60_000 })
+    expect(after('garbage')).toEqual({ status: 'scheduled', delayMs: 5 })
   })
 })

@@ -1,6 +1,6 @@
 import type { SendErrorCode, SendOutcome } from './attempt.js'
 import { type FieldIssue, invalidRequest } from './errors.js'
-import type { Task } from './task.js'
+import { attemptsLeft, type Task } from './task.js'
 
 /** Which outcomes earn another attempt: response statuses and send errors, each an exact list. */
 export type RetryOn = { readonly statuses: readonly number[]; readonly errors: readonly SendErrorCode[] }
@@ -87,8 +87,14 @@ export function parseRetryAfter(value: string, now: Date): number | null {
   return Number.isNaN(at) ? null : Math.max(0, at - now.getTime())
 }
 
-/** What becomes of a task after an attempt: finished (done or error) or scheduled for another attempt. */
-export type NextStep = { readonly status: 'done' | 'error' } | { readonly status: 'scheduled'; readonly runAt: Date }
+/**
+ * What becomes of a task after an attempt: finished (done or error) or scheduled for another attempt `delayMs` from
+ * when the outcome is stored. A delay, not an instant: the store adds it to the database's clock, the one clock
+ * that every due time is set and compared with.
+ */
+export type NextStep =
+  | { readonly status: 'done' | 'error' }
+  | { readonly status: 'scheduled'; readonly delayMs: number }
 
 /**
  * The verdict on attempt `task.attempts`. A response not worth retrying is `done`, whatever its status; a
@@ -98,11 +104,11 @@ export type NextStep = { readonly status: 'done' | 'error' } | { readonly status
 export function nextStep(task: Task, outcome: SendOutcome, now: Date, random: () => number): NextStep {
   const policy = task.retry
   if (!isRetryable(outcome, policy.retryOn)) return { status: outcome.kind === 'response' ? 'done' : 'error' }
+  if (attemptsLeft(task) <= 0) return { status: 'error' }
   const n = task.attempts - task.budgetFrom // counted from the last redrive, which grants a fresh budget
-  if (n >= policy.maxAttempts) return { status: 'error' }
   const asked = outcome.kind === 'response' ? retryAfterOf(outcome.headers, now) : null
   const delayMs = asked === null ? backoffDelayMs(n, policy.backoff, random) : Math.min(asked, policy.backoff.maxMs)
-  return { status: 'scheduled', runAt: new Date(now.getTime() + delayMs) }
+  return { status: 'scheduled', delayMs }
 }
 
 function retryAfterOf(headers: ReadonlyArray<readonly [string, string]>, now: Date): number | null {

@@ -29,6 +29,7 @@ describe('task', () => {
       budgetFrom: 0,
       retry,
       runAt: null,
+      waitReason: null,
       createdAt: t0,
       updatedAt: t0,
     })
@@ -48,6 +49,7 @@ describe('task', () => {
       TASK_STATUSES.filter((to) => canTransition(from, to)).map((to) => `${from}->${to}`),
     )
     expect(allowed).toEqual([
+      'new->scheduled',
       'new->in_process',
       'new->cancelled',
       'scheduled->new',
@@ -66,11 +68,11 @@ describe('task', () => {
       'in_process',
       t0,
     )
-    const waiting = moveTask(running, 'scheduled', t0, t1)
-    expect(waiting).toMatchObject({ status: 'scheduled', runAt: t1, attempts: 1 })
-    expect(moveTask(waiting, 'new', t1)).toMatchObject({ status: 'new', runAt: null, attempts: 1 })
-    expect(() => moveTask(running, 'scheduled', t0)).toThrow('runAt goes with scheduled')
-    expect(() => moveTask(running, 'done', t0, t1)).toThrow('runAt goes with scheduled')
+    const waiting = moveTask(running, 'scheduled', t0, { runAt: t1, reason: 'retry' })
+    expect(waiting).toMatchObject({ status: 'scheduled', runAt: t1, waitReason: 'retry', attempts: 1 })
+    expect(moveTask(waiting, 'new', t1)).toMatchObject({ status: 'new', runAt: null, waitReason: null, attempts: 1 })
+    expect(() => moveTask(running, 'scheduled', t0)).toThrow('a wait goes with scheduled')
+    expect(() => moveTask(running, 'done', t0, { runAt: t1, reason: 'retry' })).toThrow('a wait goes with scheduled')
   })
 
   it('refuses an illegal transition with a typed error', () => {

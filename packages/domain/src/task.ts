@@ -15,10 +15,11 @@ export type TaskStatus = (typeof TASK_STATUSES)[number]
 
 // `in_process → new` is the sweeper's requeue of a send whose tasker died: the attempt shows twice, never lost.
 // `in_process → scheduled` waits for a retry's time; `scheduled → new` is the scheduler finding it due.
-// `error → new` is a redrive: the owner asks for another round of attempts. Only a task nobody is sending can be
+// `new → scheduled` is a claim that found the task's API key using its share of the send slots: it waits,
+// key-busy, with no attempt spent. `error → new` is a redrive: the owner asks for another round of attempts. Only a task nobody is sending can be
 // cancelled; the claim takes only `new` tasks, so a cancelled one is never sent.
 const TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
-  new: ['in_process', 'cancelled'],
+  new: ['in_process', 'scheduled', 'cancelled'],
   scheduled: ['new', 'cancelled'],
   in_process: ['done', 'error', 'new', 'scheduled'],
   done: [],
@@ -34,6 +35,14 @@ export function assertTransition(from: TaskStatus, to: TaskStatus): void {
   if (!canTransition(from, to)) throw new DomainError('illegal-transition', `a task cannot go from ${from} to ${to}`)
 }
 
+// Why a scheduled task waits: its next retry, the notBefore (or delayMs) it was submitted with, or a send slot
+// for its API key, whose share of a tasker's slots was in use.
+export const WAIT_REASONS = ['retry', 'not-before', 'key-busy'] as const
+export type WaitReason = (typeof WAIT_REASONS)[number]
+
+/** A scheduled task's due time and why it waits. */
+export type Wait = { readonly runAt: Date; readonly reason: WaitReason }
+
 export type Task = {
   readonly id: TaskId
   readonly ownerKeyId: string
@@ -46,6 +55,8 @@ export type Task = {
   readonly retry: RetryPolicy
   /** While scheduled: when the task becomes due; null otherwise. */
   readonly runAt: Date | null
+  /** While scheduled: why it waits; null otherwise. */
+  readonly waitReason: WaitReason | null
   readonly createdAt: Date
   readonly updatedAt: Date
 }
@@ -61,20 +72,42 @@ export function createTask(args: {
 }): Task {
   const { id, ownerKeyId, request, retry, runAt = null, now } = args
   const status = runAt === null ? 'new' : 'scheduled'
-  return { id, ownerKeyId, request, status, attempts: 0, budgetFrom: 0, retry, runAt, createdAt: now, updatedAt: now }
+  const waitReason = runAt === null ? null : 'not-before'
+  return {
+    id,
+    ownerKeyId,
+    request,
+    status,
+    attempts: 0,
+    budgetFrom: 0,
+    retry,
+    runAt,
+    waitReason,
+    createdAt: now,
+    updatedAt: now,
+  }
 }
 
-/** `runAt` is given exactly when moving to `scheduled`. */
-export function moveTask(task: Task, to: TaskStatus, now: Date, runAt: Date | null = null): Task {
+/** `wait` is given exactly when moving to `scheduled`. */
+export function moveTask(task: Task, to: TaskStatus, now: Date, wait: Wait | null = null): Task {
   assertTransition(task.status, to)
-  if ((to === 'scheduled') !== (runAt !== null)) throw new Error(`runAt goes with scheduled, not ${to}`)
+  if ((to === 'scheduled') !== (wait !== null)) throw new Error(`a wait goes with scheduled, not ${to}`)
   return {
     ...task,
     status: to,
-    runAt,
+    runAt: wait?.runAt ?? null,
+    waitReason: wait?.reason ?? null,
     updatedAt: now,
     attempts: to === 'in_process' ? task.attempts + 1 : task.attempts,
   }
+}
+
+/**
+ * Attempts the task may still start in its current budget. An attempt cut short by a crash counts: it may have
+ * reached the target, and a request that kills its tasker must not be tried without end.
+ */
+export function attemptsLeft(task: Pick<Task, 'attempts' | 'budgetFrom' | 'retry'>): number {
+  return task.retry.maxAttempts - (task.attempts - task.budgetFrom)
 }
 
 /** Sends a task that gave up once more, with a fresh budget of attempts; only a task in `error` can be. */

@@ -274,17 +274,30 @@ export interface components {
          *     status (a 404 is `done`); `error`: we gave up, because the outcome is not worth retrying and no response
          *     came back (see `error`), or because attempts ran out on a retryable outcome, a 503 included (its response
          *     is shown); `cancelled`: withdrawn by its owner before it was sent, never sent. A send interrupted by a crash
-         *     goes back to `new`.
+         *     goes back to `new` while the task has attempts left, else ends `error` with the code `interrupted`.
          * @enum {string}
          */
         TaskStatus: "new" | "scheduled" | "in_process" | "done" | "error" | "cancelled";
+        /**
+         * @description Why a `scheduled` task waits: `retry`, its next attempt after a retryable outcome; `not-before`, the
+         *     `notBefore` or `delayMs` it was submitted with; `key-busy`, a send slot for its API key, which already uses
+         *     its share of a tasker's slots (no attempt is spent waiting; it is sent as soon as one of them frees).
+         * @enum {string}
+         */
+        WaitReason: "retry" | "not-before" | "key-busy";
         StatusChange: {
             status: components["schemas"]["TaskStatus"];
             /** Format: date-time */
             at: string;
+            /** @description On a `scheduled` entry, why the task waited from then on. */
+            reason?: components["schemas"]["WaitReason"];
         };
-        /** @enum {string} */
-        SendErrorCode: "timeout" | "dns" | "connect" | "tls" | "reset" | "too_large" | "protocol" | "unknown" | "blocked";
+        /**
+         * @description Why no response came back. `interrupted` is never a send's own outcome: the tasker sending the task
+         *     stopped mid-attempt (a crash, say) as often as the task allows attempts, so it was not tried again.
+         * @enum {string}
+         */
+        SendErrorCode: "timeout" | "dns" | "connect" | "tls" | "reset" | "too_large" | "protocol" | "unknown" | "blocked" | "interrupted";
         SendError: {
             code: components["schemas"]["SendErrorCode"];
             message: string;
@@ -328,6 +341,8 @@ export interface components {
              * @description While `scheduled`, when the next (or first) attempt becomes due.
              */
             nextAttemptAt?: string;
+            /** @description While `scheduled`, why the task waits until `nextAttemptAt`. */
+            waitReason?: components["schemas"]["WaitReason"];
             httpStatusCode?: number;
             headers?: components["schemas"]["ResponseHeaders"];
             /** @description Bytes of response body received, counting those past the stored cap. */

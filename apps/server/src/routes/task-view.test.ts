@@ -13,6 +13,7 @@ const task: Task = {
   budgetFrom: 0,
   retry: { maxAttempts: 1, backoff: { baseMs: 1, maxMs: 1 }, retryOn: DEFAULT_RETRY_ON },
   runAt: null,
+  waitReason: null,
   createdAt: at,
   updatedAt: at,
 }

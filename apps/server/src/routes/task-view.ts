@@ -12,10 +12,11 @@ export function toTaskViewJson({ task, history, attempts, lastAttempt }: TaskVie
     status: task.status,
     createdAt: task.createdAt.toISOString(),
     updatedAt: task.updatedAt.toISOString(),
-    history: history.map((h) => ({ status: h.status, at: h.at.toISOString() })),
+    history: history.map((h) => ({ status: h.status, at: h.at.toISOString(), ...(h.reason && { reason: h.reason }) })),
     attemptCount: task.attempts,
     attempts: attempts.map(attemptJson),
     ...(task.runAt !== null && { nextAttemptAt: task.runAt.toISOString() }),
+    ...(task.waitReason !== null && { waitReason: task.waitReason }),
   }
   // Only a finished task shows a result: after a requeue, a late attempt may be stored while the task is new again.
   const outcome = task.status === 'done' || task.status === 'error' ? lastAttempt?.outcome : undefined

@@ -1,4 +1,4 @@
-import { makeExecuteTasks } from '@request-tasker/application'
+import { makeTaskExecutor, SendCapacity } from '@request-tasker/application'
 import { okResponse, retryDefaults, ScriptedSender } from '@request-tasker/application/testing'
 import { DEFAULT_RETRY_ON, type SendOutcome, type TaskId } from '@request-tasker/domain'
 import { pino } from 'pino'
@@ -16,17 +16,21 @@ async function submit({ app }: Server, payload: object, headers: Record<string, 
   return app.inject({ method: 'POST', url, headers, payload })
 }
 
-/** Runs the task through the real executeTasks use case, one second after it was submitted. */
+/** Runs the task through the real task executor, one second after it was submitted. */
 async function sendWith({ store, clock }: Server, id: string, outcome: SendOutcome) {
-  const execute = makeExecuteTasks({
+  const executor = makeTaskExecutor({
     tasks: store,
     sender: new ScriptedSender(() => outcome),
+    capacity: new SendCapacity({ slots: 10, slotsPerKey: 10, unstored: 10, unstoredBytes: 1 << 20 }),
     now: clock.now,
     random: () => 0.5,
     leaseGraceMs: 1000,
+    keyBusyWaitMs: 1000,
+    isUnavailable: () => false,
+    warn: () => {},
   })
   clock.advance(1000)
-  await Promise.all((await execute([id as TaskId])).map((run) => run.stored))
+  await Promise.all(await executor.execute([id as TaskId]))
 }
 
 describe('POST /tasks', () => {
@@ -62,6 +66,7 @@ describe('POST /tasks', () => {
       budgetFrom: 0,
       retry: { ...retryDefaults, retryOn: DEFAULT_RETRY_ON },
       runAt: null,
+      waitReason: null,
       createdAt: new Date(T0),
       updatedAt: new Date(T0),
     })
@@ -328,11 +333,12 @@ describe('GET /tasks/:id', () => {
       history: [
         { status: 'new', at: T0 },
         { status: 'in_process', at: T1 },
-        { status: 'scheduled', at: T1 },
+        { status: 'scheduled', at: T1, reason: 'retry' },
       ],
       attemptCount: 1,
       attempts: [{ n: 1, startedAt: T1, durationMs: 3, httpStatusCode: 503 }],
       nextAttemptAt: '2026-01-01T00:00:01.050Z', // half of the 100 ms ceiling: the test's random is 0.5
+      waitReason: 'retry',
     })
   })
 
@@ -456,7 +462,7 @@ describe('POST /tasks/:id/cancel', () => {
       createdAt: T0,
       updatedAt: T1,
       history: [
-        { status: 'scheduled', at: T0 },
+        { status: 'scheduled', at: T0, reason: 'not-before' },
         { status: 'cancelled', at: T1 },
       ],
       attemptCount: 0,

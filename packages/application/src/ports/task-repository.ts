@@ -1,4 +1,4 @@
-import type { Attempt, NextStep, SendErrorCode, Task, TaskId, TaskStatus } from '@request-tasker/domain'
+import type { Attempt, NextStep, SendErrorCode, Task, TaskId, TaskStatus, WaitReason } from '@request-tasker/domain'
 
 /** One attempt without its response's headers and body: what a list of attempts shows. */
 export type AttemptSummary = {
@@ -12,7 +12,12 @@ export type AttemptSummary = {
 /** A task as its owner reads it: the row, every status it passed through, every attempt and the latest in full. */
 export type TaskView = {
   readonly task: Task
-  readonly history: ReadonlyArray<{ readonly status: TaskStatus; readonly at: Date }>
+  /** `reason` says why a `scheduled` entry waited; null on every other status. */
+  readonly history: ReadonlyArray<{
+    readonly status: TaskStatus
+    readonly at: Date
+    readonly reason: WaitReason | null
+  }>
   readonly attempts: readonly AttemptSummary[]
   readonly lastAttempt: Attempt | null
 }
@@ -28,6 +33,24 @@ export type AddOnceResult =
 /** An attempt and the verdict on it (see `nextStep`), stored together. */
 export type AttemptResult = { readonly attempt: Attempt; readonly next: NextStep }
 
+/**
+ * How many tasks of each API key a claim may still take into send slots; a key not listed may take `others`.
+ * Tasks past their key's room are not claimed but wait, `scheduled` as `key-busy`.
+ */
+export type KeyRoom = { readonly byOwner: ReadonlyMap<string, number>; readonly others: number }
+
+/** The tasks a claim took, and those it left waiting for their key (see KeyRoom). */
+export type Claimed = {
+  readonly claimed: readonly Task[]
+  readonly deferred: ReadonlyArray<{ readonly id: TaskId; readonly ownerKeyId: string }>
+}
+
+/** An attempt a tasker still holds (sending, or its outcome not yet stored), whose lease it keeps alive. */
+export type HeldAttempt = { readonly taskId: TaskId; readonly n: number }
+
+/** What a pass over run-out leases did: tasks sent again, and tasks whose attempts the interruptions used up. */
+export type ExpiredLeases = { readonly requeued: readonly TaskId[]; readonly interrupted: readonly TaskId[] }
+
 export interface TaskRepository {
   /**
    * Stores a new task, its first status and, when it is `new`, an outbox entry that asks for its publication: all
@@ -41,21 +64,46 @@ export interface TaskRepository {
   addOnce(task: Task, claim: IdempotencyClaim): Promise<AddOnceResult>
   /** Another key's task reads as absent. */
   findOwned(id: TaskId, ownerKeyId: string): Promise<TaskView | null>
+  // Every time below that leases, schedules or compares is the store's own clock (the database's now()), never the
+  // caller's: taskers whose clocks disagree then agree on when a lease runs out and when a task is due.
+
   /**
-   * Moves the given tasks from `new` to `in_process` and leases each for its timeout plus `leaseGraceMs`.
-   * Returns only the tasks this call claimed, so a redelivered message for a claimed or finished task sends nothing.
+   * Moves the given tasks from `new` to `in_process`, oldest first per key within `room`, and leases each for its
+   * timeout plus `leaseGraceMs`; tasks past their key's room wait `scheduled` as `key-busy` for `keyBusyWaitMs` at
+   * most (wakeKeyBusy wakes them sooner). A redelivered message for a claimed or finished task takes nothing.
    */
-  claim(ids: readonly TaskId[], now: Date, leaseGraceMs: number): Promise<Task[]>
+  claim(
+    ids: readonly TaskId[],
+    lease: { readonly leaseGraceMs: number; readonly keyBusyWaitMs: number },
+    room: KeyRoom,
+  ): Promise<Claimed>
   /**
-   * Stores every attempt and moves its task as its verdict says (done, error, or scheduled at `runAt`), but only
-   * while the task is still held by the claim that made the attempt: a late result after a requeue is kept as
+   * Stores every attempt and moves its task as its verdict says (done, error, or scheduled `delayMs` from now), but
+   * only while the task is still held by the claim that made the attempt: a late result after a requeue is kept as
    * history, not applied. A task moved to error gets a `task.dead-lettered` outbox entry in the same write.
    */
-  recordAttempts(results: readonly AttemptResult[], now: Date): Promise<void>
-  /** Puts `in_process` tasks whose lease ran out back to `new` and queues them again; returns their ids. */
-  requeueStale(now: Date, limit: number): Promise<TaskId[]>
+  recordAttempts(results: readonly AttemptResult[]): Promise<void>
+  /**
+   * Extends the lease of each attempt still held (in_process, same attempt) to at least `leaseGraceMs` from now, so
+   * no sweeper takes back a task whose sender is alive, however long its outcome waits to be stored. Returns how
+   * many leases it extended.
+   */
+  renewLeases(held: readonly HeldAttempt[], leaseGraceMs: number): Promise<number>
+  /**
+   * Settles `in_process` tasks whose lease ran out (their tasker died mid-attempt): back to `new` and queued again
+   * while the task has attempts left, else `error` with an `interrupted` attempt and a dead letter.
+   */
+  expireLeases(limit: number): Promise<ExpiredLeases>
   /** Moves `scheduled` tasks whose time has come to `new` and queues them, earliest first; returns their ids. */
-  promoteDue(now: Date, limit: number): Promise<TaskId[]>
+  promoteDue(limit: number): Promise<TaskId[]>
+  /** Wakes up to `limit` of the key's `key-busy` tasks, oldest first: back to `new` and queued. */
+  wakeKeyBusy(ownerKeyId: string, limit: number): Promise<TaskId[]>
+  /**
+   * Queues again tasks `new` for longer than `olderThanMs` that have no outbox entry: their message was lost after
+   * the relay published it (a recreated topic, a broker that lost its tail). A claim takes each once however many
+   * messages name it.
+   */
+  requeueLost(olderThanMs: number, limit: number): Promise<TaskId[]>
   /**
    * Puts the owner's task back to `new` with a fresh attempt budget and queues it, only if it is in `error` at
    * that moment. Returns the status it found (`error` means redriven), or null when the task is absent.

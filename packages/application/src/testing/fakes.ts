@@ -19,7 +19,9 @@ export class RecordingPublisher implements QueuePublisher {
 /** Answers every request with `respond(request)` and remembers what it was asked to send. */
 export class ScriptedSender implements HttpSender {
   readonly sent: OutboundRequest[] = []
-  constructor(private readonly respond: (request: OutboundRequest) => SendOutcome = () => okResponse()) {}
+  constructor(
+    private readonly respond: (request: OutboundRequest) => SendOutcome | Promise<SendOutcome> = () => okResponse(),
+  ) {}
 
   async send(request: OutboundRequest): Promise<SendOutcome> {
     this.sent.push(request)
@@ -61,6 +63,9 @@ export function manualClock(start = new Date('2026-01-01T00:00:00Z')) {
     now: () => new Date(now),
     advance: (ms: number) => {
       now += ms
+    },
+    set: (at: Date) => {
+      now = at.getTime()
     },
   }
 }

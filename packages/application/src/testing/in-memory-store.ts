@@ -1,32 +1,45 @@
 import {
   type Attempt,
+  attemptsLeft,
   cancelTask,
+  INTERRUPTED_MESSAGE,
   moveTask,
   type OutboundRequest,
   redriveTask,
   type Task,
   type TaskId,
   type TaskStatus,
+  type Wait,
+  type WaitReason,
 } from '@request-tasker/domain'
 import { deadLetterOf } from '../dead-letter.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
 import type {
   AddOnceResult,
   AttemptResult,
+  Claimed,
+  ExpiredLeases,
+  HeldAttempt,
   IdempotencyClaim,
+  KeyRoom,
   TaskRepository,
   TaskView,
 } from '../ports/task-repository.js'
 
 type Row = {
   task: Task
-  history: Array<{ status: TaskStatus; at: Date }>
+  history: Array<{ status: TaskStatus; at: Date; reason: WaitReason | null }>
   attempts: Attempt[]
   leaseUntil: Date | null
 }
 
-/** TaskRepository and Outbox over one in-memory state, keeping the same promises as the Postgres adapters. */
+/**
+ * TaskRepository and Outbox over one in-memory state, keeping the same promises as the Postgres adapters. `clock`
+ * stands for the database's: the one every lease and due time is set and compared with.
+ */
 export class InMemoryStore implements TaskRepository, Outbox {
+  constructor(private readonly clock: () => Date = () => new Date()) {}
+
   readonly rows = new Map<TaskId, Row>()
   readonly outbox: OutboxEntry[] = []
   /** Idempotency keys by owner and key. */
@@ -38,7 +51,7 @@ export class InMemoryStore implements TaskRepository, Outbox {
     if (this.rows.has(task.id)) throw new Error(`duplicate task id ${task.id}`)
     this.rows.set(task.id, {
       task,
-      history: [{ status: task.status, at: task.createdAt }],
+      history: [{ status: task.status, at: task.createdAt, reason: task.waitReason }],
       attempts: [],
       leaseUntil: null,
     })
@@ -74,19 +87,36 @@ export class InMemoryStore implements TaskRepository, Outbox {
     }
   }
 
-  async claim(ids: readonly TaskId[], now: Date, leaseGraceMs: number): Promise<Task[]> {
+  async claim(
+    ids: readonly TaskId[],
+    { leaseGraceMs, keyBusyWaitMs }: { leaseGraceMs: number; keyBusyWaitMs: number },
+    room: KeyRoom,
+  ): Promise<Claimed> {
+    const now = this.clock()
     const claimed: Task[] = []
-    for (const id of new Set(ids)) {
+    const deferred: Array<{ id: TaskId; ownerKeyId: string }> = []
+    const taken = new Map<string, number>()
+    // Oldest first per key, as the Postgres claim orders by id.
+    for (const id of [...new Set(ids)].sort()) {
       const row = this.rows.get(id)
       if (row?.task.status !== 'new') continue
+      const owner = row.task.ownerKeyId
+      const place = (taken.get(owner) ?? 0) + 1
+      taken.set(owner, place)
+      if (place > (room.byOwner.get(owner) ?? room.others)) {
+        this.move(row, 'scheduled', now, { runAt: new Date(now.getTime() + keyBusyWaitMs), reason: 'key-busy' })
+        deferred.push({ id, ownerKeyId: owner })
+        continue
+      }
       this.move(row, 'in_process', now)
       row.leaseUntil = new Date(now.getTime() + row.task.request.timeoutMs + leaseGraceMs)
       claimed.push(row.task)
     }
-    return claimed
+    return { claimed, deferred }
   }
 
-  async recordAttempts(results: readonly AttemptResult[], now: Date): Promise<void> {
+  async recordAttempts(results: readonly AttemptResult[]): Promise<void> {
+    const now = this.clock()
     for (const { attempt, next } of results) {
       const row = this.rows.get(attempt.taskId)
       if (!row) throw new Error(`attempt for unknown task ${attempt.taskId}`)
@@ -94,38 +124,90 @@ export class InMemoryStore implements TaskRepository, Outbox {
       row.attempts.push(attempt)
       row.attempts.sort((a, b) => a.n - b.n)
       if (row.task.status === 'in_process' && row.task.attempts === attempt.n) {
-        this.move(row, next.status, now, next.status === 'scheduled' ? next.runAt : null)
+        const wait: Wait | null =
+          next.status === 'scheduled' ? { runAt: new Date(now.getTime() + next.delayMs), reason: 'retry' } : null
+        this.move(row, next.status, now, wait)
         row.leaseUntil = null
-        if (next.status === 'error') {
-          const id = String(this.nextOutboxId++)
-          this.outbox.push({ id, kind: 'task.dead-lettered', taskId: attempt.taskId, payload: deadLetterOf(attempt) })
-        }
+        if (next.status === 'error') this.deadLetter(attempt)
       }
     }
   }
 
-  async requeueStale(now: Date, limit: number): Promise<TaskId[]> {
-    const stale = [...this.rows.values()]
-      .filter((r) => r.task.status === 'in_process' && r.leaseUntil !== null && r.leaseUntil < now)
-      .slice(0, limit)
-    for (const row of stale) {
-      this.move(row, 'new', now)
-      row.leaseUntil = null
-      this.enqueue(row.task.id)
+  async renewLeases(held: readonly HeldAttempt[], leaseGraceMs: number): Promise<number> {
+    const until = this.clock().getTime() + leaseGraceMs
+    let renewed = 0
+    for (const { taskId, n } of held) {
+      const row = this.rows.get(taskId)
+      if (row?.task.status !== 'in_process' || row.task.attempts !== n || row.leaseUntil === null) continue
+      row.leaseUntil = new Date(Math.max(row.leaseUntil.getTime(), until))
+      renewed++
     }
-    return stale.map((r) => r.task.id)
+    return renewed
   }
 
-  async promoteDue(now: Date, limit: number): Promise<TaskId[]> {
-    const due = [...this.rows.values()]
-      .filter((r) => r.task.status === 'scheduled' && r.task.runAt !== null && r.task.runAt <= now)
-      .sort((a, b) => (a.task.runAt?.getTime() ?? 0) - (b.task.runAt?.getTime() ?? 0))
+  async expireLeases(limit: number): Promise<ExpiredLeases> {
+    const now = this.clock()
+    const expired = [...this.rows.values()]
+      .filter((r) => r.task.status === 'in_process' && r.leaseUntil !== null && r.leaseUntil < now)
+      .sort((a, b) => (a.leaseUntil?.getTime() ?? 0) - (b.leaseUntil?.getTime() ?? 0))
       .slice(0, limit)
-    for (const row of due) {
-      this.move(row, 'new', now)
+    const requeued: TaskId[] = []
+    const interrupted: TaskId[] = []
+    for (const row of expired) {
+      row.leaseUntil = null
+      if (attemptsLeft(row.task) > 0) {
+        this.move(row, 'new', now)
+        this.enqueue(row.task.id)
+        requeued.push(row.task.id)
+        continue
+      }
+      const claimedAt = row.task.updatedAt
+      const attempt: Attempt = {
+        taskId: row.task.id,
+        n: row.task.attempts,
+        startedAt: claimedAt,
+        outcome: {
+          kind: 'failure',
+          error: { code: 'interrupted', message: INTERRUPTED_MESSAGE },
+          durationMs: now.getTime() - claimedAt.getTime(),
+        },
+      }
+      if (!row.attempts.some((a) => a.n === attempt.n)) row.attempts.push(attempt)
+      this.move(row, 'error', now)
+      this.deadLetter(attempt)
+      interrupted.push(row.task.id)
+    }
+    return { requeued, interrupted }
+  }
+
+  async promoteDue(limit: number): Promise<TaskId[]> {
+    const now = this.clock()
+    return this.wake(
+      [...this.rows.values()].filter((r) => r.task.runAt !== null && r.task.runAt <= now),
+      limit,
+    )
+  }
+
+  async wakeKeyBusy(ownerKeyId: string, limit: number): Promise<TaskId[]> {
+    return this.wake(
+      [...this.rows.values()].filter((r) => r.task.ownerKeyId === ownerKeyId && r.task.waitReason === 'key-busy'),
+      limit,
+    )
+  }
+
+  async requeueLost(olderThanMs: number, limit: number): Promise<TaskId[]> {
+    const now = this.clock()
+    const queued = new Set(this.outbox.map((e) => e.taskId))
+    const lost = [...this.rows.values()]
+      .filter((r) => r.task.status === 'new' && !queued.has(r.task.id))
+      .filter((r) => r.task.updatedAt.getTime() < now.getTime() - olderThanMs)
+      .sort((a, b) => a.task.updatedAt.getTime() - b.task.updatedAt.getTime())
+      .slice(0, limit)
+    for (const row of lost) {
+      row.task = { ...row.task, updatedAt: now }
       this.enqueue(row.task.id)
     }
-    return due.map((r) => r.task.id)
+    return lost.map((r) => r.task.id)
   }
 
   async redrive(id: TaskId, ownerKeyId: string, now: Date): Promise<TaskStatus | null> {
@@ -134,7 +216,7 @@ export class InMemoryStore implements TaskRepository, Outbox {
     const found = row.task.status
     if (found !== 'error') return found
     row.task = redriveTask(row.task, now)
-    row.history.push({ status: 'new', at: now })
+    row.history.push({ status: 'new', at: now, reason: null })
     row.leaseUntil = null
     this.enqueue(id)
     return found
@@ -146,7 +228,7 @@ export class InMemoryStore implements TaskRepository, Outbox {
     const found = row.task.status
     if (found !== 'new' && found !== 'scheduled') return found
     row.task = cancelTask(row.task, now)
-    row.history.push({ status: 'cancelled', at: now })
+    row.history.push({ status: 'cancelled', at: now, reason: null })
     return found
   }
 
@@ -170,9 +252,28 @@ export class InMemoryStore implements TaskRepository, Outbox {
     return this.rows.get(id)?.task.request
   }
 
-  private move(row: Row, to: TaskStatus, now: Date, runAt: Date | null = null): void {
-    row.task = moveTask(row.task, to, now, runAt)
-    row.history.push({ status: to, at: now })
+  private move(row: Row, to: TaskStatus, now: Date, wait: Wait | null = null): void {
+    row.task = moveTask(row.task, to, now, wait)
+    row.history.push({ status: to, at: now, reason: wait?.reason ?? null })
+  }
+
+  /** Scheduled tasks among `rows` back to new and queued, earliest due first. */
+  private wake(rows: Row[], limit: number): TaskId[] {
+    const now = this.clock()
+    const due = rows
+      .filter((r) => r.task.status === 'scheduled')
+      .sort((a, b) => (a.task.runAt?.getTime() ?? 0) - (b.task.runAt?.getTime() ?? 0))
+      .slice(0, limit)
+    for (const row of due) {
+      this.move(row, 'new', now)
+      this.enqueue(row.task.id)
+    }
+    return due.map((r) => r.task.id)
+  }
+
+  private deadLetter(attempt: Attempt): void {
+    const id = String(this.nextOutboxId++)
+    this.outbox.push({ id, kind: 'task.dead-lettered', taskId: attempt.taskId, payload: deadLetterOf(attempt) })
   }
 
   private enqueue(taskId: TaskId): void {

@@ -2,24 +2,29 @@ import {
   type Attempt,
   createTask,
   DEFAULT_RETRY_ON,
+  INTERRUPTED_MESSAGE,
   type OutboundRequest,
   type RetryPolicy,
   type SendOutcome,
   type Task,
+  type TaskId,
 } from '@request-tasker/domain'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { deadLetterOf } from '../dead-letter.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
-import type { AttemptResult, AttemptSummary, TaskRepository } from '../ports/task-repository.js'
-import { sequentialIds } from './fakes.js'
+import type { AttemptResult, AttemptSummary, KeyRoom, TaskRepository } from '../ports/task-repository.js'
+import { manualClock, sequentialIds } from './fakes.js'
 
-/** A fresh, empty store for each test. */
-export type OpenStore = () => Promise<{ tasks: TaskRepository; outbox: Outbox }>
+/** A fresh, empty store for each test, whose own clock (for Postgres, the database's) reads `clock`. */
+export type OpenStore = (clock: () => Date) => Promise<{ tasks: TaskRepository; outbox: Outbox }>
 
 const T0 = new Date('2026-01-01T00:00:00.000Z')
 const at = (ms: number) => new Date(T0.getTime() + ms)
 const OWNER = 'key-1'
 const GRACE_MS = 500
+const LEASE = { leaseGraceMs: GRACE_MS, keyBusyWaitMs: 60_000 }
+/** Room for every task a test claims, whatever its key. */
+const ANY_ROOM: KeyRoom = { byOwner: new Map(), others: 1_000 }
 
 function outboundRequest(overrides: Partial<OutboundRequest> = {}): OutboundRequest {
   return {
@@ -87,8 +92,11 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
     let outbox: Outbox
     let nextId: ReturnType<typeof sequentialIds>
 
+    const clock = manualClock(T0)
+
     beforeEach(async () => {
-      ;({ tasks, outbox } = await open())
+      clock.set(T0)
+      ;({ tasks, outbox } = await open(clock.now))
       nextId = sequentialIds()
     })
 
@@ -98,8 +106,26 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       return task
     }
 
+    // Every store runs on its own clock (the database's now() for Postgres): a test sets it before each call.
+    async function claimAt(now: Date, ids: TaskId[], room: KeyRoom = ANY_ROOM): Promise<readonly Task[]> {
+      clock.set(now)
+      return (await tasks.claim(ids, LEASE, room)).claimed
+    }
+    async function recordAt(results: AttemptResult[], now: Date): Promise<void> {
+      clock.set(now)
+      await tasks.recordAttempts(results)
+    }
+    async function expireAt(now: Date, limit: number): Promise<readonly TaskId[]> {
+      clock.set(now)
+      return (await tasks.expireLeases(limit)).requeued
+    }
+    async function promoteAt(now: Date, limit: number): Promise<TaskId[]> {
+      clock.set(now)
+      return tasks.promoteDue(limit)
+    }
+
     async function claimed(task: Task, now = T0): Promise<Task> {
-      const [claim] = await tasks.claim([task.id], now, GRACE_MS)
+      const [claim] = await claimAt(now, [task.id])
       if (!claim) throw new Error(`could not claim ${task.id}`)
       return claim
     }
@@ -119,7 +145,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task,
-          history: [{ status: 'new', at: T0 }],
+          history: [{ status: 'new', at: T0, reason: null }],
           attempts: [],
           lastAttempt: null,
         })
@@ -157,12 +183,12 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       it('moves a new task to in_process and counts the attempt when claimed', async () => {
         const task = await added()
 
-        expect(await tasks.claim([task.id], at(10), GRACE_MS)).toEqual([
+        expect(await claimAt(at(10), [task.id])).toEqual([
           { ...task, status: 'in_process', attempts: 1, updatedAt: at(10) },
         ])
         expect((await tasks.findOwned(task.id, OWNER))?.history).toEqual([
-          { status: 'new', at: T0 },
-          { status: 'in_process', at: at(10) },
+          { status: 'new', at: T0, reason: null },
+          { status: 'in_process', at: at(10), reason: null },
         ])
       })
 
@@ -170,7 +196,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         const task = await added()
         await claimed(task, at(10))
 
-        expect(await tasks.claim([task.id], at(20), GRACE_MS)).toEqual([])
+        expect(await claimAt(at(20), [task.id])).toEqual([])
         expect(await tasks.findOwned(task.id, OWNER)).toMatchObject({
           task: { status: 'in_process', attempts: 1, updatedAt: at(10) },
           history: [{ status: 'new' }, { status: 'in_process' }],
@@ -180,16 +206,16 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       it('ignores finished tasks and unknown ids', async () => {
         const task = await added()
         await claimed(task)
-        await tasks.recordAttempts([finished({ taskId: task.id, n: 1, startedAt: T0, outcome: response })], at(20))
+        await recordAt([finished({ taskId: task.id, n: 1, startedAt: T0, outcome: response })], at(20))
 
-        expect(await tasks.claim([task.id, nextId()], at(30), GRACE_MS)).toEqual([])
+        expect(await claimAt(at(30), [task.id, nextId()])).toEqual([])
         expect((await tasks.findOwned(task.id, OWNER))?.task).toMatchObject({ status: 'done', attempts: 1 })
       })
 
       it('claims a task once when its id comes twice in one call', async () => {
         const task = await added()
 
-        expect(await tasks.claim([task.id, task.id], at(10), GRACE_MS)).toEqual([
+        expect(await claimAt(at(10), [task.id, task.id])).toEqual([
           { ...task, status: 'in_process', attempts: 1, updatedAt: at(10) },
         ])
         expect((await tasks.findOwned(task.id, OWNER))?.history).toHaveLength(2)
@@ -199,8 +225,8 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         const task = await added({ timeoutMs: 1_000 })
         await claimed(task, T0)
 
-        expect(await tasks.requeueStale(at(1_000 + GRACE_MS), 10)).toEqual([])
-        expect(await tasks.requeueStale(at(1_000 + GRACE_MS + 1), 10)).toEqual([task.id])
+        expect(await expireAt(at(1_000 + GRACE_MS), 10)).toEqual([])
+        expect(await expireAt(at(1_000 + GRACE_MS + 1), 10)).toEqual([task.id])
       })
     })
 
@@ -210,14 +236,14 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         await claimed(task, at(10))
         const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
 
-        await tasks.recordAttempts([finished(attempt)], at(30))
+        await recordAt([finished(attempt)], at(30))
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'done', attempts: 1, updatedAt: at(30) },
           history: [
-            { status: 'new', at: T0 },
-            { status: 'in_process', at: at(10) },
-            { status: 'done', at: at(30) },
+            { status: 'new', at: T0, reason: null },
+            { status: 'in_process', at: at(10), reason: null },
+            { status: 'done', at: at(30), reason: null },
           ],
           attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
@@ -229,14 +255,14 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         await claimed(task, at(10))
         const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: failure }
 
-        await tasks.recordAttempts([finished(attempt)], at(30))
+        await recordAt([finished(attempt)], at(30))
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'error', attempts: 1, updatedAt: at(30) },
           history: [
-            { status: 'new', at: T0 },
-            { status: 'in_process', at: at(10) },
-            { status: 'error', at: at(30) },
+            { status: 'new', at: T0, reason: null },
+            { status: 'in_process', at: at(10), reason: null },
+            { status: 'error', at: at(30), reason: null },
           ],
           attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
@@ -246,16 +272,16 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       it('records a batch of attempts for several tasks in one call', async () => {
         const done = await added()
         const failed = await added()
-        await tasks.claim([done.id, failed.id], at(10), GRACE_MS)
+        await claimAt(at(10), [done.id, failed.id])
 
-        await tasks.recordAttempts(
+        await recordAt(
           [
             finished({ taskId: done.id, n: 1, startedAt: at(11), outcome: response }),
             finished({ taskId: failed.id, n: 1, startedAt: at(11), outcome: failure }),
           ],
           at(30),
         )
-        await tasks.recordAttempts([], at(40))
+        await recordAt([], at(40))
 
         expect((await tasks.findOwned(done.id, OWNER))?.task).toMatchObject({ status: 'done', updatedAt: at(30) })
         expect((await tasks.findOwned(failed.id, OWNER))?.task).toMatchObject({ status: 'error', updatedAt: at(30) })
@@ -264,33 +290,33 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       it('keeps a late attempt as history without applying it when the task was requeued and claimed again', async () => {
         const task = await added()
         await claimed(task, at(10))
-        await tasks.requeueStale(at(10_000), 10)
+        await expireAt(at(10_000), 10)
         await claimed(task, at(10_010))
         const late: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: failure }
         const current: Attempt = { taskId: task.id, n: 2, startedAt: at(10_011), outcome: response }
 
-        await tasks.recordAttempts([finished(late)], at(10_020))
+        await recordAt([finished(late)], at(10_020))
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'in_process', attempts: 2, updatedAt: at(10_010) },
           history: [
-            { status: 'new', at: T0 },
-            { status: 'in_process', at: at(10) },
-            { status: 'new', at: at(10_000) },
-            { status: 'in_process', at: at(10_010) },
+            { status: 'new', at: T0, reason: null },
+            { status: 'in_process', at: at(10), reason: null },
+            { status: 'new', at: at(10_000), reason: null },
+            { status: 'in_process', at: at(10_010), reason: null },
           ],
           attempts: [summaryOf(late)],
           lastAttempt: late,
         })
 
-        await tasks.recordAttempts([finished(current)], at(10_030))
+        await recordAt([finished(current)], at(10_030))
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'done', attempts: 2, updatedAt: at(10_030) },
           history: [
-            { status: 'new', at: T0 },
-            { status: 'in_process', at: at(10) },
-            { status: 'new', at: at(10_000) },
-            { status: 'in_process', at: at(10_010) },
-            { status: 'done', at: at(10_030) },
+            { status: 'new', at: T0, reason: null },
+            { status: 'in_process', at: at(10), reason: null },
+            { status: 'new', at: at(10_000), reason: null },
+            { status: 'in_process', at: at(10_010), reason: null },
+            { status: 'done', at: at(10_030), reason: null },
           ],
           attempts: [summaryOf(late), summaryOf(current)],
           lastAttempt: current,
@@ -300,17 +326,17 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       it('keeps a late attempt as history without applying it when the task was requeued but not yet claimed', async () => {
         const task = await added()
         await claimed(task, at(10))
-        await tasks.requeueStale(at(10_000), 10)
+        await expireAt(at(10_000), 10)
         const late: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
 
-        await tasks.recordAttempts([finished(late)], at(10_020))
+        await recordAt([finished(late)], at(10_020))
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'new', attempts: 1, updatedAt: at(10_000) },
           history: [
-            { status: 'new', at: T0 },
-            { status: 'in_process', at: at(10) },
-            { status: 'new', at: at(10_000) },
+            { status: 'new', at: T0, reason: null },
+            { status: 'in_process', at: at(10), reason: null },
+            { status: 'new', at: at(10_000), reason: null },
           ],
           attempts: [summaryOf(late)],
           lastAttempt: late,
@@ -321,10 +347,10 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         const task = await added()
         await claimed(task, at(10))
         const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
-        await tasks.recordAttempts([finished(attempt)], at(30))
+        await recordAt([finished(attempt)], at(30))
         const before = await tasks.findOwned(task.id, OWNER)
 
-        await tasks.recordAttempts([finished({ ...attempt, outcome: failure })], at(40))
+        await recordAt([finished({ ...attempt, outcome: failure })], at(40))
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual(before)
         expect(before?.lastAttempt).toEqual(attempt)
@@ -344,21 +370,21 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         await drainAll()
         const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
 
-        await tasks.recordAttempts([{ attempt, next: { status: 'scheduled', runAt: at(5_000) } }], at(30))
+        await recordAt([{ attempt, next: { status: 'scheduled', delayMs: 4_970 } }], at(30))
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
-          task: { ...task, status: 'scheduled', attempts: 1, runAt: at(5_000), updatedAt: at(30) },
+          task: { ...task, status: 'scheduled', attempts: 1, runAt: at(5_000), waitReason: 'retry', updatedAt: at(30) },
           history: [
-            { status: 'new', at: T0 },
-            { status: 'in_process', at: at(10) },
-            { status: 'scheduled', at: at(30) },
+            { status: 'new', at: T0, reason: null },
+            { status: 'in_process', at: at(10), reason: null },
+            { status: 'scheduled', at: at(30), reason: 'retry' },
           ],
           attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
         })
         expect(await drainAll()).toEqual([])
-        expect(await tasks.claim([task.id], at(40), GRACE_MS)).toEqual([]) // only new tasks are claimed
-        expect(await tasks.requeueStale(at(1_000_000), 10)).toEqual([]) // nor is a scheduled task stale
+        expect(await claimAt(at(40), [task.id])).toEqual([]) // only new tasks are claimed
+        expect(await expireAt(at(1_000_000), 10)).toEqual([]) // nor is a scheduled task stale
       })
 
       it('stores a task created scheduled without an outbox entry, and queues it once due', async () => {
@@ -374,37 +400,35 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task,
-          history: [{ status: 'scheduled', at: T0 }],
+          history: [{ status: 'scheduled', at: T0, reason: 'not-before' }],
           attempts: [],
           lastAttempt: null,
         })
         expect(await drainAll()).toEqual([])
-        expect(await tasks.claim([task.id], at(600), GRACE_MS)).toEqual([])
+        expect(await claimAt(at(600), [task.id])).toEqual([])
 
-        expect(await tasks.promoteDue(at(500), 10)).toEqual([task.id])
+        expect(await promoteAt(at(500), 10)).toEqual([task.id])
         expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: task.id }])
         expect((await tasks.findOwned(task.id, OWNER))?.history).toEqual([
-          { status: 'scheduled', at: T0 },
-          { status: 'new', at: at(500) },
+          { status: 'scheduled', at: T0, reason: 'not-before' },
+          { status: 'new', at: at(500), reason: null },
         ])
       })
 
       it('promotes due tasks to new and queues them, earliest first, leaving the rest scheduled', async () => {
         const [late, early, waiting] = [await added(), await added(), await added()]
-        await tasks.claim([late.id, early.id, waiting.id], at(10), GRACE_MS)
+        await claimAt(at(10), [late.id, early.id, waiting.id])
         await drainAll()
-        const schedule = (task: Task, runAt: Date): AttemptResult => ({
+        // Recorded at 20 ms: due at 2,000, 1,000 and 9,000 ms.
+        const schedule = (task: Task, delayMs: number): AttemptResult => ({
           attempt: { taskId: task.id, n: 1, startedAt: at(11), outcome: failure },
-          next: { status: 'scheduled', runAt },
+          next: { status: 'scheduled', delayMs },
         })
-        await tasks.recordAttempts(
-          [schedule(late, at(2_000)), schedule(early, at(1_000)), schedule(waiting, at(9_000))],
-          at(20),
-        )
+        await recordAt([schedule(late, 1_980), schedule(early, 980), schedule(waiting, 8_980)], at(20))
 
-        expect(await tasks.promoteDue(at(999), 10)).toEqual([])
-        expect(await tasks.promoteDue(at(2_000), 1)).toEqual([early.id])
-        expect(await tasks.promoteDue(at(2_000), 10)).toEqual([late.id])
+        expect(await promoteAt(at(999), 10)).toEqual([])
+        expect(await promoteAt(at(2_000), 1)).toEqual([early.id])
+        expect(await promoteAt(at(2_000), 10)).toEqual([late.id])
 
         expect(await tasks.findOwned(early.id, OWNER)).toMatchObject({
           task: { status: 'new', runAt: null, attempts: 1, updatedAt: at(2_000) },
@@ -412,12 +436,13 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
             { status: 'new' },
             { status: 'in_process' },
             { status: 'scheduled' },
-            { status: 'new', at: at(2_000) },
+            { status: 'new', at: at(2_000), reason: null },
           ],
         })
         expect((await tasks.findOwned(waiting.id, OWNER))?.task).toMatchObject({
           status: 'scheduled',
           runAt: at(9_000),
+          waitReason: 'retry',
         })
         expect((await drainAll()).map((e) => [e.kind, e.taskId])).toEqual([
           ['task.requested', early.id],
@@ -430,11 +455,11 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         const first: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: failure }
         const second: Attempt = { taskId: task.id, n: 2, startedAt: at(2_011), outcome: response }
         await claimed(task, at(10))
-        await tasks.recordAttempts([{ attempt: first, next: { status: 'scheduled', runAt: at(1_000) } }], at(20))
-        await tasks.promoteDue(at(1_000), 10)
+        await recordAt([{ attempt: first, next: { status: 'scheduled', delayMs: 980 } }], at(20))
+        await promoteAt(at(1_000), 10)
         await claimed(task, at(2_010))
 
-        await tasks.recordAttempts([{ attempt: second, next: { status: 'error' } }], at(2_030))
+        await recordAt([{ attempt: second, next: { status: 'error' } }], at(2_030))
 
         expect(await tasks.findOwned(task.id, OWNER)).toMatchObject({
           task: { status: 'error', attempts: 2, runAt: null },
@@ -456,7 +481,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       async function failedFor(task: Task): Promise<Attempt> {
         await claimed(task, at(10))
         const attempt: Attempt = { taskId: task.id, n: task.attempts + 1, startedAt: at(11), outcome: failure }
-        await tasks.recordAttempts([finished(attempt)], at(30))
+        await recordAt([finished(attempt)], at(30))
         return attempt
       }
 
@@ -478,16 +503,16 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       it('queues no dead letter for a done or scheduled task, nor for a late error it does not apply', async () => {
         const [done, waiting, requeued] = [await added(), await added(), await added()]
         await claimed(requeued, at(10))
-        await tasks.requeueStale(at(5_000), 10)
-        await tasks.claim([done.id, waiting.id], at(5_000), GRACE_MS)
+        await expireAt(at(5_000), 10)
+        await claimAt(at(5_000), [done.id, waiting.id])
         await drainAll()
 
-        await tasks.recordAttempts(
+        await recordAt(
           [
             finished({ taskId: done.id, n: 1, startedAt: at(5_001), outcome: response }),
             {
               attempt: { taskId: waiting.id, n: 1, startedAt: at(5_001), outcome: failure },
-              next: { status: 'scheduled', runAt: at(99_000) },
+              next: { status: 'scheduled', delayMs: 93_000 },
             },
             finished({ taskId: requeued.id, n: 1, startedAt: at(11), outcome: failure }), // late: not applied
           ],
@@ -507,16 +532,16 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'new', attempts: 1, budgetFrom: 1, updatedAt: at(50) },
           history: [
-            { status: 'new', at: T0 },
-            { status: 'in_process', at: at(10) },
-            { status: 'error', at: at(30) },
-            { status: 'new', at: at(50) },
+            { status: 'new', at: T0, reason: null },
+            { status: 'in_process', at: at(10), reason: null },
+            { status: 'error', at: at(30), reason: null },
+            { status: 'new', at: at(50), reason: null },
           ],
           attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
         })
         expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: task.id }])
-        expect(await tasks.claim([task.id], at(60), GRACE_MS)).toEqual([
+        expect(await claimAt(at(60), [task.id])).toEqual([
           { ...task, status: 'in_process', attempts: 2, budgetFrom: 1, updatedAt: at(60) },
         ])
       })
@@ -618,13 +643,13 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task: { ...task, status: 'cancelled', updatedAt: at(5) },
           history: [
-            { status: 'new', at: T0 },
-            { status: 'cancelled', at: at(5) },
+            { status: 'new', at: T0, reason: null },
+            { status: 'cancelled', at: at(5), reason: null },
           ],
           attempts: [],
           lastAttempt: null,
         })
-        expect(await tasks.claim([task.id], at(10), GRACE_MS)).toEqual([])
+        expect(await claimAt(at(10), [task.id])).toEqual([])
       })
 
       it('cancels a scheduled task, which then never comes due', async () => {
@@ -644,9 +669,10 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ...task,
           status: 'cancelled',
           runAt: null,
+          waitReason: null,
           updatedAt: at(5),
         })
-        expect(await tasks.promoteDue(at(1_000), 10)).toEqual([])
+        expect(await promoteAt(at(1_000), 10)).toEqual([])
         expect(await drainAll()).toEqual([])
       })
 
@@ -673,22 +699,22 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       })
     })
 
-    describe('requeueStale', () => {
+    describe('expireLeases', () => {
       it('puts tasks past their lease back to new and queues them again', async () => {
         const stale = await added({ timeoutMs: 1_000 })
         const running = await added({ timeoutMs: 5_000 })
         const waiting = await added()
-        await tasks.claim([stale.id, running.id], T0, GRACE_MS)
+        await claimAt(T0, [stale.id, running.id])
         await drainAll()
 
-        expect(await tasks.requeueStale(at(2_000), 10)).toEqual([stale.id])
+        expect(await expireAt(at(2_000), 10)).toEqual([stale.id])
 
         expect(await tasks.findOwned(stale.id, OWNER)).toEqual({
           task: { ...stale, status: 'new', attempts: 1, updatedAt: at(2_000) },
           history: [
-            { status: 'new', at: T0 },
-            { status: 'in_process', at: T0 },
-            { status: 'new', at: at(2_000) },
+            { status: 'new', at: T0, reason: null },
+            { status: 'in_process', at: T0, reason: null },
+            { status: 'new', at: at(2_000), reason: null },
           ],
           attempts: [],
           lastAttempt: null,
@@ -701,22 +727,185 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       it('takes at most `limit` tasks per call', async () => {
         const first = await added()
         const second = await added()
-        await tasks.claim([first.id, second.id], T0, GRACE_MS)
+        await claimAt(T0, [first.id, second.id])
 
-        const once = await tasks.requeueStale(at(10_000), 1)
-        const twice = await tasks.requeueStale(at(10_000), 1)
+        const once = await expireAt(at(10_000), 1)
+        const twice = await expireAt(at(10_000), 1)
 
         expect(once).toHaveLength(1)
         expect([...once, ...twice].sort()).toEqual([first.id, second.id].sort())
-        expect(await tasks.requeueStale(at(10_000), 1)).toEqual([])
+        expect(await expireAt(at(10_000), 1)).toEqual([])
       })
 
       it('leaves a finished task alone however late it is', async () => {
         const task = await added()
         await claimed(task, T0)
-        await tasks.recordAttempts([finished({ taskId: task.id, n: 1, startedAt: T0, outcome: response })], at(10))
+        await recordAt([finished({ taskId: task.id, n: 1, startedAt: T0, outcome: response })], at(10))
 
-        expect(await tasks.requeueStale(at(1_000_000), 10)).toEqual([])
+        expect(await expireAt(at(1_000_000), 10)).toEqual([])
+      })
+    })
+
+    describe('expireLeases with no attempts left', () => {
+      it('ends the task error with an interrupted attempt and a dead letter, instead of queueing it again', async () => {
+        const task = createTask({
+          id: nextId(),
+          ownerKeyId: OWNER,
+          request: outboundRequest({ timeoutMs: 1_000 }),
+          retry: { ...retry, maxAttempts: 2 },
+          now: T0,
+        })
+        await tasks.add(task)
+        // 1. Two claims whose tasker died each time: the first is sent again, the second used the last attempt.
+        await claimAt(at(10), [task.id])
+        expect(await expireAt(at(2_000), 10)).toEqual([task.id])
+        await claimAt(at(2_010), [task.id])
+        await drainAll()
+        clock.set(at(4_000))
+        expect(await tasks.expireLeases(10)).toEqual({ requeued: [], interrupted: [task.id] })
+
+        // 2. It ends error; its last attempt says why, and the dead letter is the one deadLetterOf writes.
+        const interrupted: Attempt = {
+          taskId: task.id,
+          n: 2,
+          startedAt: at(2_010),
+          outcome: {
+            kind: 'failure',
+            error: { code: 'interrupted', message: INTERRUPTED_MESSAGE },
+            durationMs: 1_990,
+          },
+        }
+        expect(await tasks.findOwned(task.id, OWNER)).toEqual({
+          task: { ...task, retry: { ...retry, maxAttempts: 2 }, status: 'error', attempts: 2, updatedAt: at(4_000) },
+          history: [
+            { status: 'new', at: T0, reason: null },
+            { status: 'in_process', at: at(10), reason: null },
+            { status: 'new', at: at(2_000), reason: null },
+            { status: 'in_process', at: at(2_010), reason: null },
+            { status: 'error', at: at(4_000), reason: null },
+          ],
+          attempts: [summaryOf(interrupted)],
+          lastAttempt: interrupted,
+        })
+        expect(await drainAll()).toEqual([
+          { id: expect.any(String), kind: 'task.dead-lettered', taskId: task.id, payload: deadLetterOf(interrupted) },
+        ])
+      })
+    })
+
+    describe('renewLeases', () => {
+      it('keeps a held attempt from expiring, and never extends one another claim took over', async () => {
+        const [held, other] = [await added({ timeoutMs: 1_000 }), await added({ timeoutMs: 1_000 })]
+        await claimAt(T0, [held.id, other.id]) // both leased until 1,500 ms
+
+        clock.set(at(1_400))
+        expect(await tasks.renewLeases([{ taskId: held.id, n: 1 }], GRACE_MS)).toBe(1) // now until 1,900 ms
+        expect(await expireAt(at(1_600), 10)).toEqual([other.id])
+        expect(await expireAt(at(1_900), 10)).toEqual([])
+        expect(await expireAt(at(1_901), 10)).toEqual([held.id])
+
+        // A renewal of attempt 1 after the task was claimed again (attempt 2) changes nothing.
+        await claimAt(at(2_000), [held.id])
+        clock.set(at(3_400))
+        expect(await tasks.renewLeases([{ taskId: held.id, n: 1 }], 10_000)).toBe(0)
+        expect(await expireAt(at(3_501), 10)).toEqual([held.id])
+      })
+
+      it('never shortens a lease that still covers a running send', async () => {
+        const task = await added({ timeoutMs: 5_000 })
+        await claimAt(T0, [task.id]) // leased until 5,500 ms
+
+        clock.set(at(100))
+        expect(await tasks.renewLeases([{ taskId: task.id, n: 1 }], GRACE_MS)).toBe(1)
+        expect(await expireAt(at(5_500), 10)).toEqual([])
+      })
+    })
+
+    describe("claim within each key's room", () => {
+      it('claims the oldest tasks of each key up to its room, and lets the rest wait key-busy with no attempt spent', async () => {
+        const mine = [await added(), await added(), await added()]
+        const theirs = createTask({ id: nextId(), ownerKeyId: 'key-2', request: outboundRequest(), retry, now: T0 })
+        await tasks.add(theirs)
+        await drainAll()
+
+        clock.set(at(10))
+        const room = { byOwner: new Map([[OWNER, 1]]), others: 5 }
+        const { claimed, deferred } = await tasks.claim([mine[2]!.id, theirs.id, mine[0]!.id, mine[1]!.id], LEASE, room)
+
+        expect(claimed.map((t) => t.id).sort()).toEqual([mine[0]!.id, theirs.id].sort())
+        expect([...deferred].sort((a, b) => a.id.localeCompare(b.id))).toEqual([
+          { id: mine[1]!.id, ownerKeyId: OWNER },
+          { id: mine[2]!.id, ownerKeyId: OWNER },
+        ])
+        expect(await tasks.findOwned(mine[1]!.id, OWNER)).toMatchObject({
+          task: { status: 'scheduled', attempts: 0, waitReason: 'key-busy', runAt: at(10 + LEASE.keyBusyWaitMs) },
+          history: [
+            { status: 'new', reason: null },
+            { status: 'scheduled', at: at(10), reason: 'key-busy' },
+          ],
+        })
+        expect(await drainAll()).toEqual([])
+      })
+
+      it("wakes a key's waiting tasks oldest first, back to new and queued, and leaves other keys' waiting", async () => {
+        const mine = [await added(), await added(), await added()]
+        const theirs = createTask({ id: nextId(), ownerKeyId: 'key-2', request: outboundRequest(), retry, now: T0 })
+        await tasks.add(theirs)
+        const none = {
+          byOwner: new Map([
+            [OWNER, 0],
+            ['key-2', 0],
+          ]),
+          others: 0,
+        }
+        clock.set(at(10))
+        await tasks.claim([...mine.map((t) => t.id), theirs.id], LEASE, none)
+        await drainAll()
+
+        clock.set(at(20))
+        expect(await tasks.wakeKeyBusy(OWNER, 2)).toEqual([mine[0]!.id, mine[1]!.id])
+        expect(await tasks.wakeKeyBusy(OWNER, 2)).toEqual([mine[2]!.id])
+        expect(await tasks.wakeKeyBusy(OWNER, 2)).toEqual([])
+
+        expect((await drainAll()).map((e) => e.taskId)).toEqual(mine.map((t) => t.id))
+        expect((await tasks.findOwned(mine[0]!.id, OWNER))?.task).toMatchObject({
+          status: 'new',
+          runAt: null,
+          waitReason: null,
+          attempts: 0,
+        })
+        expect((await tasks.findOwned(theirs.id, 'key-2'))?.task.status).toBe('scheduled')
+        // The wait runs out by itself too: the scheduler takes a key-busy task once it is due.
+        expect(await promoteAt(at(10 + LEASE.keyBusyWaitMs), 10)).toEqual([theirs.id])
+      })
+    })
+
+    describe('requeueLost', () => {
+      it('queues again a task long new whose outbox entry is gone, once per period', async () => {
+        const [lost, young, queued] = [await added(), await added(), await added()]
+        const published = await drainAll() // the relay published all three; their messages are then lost
+        expect(published).toHaveLength(3)
+        await tasks.cancel(young.id, OWNER, T0) // a task no longer new is never requeued
+        clock.set(at(10))
+        await tasks.claim([queued.id], LEASE, ANY_ROOM)
+
+        clock.set(at(59_999))
+        expect(await tasks.requeueLost(60_000, 10)).toEqual([])
+        clock.set(at(60_001))
+        expect(await tasks.requeueLost(60_000, 10)).toEqual([lost.id])
+        expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: lost.id }])
+        // Queued again, it waits another period before it counts as lost a second time.
+        clock.set(at(120_000))
+        expect(await tasks.requeueLost(60_000, 10)).toEqual([])
+        expect((await tasks.findOwned(lost.id, OWNER))?.task).toMatchObject({ status: 'new', updatedAt: at(60_001) })
+      })
+
+      it('leaves alone a task whose outbox entry still waits for the relay', async () => {
+        const task = await added()
+
+        clock.set(at(120_000))
+        expect(await tasks.requeueLost(60_000, 10)).toEqual([])
+        expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: task.id }])
       })
     })
 

@@ -88,7 +88,7 @@ export function undiciHttpSender({
         httpStatusCode: res.statusCode,
         headers,
         length,
-        body: new Uint8Array(Buffer.concat(kept, keptBytes)),
+        body: asBytes(Buffer.concat(kept, keptBytes)),
         bodyTruncated: length > keptBytes,
         durationMs: elapsed(),
       }
@@ -105,6 +105,9 @@ export function undiciHttpSender({
     },
   }
 }
+
+// A plain Uint8Array over the Buffer's memory, not a copy of it.
+const asBytes = (buffer: Buffer) => new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
 
 // With `responseHeaders: 'raw'` undici hands over [name, value, name, value, …] as received, repeats included.
 function pairsOf(raw: string[]): HeaderList {

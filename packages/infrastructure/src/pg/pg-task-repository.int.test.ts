@@ -13,9 +13,9 @@ afterAll(async () => {
   await db?.close()
 })
 
-describeTaskStoreContract('pgTaskRepository and pgOutbox', async () => {
+describeTaskStoreContract('pgTaskRepository and pgOutbox', async (clock) => {
   await db.truncate()
-  return { tasks: pgTaskRepository(db.pool), outbox: pgOutbox(db.pool) }
+  return { tasks: pgTaskRepository(db.pool, { clock }), outbox: pgOutbox(db.pool) }
 })
 
 describe('pgTaskRepository under concurrency', () => {
@@ -61,7 +61,7 @@ describe('pgTaskRepository under concurrency', () => {
     expect(rows).toEqual([{ tasks: 50, queued: 49, statuses: 50 }])
     const view = await tasks.findOwned(scheduled.id, 'key-1')
     expect(view?.task).toEqual(scheduled)
-    expect(view?.history).toEqual([{ status: 'scheduled', at: scheduled.createdAt }])
+    expect(view?.history).toEqual([{ status: 'scheduled', at: scheduled.createdAt, reason: 'not-before' }])
     expect((await tasks.findOwned(retried.id, 'key-1'))?.task.retry).toEqual(ownRetry)
     expect((await tasks.findOwned(taskN(0).id, 'key-1'))?.task.retry).toEqual(retry)
   })
@@ -88,9 +88,11 @@ describe('pgTaskRepository under concurrency', () => {
     const retry = { maxAttempts: 1, backoff: { baseMs: 1, maxMs: 1 }, retryOn: DEFAULT_RETRY_ON }
     await tasks.add(createTask({ id, ownerKeyId: 'key-1', request, retry, now }))
 
-    const results = await Promise.all([tasks.claim([id], now, 0), tasks.claim([id], now, 0)])
+    const lease = { leaseGraceMs: 0, keyBusyWaitMs: 1_000 }
+    const room = { byOwner: new Map(), others: 10 }
+    const results = await Promise.all([tasks.claim([id], lease, room), tasks.claim([id], lease, room)])
 
-    expect(results.map((claimed) => claimed.map((t) => t.attempts)).sort()).toEqual([[], [1]])
+    expect(results.map(({ claimed }) => claimed.map((t) => t.attempts)).sort()).toEqual([[], [1]])
     const { rows } = await db.pool.query('select status from task_history where task_id = $1 order by seq', [id])
     expect(rows).toEqual([{ status: 'new' }, { status: 'in_process' }])
   })

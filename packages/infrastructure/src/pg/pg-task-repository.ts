@@ -1,51 +1,22 @@
-import { setTimeout as sleep } from 'node:timers/promises'
-import {
-  type AttemptResult,
-  type AttemptSummary,
-  deadLetterOf,
-  type TaskRepository,
-  type TaskView,
-} from '@request-tasker/application'
+import type { AttemptSummary, TaskRepository, TaskView } from '@request-tasker/application'
 import {
   type Attempt,
   DEFAULT_RETRY_ON,
   type HeaderList,
-  type HttpMethod,
-  type RetryOn,
   type SendErrorCode,
   type SendOutcome,
   type Task,
   type TaskId,
   type TaskStatus,
+  type WaitReason,
 } from '@request-tasker/domain'
-import { isDatabaseUnavailable } from './database-unavailable.js'
 import type { Queryable } from './pool.js'
+import { claimTasks } from './tasks/claim-tasks.js'
+import { expireLeases, renewLeases } from './tasks/leases.js'
+import { recordAttempts } from './tasks/record-attempts.js'
+import { promoteDue, requeueLost, wakeKeyBusy } from './tasks/requeue.js'
+import { columnsOf, instantOf, type StoreClock, type TaskRow, toTask } from './tasks/task-row.js'
 import { writeBatcher } from './write-batcher.js'
-
-// How long a batch of results keeps trying to reach a database that went away. These requests were sent already:
-// dropping their results would leave the tasks leased until the sweeper requeues them, and so send them twice
-// although no tasker died. Bounded, since the consumer holds its partition (and no heartbeat) meanwhile.
-const RECORD_RETRY_MS = 10_000
-
-type TaskRow = {
-  id: TaskId
-  owner_key_id: string
-  method: HttpMethod
-  url: string
-  request_headers: HeaderList
-  request_body: Buffer | null
-  timeout_ms: number
-  status: TaskStatus
-  attempts: number
-  budget_from: number
-  max_attempts: number
-  backoff_base_ms: number
-  backoff_max_ms: number
-  retry_on: RetryOn
-  run_at: Date | null
-  created_at: Date
-  updated_at: Date
-}
 
 // task_results columns; none shares a name with a tasks column, so findOwned selects both side by side.
 type ResultRow = {
@@ -72,7 +43,12 @@ type SummaryJson = {
 }
 
 type ViewRow = TaskRow &
-  (ResultRow | { [K in keyof ResultRow]: null }) & { statuses: TaskStatus[]; ats: Date[]; summaries: SummaryJson[] }
+  (ResultRow | { [K in keyof ResultRow]: null }) & {
+    statuses: TaskStatus[]
+    ats: Date[]
+    reasons: Array<WaitReason | null>
+    summaries: SummaryJson[]
+  }
 
 const INSERT_TASK = `
   insert into tasks (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts,
@@ -168,7 +144,14 @@ export function pgTaskRepository(
     addBatches = 2,
     maxAddBatch = 100,
     addQueueMs,
-  }: { addBatches?: number; maxAddBatch?: number; addQueueMs?: number } = {},
+    clock,
+  }: {
+    addBatches?: number
+    maxAddBatch?: number
+    addQueueMs?: number
+    /** Only for tests: pins the instant the tasker's statements run at (see StoreClock). */
+    clock?: StoreClock
+  } = {},
 ): PgTaskRepository {
   const adds = writeBatcher<Task>(
     {
@@ -204,12 +187,13 @@ export function pgTaskRepository(
     async findOwned(id, ownerKeyId) {
       // `owner_key_id = $2` makes another key's task read exactly like a missing one.
       const { rows } = await db.query<ViewRow>(
-        `select t.*, h.statuses, h.ats, a.summaries,
+        `select t.*, h.statuses, h.ats, h.reasons, a.summaries,
                 r.attempt, r.started_at, r.duration_ms, r.http_status_code, r.headers, r.length, r.body,
                 r.body_truncated, r.error_code, r.error_message
          from tasks t
          cross join lateral (
-           select array_agg(s.status order by s.seq) as statuses, array_agg(s.at order by s.seq) as ats
+           select array_agg(s.status order by s.seq) as statuses, array_agg(s.at order by s.seq) as ats,
+                  array_agg(s.reason order by s.seq) as reasons
            from task_history s where s.task_id = t.id
          ) h
          cross join lateral (
@@ -230,67 +214,13 @@ export function pgTaskRepository(
       return row ? toTaskView(row) : null
     },
 
-    async claim(ids, now, leaseGraceMs) {
-      if (ids.length === 0) return []
-      // The status guard makes a redelivered or concurrent claim of the same task return nothing, so it sends nothing.
-      const { rows } = await db.query<TaskRow>(
-        `with claimed as (
-           update tasks
-           set status = 'in_process', attempts = attempts + 1, updated_at = $2,
-               lease_until = $2::timestamptz + (timeout_ms + $3::integer) * interval '1 millisecond'
-           where id = any($1::uuid[]) and status = 'new'
-           returning *
-         ), history as (
-           insert into task_statuses (task_id, status, at) select id, status, $2 from claimed
-         )
-         select * from claimed`,
-        [ids, now, leaseGraceMs],
-      )
-      return rows.map(toTask)
-    },
-
-    async recordAttempts(results, now) {
-      if (results.length === 0) return
-      const columns = attemptColumns(results)
-      // Every attempt is kept; a task moves only while its claim still holds it (in_process, attempts = n), so
-      // a late result after a requeue is history, not a status, and a re-recorded attempt changes nothing: the
-      // statement is safe to run again after a connection broke, whether or not its first run committed.
-      await whileUnavailable(RECORD_RETRY_MS, () =>
-        db.query(
-          `with input as (
-           select * from unnest($1::uuid[], $2::integer[], $3::timestamptz[], $4::integer[], $5::integer[],
-                                $6::jsonb[], $7::bigint[], $8::bytea[], $9::boolean[], $10::text[], $11::text[],
-                                $12::text[], $13::timestamptz[], $14::jsonb[])
-             as i (task_id, attempt, started_at, duration_ms, http_status_code, headers, length, body,
-                   body_truncated, error_code, error_message, next_status, run_at, dead_letter)
-         ), stored as (
-           insert into task_results (task_id, attempt, started_at, duration_ms, http_status_code, headers, length,
-                                     body, body_truncated, error_code, error_message)
-           select task_id, attempt, started_at, duration_ms, http_status_code, headers, length, body,
-                  body_truncated, error_code, error_message
-           from input
-           on conflict (task_id, attempt) do nothing
-         ), moved as (
-           update tasks t
-           set status = i.next_status, run_at = i.run_at, lease_until = null, updated_at = $15
-           from input i
-           where t.id = i.task_id and t.status = 'in_process' and t.attempts = i.attempt
-           returning t.id, t.status, i.dead_letter
-         ), history as (
-           insert into task_statuses (task_id, status, at) select id, status, $15 from moved
-         )
-         -- Giving up and announcing it commit together: the dead letter is neither lost nor sent for a live task.
-         insert into outbox (kind, task_id, payload)
-         select 'task.dead-lettered', id, dead_letter from moved where status = 'error'`,
-          [...columns, now],
-        ),
-      )
-    },
-
-    requeueStale(now, limit) {
-      // skip locked: a task whose result is being written right now is left to that write.
-      return backToNew(db, { from: 'in_process', dueColumn: 'lease_until', passed: '<' }, now, limit)
-    },
+    claim: (ids, lease, room) => claimTasks(db, instantOf(clock), ids, lease, room),
+    recordAttempts: (results) => recordAttempts(db, instantOf(clock), results),
+    renewLeases: (held, graceMs) => renewLeases(db, instantOf(clock), held, graceMs),
+    expireLeases: (limit) => expireLeases(db, instantOf(clock), limit),
+    promoteDue: (limit) => promoteDue(db, instantOf(clock), limit),
+    wakeKeyBusy: (ownerKeyId, limit) => wakeKeyBusy(db, instantOf(clock), ownerKeyId, limit),
+    requeueLost: (olderThanMs, limit) => requeueLost(db, instantOf(clock), olderThanMs, limit),
 
     async redrive(id, ownerKeyId, now) {
       // `for update` makes a concurrent redrive wait and then find the task new: it sends once, and the other
@@ -320,7 +250,7 @@ export function pgTaskRepository(
         `with found as (
            select id, status from tasks where id = $1 and owner_key_id = $2 for update
          ), cancelled as (
-           update tasks t set status = 'cancelled', run_at = null, updated_at = $3
+           update tasks t set status = 'cancelled', run_at = null, wait_reason = null, updated_at = $3
            from found where t.id = found.id and found.status in ('new', 'scheduled')
            returning t.id
          ), history as (
@@ -331,49 +261,7 @@ export function pgTaskRepository(
       )
       return rows[0]?.status ?? null
     },
-
-    promoteDue(now, limit) {
-      // skip locked: two schedulers split the due tasks between them instead of queueing one twice.
-      return backToNew(db, { from: 'scheduled', dueColumn: 'run_at', passed: '<=' }, now, limit)
-    },
   }
-}
-
-/**
- * Puts up to `limit` tasks whose time in `dueColumn` has passed back from `from` to `new`, with their status row and
- * outbox entry, in one statement: a stale lease (the sweeper) and a due retry (the scheduler) take one path. A lease
- * runs out after its instant (`<`); a retry is due at its instant (`<=`).
- */
-async function backToNew(
-  db: Queryable,
-  {
-    from,
-    dueColumn,
-    passed,
-  }: { from: 'in_process' | 'scheduled'; dueColumn: 'lease_until' | 'run_at'; passed: '<' | '<=' },
-  now: Date,
-  limit: number,
-): Promise<TaskId[]> {
-  const { rows } = await db.query<{ id: TaskId }>(
-    `with due as (
-       select id from tasks
-       where status = '${from}' and ${dueColumn} ${passed} $1
-       order by ${dueColumn}
-       limit $2
-       for update skip locked
-     ), moved as (
-       update tasks t set status = 'new', ${dueColumn} = null, updated_at = $1
-       from due where t.id = due.id
-       returning t.id
-     ), history as (
-       insert into task_statuses (task_id, status, at) select id, 'new', $1 from moved
-     ), queued as (
-       insert into outbox (kind, task_id) select 'task.requested', id from moved
-     )
-     select id from moved`,
-    [now, limit],
-  )
-  return rows.map((r) => r.id)
 }
 
 const RETRY_ON_COLUMN = 13 // in taskParams
@@ -385,66 +273,10 @@ function batchParams(tasks: readonly Task[]): unknown[] {
   return [...columns, DEFAULT_RETRY_ON_JSON]
 }
 
-/** Rows of parameters turned into one array per column, for `unnest`. */
-function columnsOf(rows: unknown[][]): unknown[][] {
-  return Array.from({ length: rows[0]?.length ?? 0 }, (_, column) => rows.map((row) => row[column]))
-}
-
-// One array per column, in the order of the unnest in recordAttempts.
-function attemptColumns(results: readonly AttemptResult[]): unknown[][] {
-  const rows = results.map(({ attempt, next }) => {
-    const { taskId, n, startedAt, outcome } = attempt
-    const response = outcome.kind === 'response' ? outcome : null
-    const failure = outcome.kind === 'failure' ? outcome : null
-    return [
-      taskId,
-      n,
-      startedAt,
-      outcome.durationMs,
-      response?.httpStatusCode ?? null,
-      response ? JSON.stringify(response.headers) : null,
-      response?.length ?? null,
-      response?.body ?? null,
-      response?.bodyTruncated ?? null,
-      failure?.error.code ?? null,
-      failure?.error.message ?? null,
-      next.status,
-      next.status === 'scheduled' ? next.runAt : null,
-      next.status === 'error' ? JSON.stringify(deadLetterOf(attempt)) : null,
-    ]
-  })
-  return columnsOf(rows)
-}
-
-function toTask(row: TaskRow): Task {
-  return {
-    id: row.id,
-    ownerKeyId: row.owner_key_id,
-    request: {
-      method: row.method,
-      url: row.url,
-      headers: row.request_headers,
-      body: row.request_body === null ? null : new Uint8Array(row.request_body),
-      timeoutMs: row.timeout_ms,
-    },
-    status: row.status,
-    attempts: row.attempts,
-    budgetFrom: row.budget_from,
-    retry: {
-      maxAttempts: row.max_attempts,
-      backoff: { baseMs: row.backoff_base_ms, maxMs: row.backoff_max_ms },
-      retryOn: row.retry_on,
-    },
-    runAt: row.run_at,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  }
-}
-
 function toTaskView(row: ViewRow): TaskView {
   return {
     task: toTask(row),
-    history: row.statuses.map((status, i) => ({ status, at: row.ats[i] as Date })),
+    history: row.statuses.map((status, i) => ({ status, at: row.ats[i] as Date, reason: row.reasons[i] ?? null })),
     attempts: row.summaries.map(toSummary),
     lastAttempt: row.attempt === null ? null : toAttempt(row.id, row),
   }
@@ -477,21 +309,5 @@ function toSummary(json: SummaryJson): AttemptSummary {
     durationMs: json.duration_ms,
     httpStatusCode: json.http_status_code,
     error: json.error_code === null ? null : { code: json.error_code, message: json.error_message ?? '' },
-  }
-}
-
-/**
- * Runs `statement` again while the database is unreachable, for up to `budgetMs`. Only for a statement that is safe
- * to repeat: one whose first run may have committed before its connection broke.
- */
-async function whileUnavailable<T>(budgetMs: number, statement: () => Promise<T>): Promise<T> {
-  const giveUpAt = Date.now() + budgetMs
-  for (let waitMs = 100; ; waitMs = Math.min(waitMs * 2, 1_000)) {
-    try {
-      return await statement()
-    } catch (err) {
-      if (!isDatabaseUnavailable(err) || Date.now() + waitMs > giveUpAt) throw err
-      await sleep(waitMs)
-    }
   }
 }

@@ -1,17 +1,13 @@
 import type { TaskId } from '@request-tasker/domain'
+import { ACKS_ALL, decodeTaskMessage, type Logger, type Topics } from '@request-tasker/infrastructure'
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs'
-import type { Logger } from '../logger.js'
-import { ACKS_ALL } from './clients.js'
 import { OffsetProgress } from './offset-progress.js'
-import { Slots } from './slots.js'
-import { decodeTaskMessage } from './task-message.js'
-import type { Topics } from './topics.js'
 
 /**
  * kafkajs heartbeats only from inside the consume loop (there is no background heartbeat thread). A batch hands its
- * tasks over as soon as they are claimed and heartbeats while it waits for a free send slot, so a member answers
+ * tasks over as soon as they are claimed and heartbeats while it waits for room to claim, so a member answers
  * within seconds however long its sends take. A crashed tasker's partitions move after sessionTimeout; its
- * claimed tasks are the sweeper's, not Kafka's, concern.
+ * claimed tasks are their leases', not Kafka's, concern.
  */
 export const TASK_CONSUMER_TIMEOUTS = { sessionTimeout: 30_000, rebalanceTimeout: 60_000, heartbeatInterval: 3_000 }
 
@@ -19,8 +15,10 @@ export const TASK_CONSUMER_TIMEOUTS = { sessionTimeout: 30_000, rebalanceTimeout
 const COMMIT_DELAY_MS = 100
 /** After a refused commit (a rebalance, say), the next try waits this long. */
 const COMMIT_RETRY_MS = 1_000
-/** How often a batch waiting for send slots heartbeats and checks that it should still run. */
-const SLOT_WAIT_MS = 1_000
+/** How often a batch waiting for room heartbeats and checks that it should still run. */
+const ROOM_WAIT_MS = 1_000
+/** How long a batch with little room waits for more before it claims what there is. */
+const GATHER_MS = 20
 
 export function createTaskConsumer(
   kafka: Kafka,
@@ -45,37 +43,34 @@ export function createTaskConsumer(
   })
 }
 
+/** How much the tasker may take on now, and a way to wait until that changes (see SendCapacity). */
+export type Room = { room(): number; changed(ms: number): Promise<void> }
+
 export type TaskConsumerDeps = {
   consumer: Consumer
   topics: Topics
   /** Connected by the caller; used for dead letters. */
   producer: Producer
   /**
-   * Claims the tasks and starts sending them. Resolves once they are claimed, with one run per id, in order:
-   * `sent` settles when its send has ended, `stored` when its outcome is stored (both at once for a task not
-   * claimed: finished, or another's). A rejection of the call itself means nothing was claimed: its messages are
-   * read again.
+   * Claims the tasks and starts sending them. Resolves once they are claimed, with one promise per id that settles
+   * when that task's outcome is stored (at once for a task not claimed). A rejection of the call itself means
+   * nothing was claimed: its messages are read again.
    */
-  handle: (ids: TaskId[]) => Promise<Array<{ sent: Promise<unknown>; stored: Promise<unknown> }>>
+  execute: (ids: TaskId[]) => Promise<Array<Promise<unknown>>>
+  room: Room
   /** Called when kafkajs stops consuming for good; a live tasker that consumes nothing would hide the outage. */
   onGiveUp: (err: Error) => void
   log: Logger
   partitionsConsumedConcurrently: number
   /** Most messages claimed together. */
   chunkSize: number
-  /**
-   * Sends in flight, at most: the send slots. A target that never answers holds one until the task's timeout; the
-   * other slots keep going, and no task is claimed before a slot is free for it.
-   */
-  maxInFlight: number
 }
 
 type ConsumerState = {
   deps: TaskConsumerDeps
   progress: OffsetProgress
-  slots: Slots
-  /** Tasks claimed whose outcome is not stored yet. */
-  unstored: number
+  /** Each settles once its task's outcome is stored (or given up on) and its offsets are marked done. */
+  unsettled: Set<Promise<void>>
   stopping: boolean
   scheduleCommit: () => void
 }
@@ -83,10 +78,17 @@ type ConsumerState = {
 /**
  * Connects, subscribes and consumes until `stop()`. A message's offset is committed only once its task's outcome
  * is stored (or the task was not claimed), and never past an older message whose task is still running; tasks of
- * all partitions run side by side in the send slots, so one slow task holds up neither its partition nor others.
+ * all partitions share the tasker's room, so one slow task holds up neither its partition nor others.
  */
-export async function runTaskConsumer(deps: TaskConsumerDeps): Promise<{ stop(): Promise<void> }> {
-  const { consumer, topics, log } = deps
+export type RunningConsumer = {
+  /** Takes no more tasks, lets those in flight be stored, commits them and leaves the group. */
+  stop(): Promise<void>
+  /** For a consumer kafkajs gave up on: stops its commits; its tasks in flight still end and are stored. */
+  abandon(): void
+}
+
+export async function runTaskConsumer(deps: TaskConsumerDeps): Promise<RunningConsumer> {
+  const { consumer, topics, log, room } = deps
   const progress = new OffsetProgress()
   let commitTimer: NodeJS.Timeout | undefined
   let committing: Promise<void> | undefined
@@ -97,6 +99,7 @@ export async function runTaskConsumer(deps: TaskConsumerDeps): Promise<{ stop():
     if (points.length === 0) return
     try {
       await consumer.commitOffsets(points)
+      progress.committed(points)
     } catch (err) {
       // Refused during a rebalance, say: the offsets stay ready and go with the next commit. Until then a crash
       // only means these messages are read again, and their claims send nothing.
@@ -117,8 +120,7 @@ export async function runTaskConsumer(deps: TaskConsumerDeps): Promise<{ stop():
   const state: ConsumerState = {
     deps,
     progress,
-    slots: new Slots(deps.maxInFlight),
-    unstored: 0,
+    unsettled: new Set(),
     stopping: false,
     scheduleCommit: () => scheduleCommit(),
   }
@@ -147,7 +149,6 @@ export async function runTaskConsumer(deps: TaskConsumerDeps): Promise<{ stop():
         await consumeBatch(state, payload)
       } finally {
         active--
-        state.slots.notify()
       }
     },
   })
@@ -159,84 +160,94 @@ export async function runTaskConsumer(deps: TaskConsumerDeps): Promise<{ stop():
       clearTimeout(commitTimer)
       commitTimer = undefined
       consumer.pause([{ topic: topics.tasks }])
-      while (active > 0 || state.unstored > 0) await state.slots.changed(SLOT_WAIT_MS)
+      while (active > 0) await room.changed(ROOM_WAIT_MS)
+      await Promise.all(state.unsettled)
       await committing
       await commitReady()
       await consumer.disconnect()
+    },
+    abandon() {
+      state.stopping = true
+      clearTimeout(commitTimer)
+      commitTimer = undefined
     },
   }
 }
 
 async function consumeBatch(state: ConsumerState, payload: EachBatchPayload): Promise<void> {
-  const { deps, progress, slots } = state
+  const { deps, progress } = state
   const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload
   const { topic, partition } = batch
+  const first = batch.messages[0]
+  if (first && progress.rewound(topic, partition, first.offset)) {
+    // Offsets below any this member could be sent again: the partition started over (a recreated topic, a broker
+    // that lost what it had not flushed). These are new messages, however familiar their offsets.
+    deps.log.warn({ topic, partition, offset: first.offset }, 'partition offsets went back, reading them as new')
+    progress.forget(topic, partition)
+  }
   // A redelivery (after a rebalance kept this partition here) of messages this member still follows: skip them.
   const messages = batch.messages.filter((m) => !progress.follows(topic, partition, m.offset))
   const skipped = batch.messages.length - messages.length
   if (skipped > 0) resolveOffset(batch.messages[skipped - 1]!.offset)
-  const minClaim = Math.max(1, Math.floor(deps.maxInFlight / 16))
+  const minClaim = Math.max(1, Math.floor(deps.chunkSize / 16))
   let start = 0
   while (start < messages.length) {
     // Messages left unresolved are fetched again: by this member once it runs again, or by the partition's next one.
     const running = () => isRunning() && !isStale() && !state.stopping
     if (!running()) return
-    // Claim only what can be sent at once: a claimed task's lease runs from its claim, not from its send.
+    // Claim only what can be sent at once: a claimed task's lease runs from its claim, not from its send; and
+    // nothing while outcomes wait to be stored beyond their bound.
     const wanted = Math.min(messages.length - start, deps.chunkSize)
-    while (slots.free < Math.min(wanted, minClaim)) {
-      await slots.changed(SLOT_WAIT_MS)
+    while (deps.room.room() === 0) {
+      await deps.room.changed(ROOM_WAIT_MS)
       if (!running()) return
       await heartbeat()
     }
-    const chunk = messages.slice(start, start + Math.min(wanted, slots.free))
+    // A little room is worth a moment's wait for more, so claims go in chunks rather than one by one; a moment
+    // only, since room that belongs to tasks waiting for their key may not grow for a long while.
+    if (deps.room.room() < Math.min(wanted, minClaim)) await deps.room.changed(GATHER_MS)
+    const take = Math.min(wanted, deps.room.room())
+    if (take === 0) continue // another partition's claim took the room meanwhile
+    const chunk = messages.slice(start, start + take)
     start += chunk.length
 
     const decoded = chunk.map((m) => ({ message: m, ...decodeTaskMessage(m.value) }))
     const deadLetters = decoded.flatMap((d) => (d.ok ? [] : [{ message: d.message, reason: d.reason }]))
     const ids = [...new Set(decoded.flatMap((d) => (d.ok ? [d.taskId] : [])))]
-    // Taken before the first await, so that batches of other partitions see them gone.
-    slots.take(ids.length)
-    let runs: Array<{ sent: Promise<unknown>; stored: Promise<unknown> }> = []
+    let runs: Array<Promise<unknown>> = []
     try {
       if (deadLetters.length > 0) await publishDeadLetters(deps, topic, partition, deadLetters)
-      if (ids.length > 0) runs = await deps.handle(ids)
+      if (ids.length > 0) runs = await deps.execute(ids)
     } catch (err) {
       // Nothing was claimed: kafkajs fetches these messages again after its retry backoff (or the next owner
       // does). A dead letter may then be published twice; that is the at-least-once price.
-      slots.release(ids.length)
       deps.log.error({ err, topic, partition, taskIds: ids }, 'tasks not claimed, messages will be redelivered')
       throw err
     }
 
-    progress.track(
+    const tracked = progress.track(
       topic,
       partition,
       chunk.map((m) => m.offset),
     )
     const finished = (offsets: string[]) => {
-      for (const offset of offsets) progress.done(topic, partition, offset)
+      for (const offset of offsets) tracked.done(offset)
       state.scheduleCommit()
     }
     finished(deadLetters.map((d) => d.message.offset))
     const offsetsOf = new Map<TaskId, string[]>(ids.map((id) => [id, []]))
     for (const d of decoded) if (d.ok) offsetsOf.get(d.taskId)!.push(d.message.offset)
-    state.unstored += ids.length
     ids.forEach((taskId, i) => {
-      const { sent, stored } = runs[i]!
-      const release = () => slots.release(1)
-      void sent.then(release, release)
-      void stored
-        .then(
-          () => {},
-          // Its outcome was not stored: the task stays leased in Postgres and the sweeper requeues it when the
-          // lease runs out, so passing its offset loses nothing.
-          (err: unknown) => deps.log.error({ err, taskId }, 'outcome not stored, task left to the stale sweeper'),
-        )
-        .finally(() => {
-          finished(offsetsOf.get(taskId)!)
-          state.unstored--
-          slots.notify()
-        })
+      const settled = runs[i]!.then(
+        () => {},
+        // Its outcome was not stored: the task stays leased in Postgres and comes back when the lease runs out,
+        // so passing its offset loses nothing.
+        (err: unknown) => deps.log.error({ err, taskId }, 'outcome not stored, task left to its lease'),
+      ).then(() => {
+        finished(offsetsOf.get(taskId)!)
+        state.unsettled.delete(settled)
+      })
+      state.unsettled.add(settled)
     })
     // The fetch position moves on; the commit point follows the stored outcomes.
     resolveOffset(chunk.at(-1)!.offset)

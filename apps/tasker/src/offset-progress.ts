@@ -11,9 +11,17 @@ type Partition = {
   byOffset: Map<bigint, Entry>
   /** Highest offset ever tracked: a redelivery at or below it is already followed. */
   highest: bigint
+  /**
+   * Lowest offset a redelivery can start at: the first offset tracked, raised by each commit. A message below it
+   * is no redelivery but the partition starting over (a recreated topic, a broker that lost its tail).
+   */
+  low: bigint
   /** Next offset to commit once the oldest entries are done; null while nothing new is done. */
   ready: bigint | null
 }
+
+/** The messages of one `track` call: marks them done, or nothing once their partition was let go or rewound. */
+export type Tracked = { done(offset: string): void }
 
 /**
  * Follows every message a consumer took, per partition, until its work is done, and names the offsets that may
@@ -26,12 +34,27 @@ export class OffsetProgress {
   /** Whether a message at `offset` is followed already (or was passed by a commit point): a redelivery. */
   follows(topic: string, partition: number, offset: string): boolean {
     const p = this.#partitions.get(key(topic, partition))
-    return p !== undefined && BigInt(offset) <= p.highest
+    const at = BigInt(offset)
+    return p !== undefined && at <= p.highest && at >= p.low
+  }
+
+  /**
+   * Whether a message at `offset` lies below where any redelivery could start: the partition's offsets went back,
+   * so what is followed says nothing about these messages. Call `forget` and read them as new.
+   */
+  rewound(topic: string, partition: number, offset: string): boolean {
+    const p = this.#partitions.get(key(topic, partition))
+    return p !== undefined && BigInt(offset) < p.low
+  }
+
+  /** Drops a partition's state; work still running on its messages then finishes without effect on the new ones. */
+  forget(topic: string, partition: number): void {
+    this.#partitions.delete(key(topic, partition))
   }
 
   /** Starts following messages not followed yet, in ascending order of offset. */
-  track(topic: string, partition: number, offsets: readonly string[]): void {
-    const p = this.#partition(topic, partition)
+  track(topic: string, partition: number, offsets: readonly string[]): Tracked {
+    const p = this.#partition(topic, partition, offsets[0])
     for (const text of offsets) {
       const offset = BigInt(text)
       if (offset <= p.highest) throw new Error(`offset ${text} of ${topic}/${partition} is followed already`)
@@ -40,20 +63,7 @@ export class OffsetProgress {
       p.byOffset.set(offset, entry)
       p.highest = offset
     }
-  }
-
-  /** Marks a followed message's work done; a message no longer followed (its partition was let go) is ignored. */
-  done(topic: string, partition: number, offset: string): void {
-    const p = this.#partitions.get(key(topic, partition))
-    const entry = p?.byOffset.get(BigInt(offset))
-    if (!p || !entry) return
-    entry.done = true
-    let passed = 0
-    while (passed < p.entries.length && p.entries[passed]!.done) passed++
-    if (passed === 0) return
-    const passedEntries = p.entries.splice(0, passed)
-    for (const e of passedEntries) p.byOffset.delete(e.offset)
-    p.ready = passedEntries.at(-1)!.offset + 1n
+    return { done: (offset) => this.#done(p, offset) }
   }
 
   /** Commit points that moved since they were last taken. */
@@ -67,11 +77,20 @@ export class OffsetProgress {
     return points
   }
 
-  /** Puts back points whose commit failed, unless a later one is ready by now. */
+  /** Puts back points whose commit failed, unless a later one is ready by then. */
   restore(points: readonly CommitPoint[]): void {
     for (const point of points) {
       const p = this.#partitions.get(key(point.topic, point.partition))
       if (p && p.ready === null) p.ready = BigInt(point.offset)
+    }
+  }
+
+  /** Points the broker took: a redelivery now starts at one of them or later. */
+  committed(points: readonly CommitPoint[]): void {
+    for (const point of points) {
+      const p = this.#partitions.get(key(point.topic, point.partition))
+      const offset = BigInt(point.offset)
+      if (p && offset > p.low) p.low = offset
     }
   }
 
@@ -89,11 +108,25 @@ export class OffsetProgress {
     return n
   }
 
-  #partition(topic: string, partition: number): Partition {
+  #done(p: Partition, offset: string): void {
+    if (this.#partitions.get(key(p.topic, p.partition)) !== p) return // let go, or rewound, meanwhile
+    const entry = p.byOffset.get(BigInt(offset))
+    if (!entry) return
+    entry.done = true
+    let passed = 0
+    while (passed < p.entries.length && p.entries[passed]!.done) passed++
+    if (passed === 0) return
+    const passedEntries = p.entries.splice(0, passed)
+    for (const e of passedEntries) p.byOffset.delete(e.offset)
+    p.ready = passedEntries.at(-1)!.offset + 1n
+  }
+
+  #partition(topic: string, partition: number, first: string | undefined): Partition {
     const k = key(topic, partition)
     let p = this.#partitions.get(k)
     if (!p) {
-      p = { topic, partition, entries: [], byOffset: new Map(), highest: -1n, ready: null }
+      const low = first === undefined ? 0n : BigInt(first)
+      p = { topic, partition, entries: [], byOffset: new Map(), highest: -1n, low, ready: null }
       this.#partitions.set(k, p)
     }
     return p
