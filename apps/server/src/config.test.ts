@@ -1,5 +1,6 @@
+import { numericSettingsOf } from '@request-tasker/infrastructure'
 import { describe, expect, it } from 'vitest'
-import { loadConfig } from './config.js'
+import { loadConfig, serverEnv } from './config.js'
 
 const required = { DATABASE_URL: 'postgres://localhost:5432/tasks', API_KEYS: 'alice:alice-key' }
 
@@ -71,5 +72,23 @@ describe('loadConfig', () => {
     ['IDEMPOTENCY_WINDOW_MS', '0'],
   ])('refuses %s=%s', (name, value) => {
     expect(() => loadConfig({ ...required, [name]: value })).toThrow(name)
+  })
+})
+
+describe('numeric settings', () => {
+  it('each have a range', () => {
+    const unbounded = numericSettingsOf(serverEnv).filter(({ min, max }) => min === null || max === null)
+
+    expect(unbounded).toEqual([])
+  })
+
+  // The window is subtracted from now as a Date: near Number.MAX_SAFE_INTEGER that Date was invalid, and every
+  // keyed submission a 500.
+  it.each([
+    ['IDEMPOTENCY_WINDOW_MS', String(Number.MAX_SAFE_INTEGER)],
+    ['BODY_LIMIT_BYTES', String(1024 ** 3)],
+    ['SHED_POOL_WAITING', '10000000'],
+  ])('refuses %s=%s at boot, naming it', (name, value) => {
+    expect(() => loadConfig({ ...required, [name]: value })).toThrow(new RegExp(`^invalid configuration:\\n  ${name}:`))
   })
 })

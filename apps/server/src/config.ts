@@ -1,34 +1,35 @@
 import { createHash } from 'node:crypto'
 import { MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_MS, MAX_TIMEOUT_MS } from '@request-tasker/domain'
-import { parseEnv, sharedEnv } from '@request-tasker/infrastructure'
+import { intSetting as int, parseEnv, sharedEnv } from '@request-tasker/infrastructure'
 import { z } from 'zod'
 
 /** A configured API key; `id` is what tasks store as their owner, so the key itself is never persisted. */
 export type ApiKey = { readonly id: string; readonly key: string }
 
-const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback)
+const DAY_MS = 24 * 60 * 60 * 1000
 
 // The server never talks to Kafka (submissions go through the outbox), so it does not ask for its settings.
-const serverEnv = sharedEnv
+export const serverEnv = sharedEnv
   .omit({ KAFKA_BROKERS: true, KAFKA_CLIENT_ID: true, KAFKA_TOPIC_TASKS: true, KAFKA_TOPIC_DEAD_LETTERS: true })
   .extend({
     PORT: int(0, 65_535, 8080),
     HOST: z.string().min(1).default('0.0.0.0'),
     API_KEYS: z.string().transform(parseApiKeys),
-    BODY_LIMIT_BYTES: int(1, Number.MAX_SAFE_INTEGER, 1024 * 1024),
+    BODY_LIMIT_BYTES: int(1, 64 * 1024 * 1024, 1024 * 1024),
     DEFAULT_TIMEOUT_MS: int(1, MAX_TIMEOUT_MS, 10_000),
     // A request waits this long for a pool connection, then answers 503 instead of queueing on.
     DATABASE_ACQUIRE_TIMEOUT_MS: int(1, 60_000, 2_000),
     // Load shedding: new requests get 503 while more checkouts than this wait for a connection,
-    SHED_POOL_WAITING: int(1, Number.MAX_SAFE_INTEGER, 100),
+    SHED_POOL_WAITING: int(1, 100_000, 100),
     // or while the event loop's p99 delay over the last second exceeds this (0 turns that check off).
     SHED_EVENT_LOOP_DELAY_MS: int(0, 60_000, 1_000),
     // A task's retry policy when its submission gives none; a task's own smaller maxMs also caps this base.
     RETRY_MAX_ATTEMPTS: int(1, MAX_ATTEMPTS_LIMIT, 5),
     RETRY_BASE_MS: int(1, MAX_BACKOFF_MS, 1000),
     RETRY_MAX_MS: int(1, MAX_BACKOFF_MS, 600_000),
-    // How long an Idempotency-Key names its first submission; after it, the key may name a new one.
-    IDEMPOTENCY_WINDOW_MS: int(1, Number.MAX_SAFE_INTEGER, 24 * 60 * 60 * 1000),
+    // How long an Idempotency-Key names its first submission; after it, the key may name a new one. At most 30
+    // days: the window is subtracted from now as a Date, which past about 270,000 years is invalid.
+    IDEMPOTENCY_WINDOW_MS: int(1, 30 * DAY_MS, DAY_MS),
   })
   .refine((env) => env.RETRY_BASE_MS <= env.RETRY_MAX_MS, {
     path: ['RETRY_BASE_MS'],

@@ -1,33 +1,32 @@
-import { parseEnv, sharedEnv, TASK_CONSUMER_TIMEOUTS } from '@request-tasker/infrastructure'
+import { intSetting as int, parseEnv, sharedEnv, TASK_CONSUMER_TIMEOUTS } from '@request-tasker/infrastructure'
 import { z } from 'zod'
 
-const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback)
-
-const taskerEnv = sharedEnv.extend({
+// Each range keeps a value within what the code can hold (a Postgres integer, a timer) and what makes sense.
+export const taskerEnv = sharedEnv.extend({
   KAFKA_GROUP_ID: z.string().min(1).default('request-tasker'),
   // A crashed tasker's group stalls this long before its partitions move (see TASK_CONSUMER_TIMEOUTS). The broker
   // refuses less than its group.min.session.timeout.ms, 6 s by default.
-  KAFKA_SESSION_TIMEOUT_MS: int(1, TASK_CONSUMER_TIMEOUTS.sessionTimeout),
-  KAFKA_PARTITIONS: int(1, 12),
-  KAFKA_REPLICATION_FACTOR: int(1, 1),
+  KAFKA_SESSION_TIMEOUT_MS: int(1, 300_000, TASK_CONSUMER_TIMEOUTS.sessionTimeout),
+  KAFKA_PARTITIONS: int(1, 1_000, 12),
+  KAFKA_REPLICATION_FACTOR: int(1, 16, 1),
   // Sends in flight across all partitions: a slow third party holds its slots, never the whole tasker.
-  SEND_CONCURRENCY: int(1, 200),
+  SEND_CONCURRENCY: int(1, 10_000, 200),
   // As many as sends may be in flight by default, so one busy origin can use every slot; lower it to be gentler.
-  HTTP_CONNECTIONS_PER_ORIGIN: int(1, 200),
-  RESULT_BODY_MAX_BYTES: int(0, 64 * 1024),
-  RESPONSE_MAX_BYTES: int(1, 10 * 1024 * 1024),
-  CONSUMER_CHUNK_SIZE: int(1, 200),
-  PARTITIONS_CONSUMED_CONCURRENTLY: int(1, 12),
-  RELAY_BATCH_SIZE: int(1, 500),
-  RELAY_POLL_MS: int(10, 1000),
+  HTTP_CONNECTIONS_PER_ORIGIN: int(1, 10_000, 200),
+  RESULT_BODY_MAX_BYTES: int(0, 16 * 1024 * 1024, 64 * 1024),
+  RESPONSE_MAX_BYTES: int(1, 1024 * 1024 * 1024, 10 * 1024 * 1024),
+  CONSUMER_CHUNK_SIZE: int(1, 10_000, 200),
+  PARTITIONS_CONSUMED_CONCURRENTLY: int(1, 1_000, 12),
+  RELAY_BATCH_SIZE: int(1, 10_000, 500),
+  RELAY_POLL_MS: int(10, 60_000, 1000),
   // A lease is the task's timeout plus this grace; past it, the sweeper assumes the sending tasker died.
-  LEASE_GRACE_MS: int(0, 10_000),
-  SWEEP_INTERVAL_MS: int(10, 5000),
+  LEASE_GRACE_MS: int(0, 3_600_000, 10_000),
+  SWEEP_INTERVAL_MS: int(10, 3_600_000, 5000),
   // How often tasks waiting for a retry are looked for: a retry may start up to this much after its time.
-  SCHEDULE_INTERVAL_MS: int(10, 1000),
-  SHUTDOWN_TIMEOUT_MS: int(0, 30_000),
+  SCHEDULE_INTERVAL_MS: int(10, 60_000, 1000),
+  SHUTDOWN_TIMEOUT_MS: int(0, 600_000, 30_000),
   // The probes' own listener: the tasker serves no API.
-  HEALTH_PORT: z.coerce.number().int().min(0).max(65_535).default(8081),
+  HEALTH_PORT: int(0, 65_535, 8081),
   HEALTH_HOST: z.string().min(1).default('0.0.0.0'),
 })
 

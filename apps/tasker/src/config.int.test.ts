@@ -1,0 +1,35 @@
+import { createTask, DEFAULT_RETRY_ON, MAX_TIMEOUT_MS, type TaskId } from '@request-tasker/domain'
+import { pgTaskRepository } from '@request-tasker/infrastructure'
+import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadConfig } from './config.js'
+
+let db: TestDatabase
+beforeAll(async () => {
+  db = await createTestDatabase('tasker-config')
+})
+afterAll(async () => {
+  await db?.close()
+})
+
+const required = { DATABASE_URL: 'postgres://localhost:5432/tasks', KAFKA_BROKERS: 'localhost:9092' }
+
+describe('LEASE_GRACE_MS at the top of its range', () => {
+  it('still forms a lease in SQL for the longest task timeout', async () => {
+    const { LEASE_GRACE_MS } = loadConfig({ ...required, LEASE_GRACE_MS: '3600000' })
+    const now = new Date('2026-01-01T00:00:00Z')
+    const task = createTask({
+      id: '00000000-0000-7000-8000-000000000001' as TaskId,
+      ownerKeyId: 'key-1',
+      request: { method: 'GET', url: 'https://example.test/', headers: [], body: null, timeoutMs: MAX_TIMEOUT_MS },
+      retry: { maxAttempts: 1, backoff: { baseMs: 1, maxMs: 1 }, retryOn: DEFAULT_RETRY_ON },
+      now,
+    })
+    const tasks = pgTaskRepository(db.pool)
+    await tasks.add(task)
+
+    expect((await tasks.claim([task.id], now, LEASE_GRACE_MS)).map((t) => t.id)).toEqual([task.id])
+    const { rows } = await db.pool.query('select lease_until from tasks where id = $1', [task.id])
+    expect(rows[0].lease_until).toEqual(new Date(now.getTime() + MAX_TIMEOUT_MS + LEASE_GRACE_MS))
+  })
+})
