@@ -3,6 +3,7 @@ import {
   checkReadiness,
   createLogger,
   createPool,
+  pgIdempotencyKeys,
   pgOutboxNotifier,
   pgTaskRepository,
   postgresChecks,
@@ -38,6 +39,7 @@ try {
 const tasks = pgTaskRepository(pool, { addQueueMs: config.DATABASE_ACQUIRE_TIMEOUT_MS })
 const useCases = makeTaskUseCases({
   tasks,
+  keys: pgIdempotencyKeys(pool),
   targets: targetPolicy(targetPolicyOptions(config)),
   wakeRelay: pgOutboxNotifier(pool, log),
   newId: uuidV7Ids(),

@@ -31,6 +31,7 @@ export function testServer(
   const clock = manualClock()
   const useCases = makeTaskUseCases({
     tasks: store,
+    keys: store,
     targets: guardedTargets,
     wakeRelay: () => {},
     newId: sequentialIds(),

@@ -503,6 +503,8 @@ export interface components {
          * @description 1 to 255 characters naming this submission for its API key. Repeating the same key with the same body within
          *     the window (24 hours unless configured) answers 200 with the first submission's id and stores nothing; the
          *     same key with another body answers 409 (`idempotency-key-reused`). Past the window the key is free again.
+         *     The key is looked up before the body is checked, so a repeat whose `notBefore` has passed since the first
+         *     try still answers 200 with the first id.
          */
         IdempotencyKey: string;
     };
@@ -525,6 +527,8 @@ export interface operations {
                  * @description 1 to 255 characters naming this submission for its API key. Repeating the same key with the same body within
                  *     the window (24 hours unless configured) answers 200 with the first submission's id and stores nothing; the
                  *     same key with another body answers 409 (`idempotency-key-reused`). Past the window the key is free again.
+                 *     The key is looked up before the body is checked, so a repeat whose `notBefore` has passed since the first
+                 *     try still answers 200 with the first id.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };

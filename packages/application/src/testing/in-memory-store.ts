@@ -9,6 +9,7 @@ import {
   type TaskStatus,
 } from '@request-tasker/domain'
 import { deadLetterOf } from '../dead-letter.js'
+import type { IdempotencyHolder, IdempotencyKeys } from '../ports/idempotency-keys.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
 import type {
   AddOnceResult,
@@ -25,8 +26,8 @@ type Row = {
   leaseUntil: Date | null
 }
 
-/** TaskRepository and Outbox over one in-memory state, keeping the same promises as the Postgres adapters. */
-export class InMemoryStore implements TaskRepository, Outbox {
+/** TaskRepository, Outbox and IdempotencyKeys over one in-memory state, keeping the same promises as the Postgres adapters. */
+export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
   readonly rows = new Map<TaskId, Row>()
   readonly outbox: OutboxEntry[] = []
   /** Idempotency keys by owner and key. */
@@ -55,6 +56,11 @@ export class InMemoryStore implements TaskRepository, Outbox {
     this.keys.set(name, { bodyHash: claim.bodyHash, taskId: task.id, createdAt: task.createdAt })
     await this.add(task)
     return { created: true }
+  }
+
+  async findHolder(ownerKeyId: string, key: string, since: Date): Promise<IdempotencyHolder | null> {
+    const held = this.keys.get(JSON.stringify([ownerKeyId, key]))
+    return held && held.createdAt >= since ? { taskId: held.taskId, bodyHash: held.bodyHash } : null
   }
 
   async findOwned(id: TaskId, ownerKeyId: string): Promise<TaskView | null> {
