@@ -14,6 +14,8 @@ describe('loadConfig', () => {
       API_KEYS: [{ id: 'alice', key: 'alice-key' }],
       BODY_LIMIT_BYTES: 1_048_576,
       DEFAULT_TIMEOUT_MS: 10_000,
+      TASK_HEADERS_MAX_COUNT: 100,
+      TASK_HEADERS_MAX_BYTES: 32_768,
       DATABASE_ACQUIRE_TIMEOUT_MS: 2_000,
       SHED_POOL_WAITING: 100,
       SHED_EVENT_LOOP_DELAY_MS: 1_000,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_MS, MAX_TIMEOUT_MS } from '@request-tasker/domain'
+import { DEFAULT_HEADER_LIMITS, MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_MS, MAX_TIMEOUT_MS } from '@request-tasker/domain'
 import { intSetting as int, parseEnv, sharedEnv } from '@request-tasker/infrastructure'
 import { z } from 'zod'
 
@@ -17,6 +17,9 @@ export const serverEnv = sharedEnv
     API_KEYS: z.string().transform(parseApiKeys),
     BODY_LIMIT_BYTES: int(1, 64 * 1024 * 1024, 1024 * 1024),
     DEFAULT_TIMEOUT_MS: int(1, MAX_TIMEOUT_MS, 10_000),
+    // A task's headers: lines (each value of a repeated name counts) and bytes of names and values.
+    TASK_HEADERS_MAX_COUNT: int(1, 1_000, DEFAULT_HEADER_LIMITS.maxCount),
+    TASK_HEADERS_MAX_BYTES: int(1, 1024 * 1024, DEFAULT_HEADER_LIMITS.maxBytes),
     // A request waits this long for a pool connection, then answers 503 instead of queueing on.
     DATABASE_ACQUIRE_TIMEOUT_MS: int(1, 60_000, 2_000),
     // Load shedding: new requests get 503 while more checkouts than this wait for a connection,

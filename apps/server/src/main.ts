@@ -45,6 +45,7 @@ const useCases = makeTaskUseCases({
   newId: uuidV7Ids(),
   now: () => new Date(),
   defaultTimeoutMs: config.DEFAULT_TIMEOUT_MS,
+  headerLimits: { maxCount: config.TASK_HEADERS_MAX_COUNT, maxBytes: config.TASK_HEADERS_MAX_BYTES },
   defaultRetry: {
     maxAttempts: config.RETRY_MAX_ATTEMPTS,
     backoff: { baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },

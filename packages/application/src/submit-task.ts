@@ -5,6 +5,7 @@ import {
   DomainError,
   type FieldIssue,
   firstRunAt,
+  type HeaderLimits,
   invalidRequest,
   type OutboundRequestInput,
   type RetryPolicy,
@@ -40,6 +41,8 @@ export type SubmitDeps = {
   now: () => Date
   defaultTimeoutMs: number
   defaultRetry: Omit<RetryPolicy, 'retryOn'>
+  /** The domain's defaults when absent. */
+  headerLimits?: HeaderLimits
   /** Tells the relay a task is waiting; best effort, as the relay also polls. */
   wakeRelay: () => void
 }
@@ -98,7 +101,8 @@ function repeatOf(holder: IdempotencyHolder, cmd: { idempotencyKey: string; body
 function taskOf(cmd: SubmitCommand, deps: SubmitDeps, issues: FieldIssue[]): Task {
   const { ownerKeyId, request, retry = {}, schedule = {} } = cmd
   const now = deps.now()
-  const outbound = collectIssues(issues, () => createOutboundRequest(request, { timeoutMs: deps.defaultTimeoutMs }))
+  const limits = { timeoutMs: deps.defaultTimeoutMs, ...(deps.headerLimits && { headerLimits: deps.headerLimits }) }
+  const outbound = collectIssues(issues, () => createOutboundRequest(request, limits))
   const policy = collectIssues(issues, () => createRetryPolicy(retry, deps.defaultRetry))
   const runAt = collectIssues(issues, () => firstRunAt(schedule, now))
   // Refused now rather than failed later: a literal loopback or metadata address can never become sendable.

@@ -191,8 +191,11 @@ export interface components {
              */
             url: string;
             /**
-             * @description Header name → value(s). Names are HTTP tokens; values carry no CR, LF or NUL. Refused, because our
-             *     hop sets them: `Connection`, `Keep-Alive`, `Proxy-Connection`, `Proxy-Authenticate`,
+             * @description Header name → value(s). Names are HTTP tokens; values hold only what RFC 9110 allows in a field
+             *     value: visible characters, spaces and tabs from U+0020 to U+00FF (no control character such as CR, LF,
+             *     NUL or DEL, nothing above U+00FF, no lone UTF-16 surrogate). At most 100 header lines (each value of a
+             *     repeated name counts) and 32 KiB of names and values (`TASK_HEADERS_MAX_COUNT`,
+             *     `TASK_HEADERS_MAX_BYTES`); past either, 400 naming `headers`. Refused, because our hop sets them: `Connection`, `Keep-Alive`, `Proxy-Connection`, `Proxy-Authenticate`,
              *     `Proxy-Authorization`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`, `Host`, `Content-Length`.
              * @example {
              *       "accept": "application/json",
