@@ -16,6 +16,10 @@ describe('loadConfig', () => {
       DEFAULT_TIMEOUT_MS: 10_000,
       TASK_HEADERS_MAX_COUNT: 100,
       TASK_HEADERS_MAX_BYTES: 32_768,
+      REQUEST_TIMEOUT_MS: 30_000,
+      HEADERS_TIMEOUT_MS: 10_000,
+      KEEP_ALIVE_TIMEOUT_MS: 5_000,
+      CONNECTION_TIMEOUT_MS: 60_000,
       DATABASE_ACQUIRE_TIMEOUT_MS: 2_000,
       SHED_POOL_WAITING: 100,
       SHED_EVENT_LOOP_DELAY_MS: 1_000,
@@ -72,6 +76,10 @@ describe('loadConfig', () => {
     ['RETRY_BASE_MS', '700000'],
     ['RETRY_MAX_MS', '0'],
     ['IDEMPOTENCY_WINDOW_MS', '0'],
+    ['REQUEST_TIMEOUT_MS', '0'],
+    ['HEADERS_TIMEOUT_MS', '40000'],
+    ['KEEP_ALIVE_TIMEOUT_MS', '0'],
+    ['CONNECTION_TIMEOUT_MS', '0'],
   ])('refuses %s=%s', (name, value) => {
     expect(() => loadConfig({ ...required, [name]: value })).toThrow(name)
   })

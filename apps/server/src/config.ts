@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { DEFAULT_HEADER_LIMITS, MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_MS, MAX_TIMEOUT_MS } from '@request-tasker/domain'
 import { intSetting as int, parseEnv, sharedEnv } from '@request-tasker/infrastructure'
 import { z } from 'zod'
+import { DEFAULT_TIMEOUTS } from './server-timeouts.js'
 
 /** A configured API key; `id` is what tasks store as their owner, so the key itself is never persisted. */
 export type ApiKey = { readonly id: string; readonly key: string }
@@ -16,6 +17,13 @@ export const serverEnv = sharedEnv
     HOST: z.string().min(1).default('0.0.0.0'),
     API_KEYS: z.string().transform(parseApiKeys),
     BODY_LIMIT_BYTES: int(1, 64 * 1024 * 1024, 1024 * 1024),
+    // A client gets this long for its whole request, and for its headers, then 408 and the socket is closed; an
+    // idle keep-alive connection is closed after KEEP_ALIVE_TIMEOUT_MS, any silent socket after
+    // CONNECTION_TIMEOUT_MS. None may be 0 (unlimited): a stalled client would hold its socket for good.
+    REQUEST_TIMEOUT_MS: int(1_000, 600_000, DEFAULT_TIMEOUTS.requestTimeoutMs),
+    HEADERS_TIMEOUT_MS: int(1_000, 600_000, DEFAULT_TIMEOUTS.headersTimeoutMs),
+    KEEP_ALIVE_TIMEOUT_MS: int(1, 600_000, DEFAULT_TIMEOUTS.keepAliveTimeoutMs),
+    CONNECTION_TIMEOUT_MS: int(1_000, 3_600_000, DEFAULT_TIMEOUTS.connectionTimeoutMs),
     DEFAULT_TIMEOUT_MS: int(1, MAX_TIMEOUT_MS, 10_000),
     // A task's headers: lines (each value of a repeated name counts) and bytes of names and values.
     TASK_HEADERS_MAX_COUNT: int(1, 1_000, DEFAULT_HEADER_LIMITS.maxCount),
@@ -33,6 +41,10 @@ export const serverEnv = sharedEnv
     // How long an Idempotency-Key names its first submission; after it, the key may name a new one. At most 30
     // days: the window is subtracted from now as a Date, which past about 270,000 years is invalid.
     IDEMPOTENCY_WINDOW_MS: int(1, 30 * DAY_MS, DAY_MS),
+  })
+  .refine((env) => env.HEADERS_TIMEOUT_MS <= env.REQUEST_TIMEOUT_MS, {
+    path: ['HEADERS_TIMEOUT_MS'],
+    message: 'must not exceed REQUEST_TIMEOUT_MS',
   })
   .refine((env) => env.RETRY_BASE_MS <= env.RETRY_MAX_MS, {
     path: ['RETRY_BASE_MS'],

@@ -61,6 +61,12 @@ const app = buildServer({
   useCases,
   apiKeys: config.API_KEYS,
   bodyLimit: config.BODY_LIMIT_BYTES,
+  timeouts: {
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
+    keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+    connectionTimeoutMs: config.CONNECTION_TIMEOUT_MS,
+  },
   logger: log,
   readiness: () => checkReadiness(readinessChecks),
   shedding: {

@@ -10,6 +10,7 @@ import { type Shedding, shedUnderPressure } from './http/load-shedding.js'
 import { replyNotFound, replyWithProblem } from './http/problem.js'
 import { healthRoutes, type ReadinessProbe } from './routes/health.js'
 import { type TaskUseCases, taskRoutes } from './routes/tasks.js'
+import { CHECK_TIMEOUTS_EVERY_MS, DEFAULT_TIMEOUTS, type ServerTimeouts } from './server-timeouts.js'
 
 export type ServerDeps = {
   useCases: TaskUseCases
@@ -19,6 +20,7 @@ export type ServerDeps = {
   readiness: ReadinessProbe
   /** Absent: no request is shed. */
   shedding?: Shedding
+  timeouts?: ServerTimeouts
 }
 
 /** The HTTP app, ready for `inject` or `listen`; it never listens by itself. */
@@ -29,10 +31,17 @@ export function buildServer({
   logger,
   readiness,
   shedding,
+  timeouts = DEFAULT_TIMEOUTS,
 }: ServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit,
+    // Node's defaults (no request timeout, Fastify's 72 s keep-alive) let a client that trickles or stalls hold a
+    // socket for good; these cut each one off, with 408 when a request was started.
+    requestTimeout: timeouts.requestTimeoutMs,
+    keepAliveTimeout: timeouts.keepAliveTimeoutMs,
+    connectionTimeout: timeouts.connectionTimeoutMs,
+    http: { headersTimeout: timeouts.headersTimeoutMs, connectionsCheckingInterval: CHECK_TIMEOUTS_EVERY_MS },
     genReqId: requestIdOf,
     logController: new OneLinePerRequest(),
   })

@@ -5,6 +5,7 @@ import { pino } from 'pino'
 import type { ApiKey } from './config.js'
 import type { Shedding } from './http/load-shedding.js'
 import { buildServer } from './server.js'
+import type { ServerTimeouts } from './server-timeouts.js'
 import { makeTaskUseCases } from './use-cases.js'
 
 export const ALICE: ApiKey = { id: 'alice', key: 'alice-secret-key' }
@@ -25,6 +26,7 @@ export function testServer(
     logger?: FastifyBaseLogger
     readiness?: () => Promise<Readiness>
     shedding?: Shedding
+    timeouts?: ServerTimeouts
   } = {},
 ) {
   const store = new InMemoryStore()
@@ -47,6 +49,7 @@ export function testServer(
     logger: options.logger ?? pino({ level: 'silent' }),
     readiness: options.readiness ?? (async () => ({ status: 'ok', checks: { database: 'ok', migrations: 'ok' } })),
     ...(options.shedding && { shedding: options.shedding }),
+    ...(options.timeouts && { timeouts: options.timeouts }),
   })
   return { app, store, clock }
 }
