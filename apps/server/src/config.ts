@@ -34,6 +34,8 @@ export const serverEnv = sharedEnv
     SHED_POOL_WAITING: int(1, 100_000, 100),
     // or while the event loop's p99 delay over the last second exceeds this (0 turns that check off).
     SHED_EVENT_LOOP_DELAY_MS: int(0, 60_000, 1_000),
+    // One readiness check answers every probe for this long; concurrent probes share the check in flight.
+    READINESS_CACHE_MS: int(0, 60_000, 1_000),
     // A task's retry policy when its submission gives none; a task's own smaller maxMs also caps this base.
     RETRY_MAX_ATTEMPTS: int(1, MAX_ATTEMPTS_LIMIT, 5),
     RETRY_BASE_MS: int(1, MAX_BACKOFF_MS, 1000),

@@ -55,7 +55,15 @@ const useCases = makeTaskUseCases({
 // Ready = Postgres answers with the expected schema. Kafka is left out on purpose: a submission only writes the
 // outbox, so the server keeps accepting tasks through a broker outage, and taking it out of rotation then
 // would turn that outage into an API outage. The tasker's readiness includes Kafka.
-const readinessChecks = postgresChecks(pool, config.MIGRATIONS_DIR)
+// The probes have a connection of their own: they never wait behind submissions, and the submissions' shedding
+// count (pool.waitingCount) never holds a probe.
+const probePool = createPool({
+  databaseUrl: config.DATABASE_URL,
+  max: 1,
+  acquireTimeoutMs: config.DATABASE_ACQUIRE_TIMEOUT_MS,
+  log,
+})
+const readinessChecks = postgresChecks(probePool, config.MIGRATIONS_DIR)
 const eventLoopDelay = eventLoopDelayGauge()
 const app = buildServer({
   useCases,
@@ -69,6 +77,7 @@ const app = buildServer({
   },
   logger: log,
   readiness: () => checkReadiness(readinessChecks),
+  readinessCacheMs: config.READINESS_CACHE_MS,
   shedding: {
     // Submissions queue in the repository's batches before they ask the pool: both are waiting for the database.
     pressure: { poolWaiting: () => pool.waitingCount + tasks.queuedAdds(), eventLoopDelayMs: eventLoopDelay.p99Ms },
@@ -85,7 +94,7 @@ async function stop(signal: NodeJS.Signals) {
   try {
     await app.close() // stops accepting, lets requests in flight finish
     eventLoopDelay.stop()
-    await pool.end() // only then: those requests still need their connections
+    await Promise.all([pool.end(), probePool.end()]) // only then: those requests still need their connections
     process.exit(0)
   } catch (err) {
     log.error({ err }, 'unclean stop')

@@ -18,6 +18,8 @@ export type ServerDeps = {
   bodyLimit: number
   logger: FastifyBaseLogger
   readiness: ReadinessProbe
+  /** How long one readiness result answers every probe; 1 s when absent. */
+  readinessCacheMs?: number
   /** Absent: no request is shed. */
   shedding?: Shedding
   timeouts?: ServerTimeouts
@@ -30,6 +32,7 @@ export function buildServer({
   bodyLimit,
   logger,
   readiness,
+  readinessCacheMs = 1_000,
   shedding,
   timeouts = DEFAULT_TIMEOUTS,
 }: ServerDeps): FastifyInstance {
@@ -55,7 +58,7 @@ export function buildServer({
   })
   if (shedding) app.addHook('onRequest', shedUnderPressure(shedding))
 
-  app.register(healthRoutes, { readiness })
+  app.register(healthRoutes, { readiness, readinessCacheMs })
   app.register(taskRoutes, { useCases, apiKeys })
   return app
 }

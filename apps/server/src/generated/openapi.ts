@@ -154,6 +154,8 @@ export interface paths {
          * @description Answers 200 when the server can take tasks: Postgres answers (`select 1`) and holds every migration this
          *     build expects (`database`, `migrations`), each checked within 2 s. Kafka is not checked: submissions
          *     only write the outbox, so a broker outage must not take the API out of rotation. Needs no API key.
+         *     Probes that come together share one check, and its result answers every probe for a second
+         *     (`READINESS_CACHE_MS`), so a flood of probes costs the database one check a second; probes are never shed.
          */
         get: operations["ready"];
         put?: never;
