@@ -32,7 +32,7 @@ export const serverEnv = sharedEnv
     DATABASE_ACQUIRE_TIMEOUT_MS: int(1, 60_000, 2_000),
     // Load shedding: new requests get 503 while more checkouts than this wait for a connection,
     SHED_POOL_WAITING: int(1, 100_000, 100),
-    // or while the event loop's p99 delay over the last second exceeds this (0 turns that check off).
+    // or while the event loop's mean delay over the last second exceeds this (0 turns that check off).
     SHED_EVENT_LOOP_DELAY_MS: int(0, 60_000, 1_000),
     // One readiness check answers every probe for this long; concurrent probes share the check in flight.
     READINESS_CACHE_MS: int(0, 60_000, 1_000),

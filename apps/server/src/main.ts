@@ -12,7 +12,6 @@ import {
   uuidV7Ids,
 } from '@request-tasker/infrastructure'
 import { loadConfig } from './config.js'
-import { eventLoopDelayGauge } from './http/load-shedding.js'
 import { buildServer } from './server.js'
 import { makeTaskUseCases } from './use-cases.js'
 
@@ -64,7 +63,6 @@ const probePool = createPool({
   log,
 })
 const readinessChecks = postgresChecks(probePool, config.MIGRATIONS_DIR)
-const eventLoopDelay = eventLoopDelayGauge()
 const app = buildServer({
   useCases,
   apiKeys: config.API_KEYS,
@@ -80,7 +78,7 @@ const app = buildServer({
   readinessCacheMs: config.READINESS_CACHE_MS,
   shedding: {
     // Submissions queue in the repository's batches before they ask the pool: both are waiting for the database.
-    pressure: { poolWaiting: () => pool.waitingCount + tasks.queuedAdds(), eventLoopDelayMs: eventLoopDelay.p99Ms },
+    pressure: { poolWaiting: () => pool.waitingCount + tasks.queuedAdds() },
     limits: { maxPoolWaiting: config.SHED_POOL_WAITING, maxEventLoopDelayMs: config.SHED_EVENT_LOOP_DELAY_MS },
   },
 })
@@ -93,7 +91,6 @@ async function stop(signal: NodeJS.Signals) {
   log.info({ signal }, 'stopping')
   try {
     await app.close() // stops accepting, lets requests in flight finish
-    eventLoopDelay.stop()
     await Promise.all([pool.end(), probePool.end()]) // only then: those requests still need their connections
     process.exit(0)
   } catch (err) {

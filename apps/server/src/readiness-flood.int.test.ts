@@ -52,7 +52,7 @@ describe('a flood of readiness probes', () => {
         return checkReadiness(postgresChecks(pool, MIGRATIONS_DIR))
       },
       shedding: {
-        pressure: { poolWaiting: () => pool.waitingCount + tasks.queuedAdds(), eventLoopDelayMs: () => 0 },
+        pressure: { poolWaiting: () => pool.waitingCount + tasks.queuedAdds() },
         limits: { maxPoolWaiting: 10, maxEventLoopDelayMs: 0 },
       },
     })

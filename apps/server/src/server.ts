@@ -56,7 +56,7 @@ export function buildServer({
   app.addHook('onRequest', async function echoRequestId(req, reply) {
     reply.header('x-request-id', req.id)
   })
-  if (shedding) app.addHook('onRequest', shedUnderPressure(shedding))
+  if (shedding) shedUnderPressure(app, shedding)
 
   app.register(healthRoutes, { readiness, readinessCacheMs })
   app.register(taskRoutes, { useCases, apiKeys })
