@@ -11,11 +11,13 @@ import {
   targetPolicyOptions,
   uuidV7Ids,
 } from '@request-tasker/infrastructure'
+import closeWithGrace from 'close-with-grace'
 import { loadConfig } from './config.js'
 import { buildServer } from './server.js'
 import { makeTaskUseCases } from './use-cases.js'
 
 // Composition root of the HTTP server: config → logger → pool → repository → use cases → routes → listen.
+const STOP_GRACE_MS = 10_000
 const config = loadConfig(process.env)
 const log = createLogger('server', config.LOG_LEVEL)
 
@@ -84,19 +86,12 @@ const app = buildServer({
 })
 await app.listen({ port: config.PORT, host: config.HOST })
 
-let stopping = false
-async function stop(signal: NodeJS.Signals) {
-  if (stopping) return
-  stopping = true
-  log.info({ signal }, 'stopping')
-  try {
-    await app.close() // stops accepting, lets requests in flight finish
-    await Promise.all([pool.end(), probePool.end()]) // only then: those requests still need their connections
-    process.exit(0)
-  } catch (err) {
-    log.error({ err }, 'unclean stop')
-    process.exit(1)
-  }
-}
-process.on('SIGTERM', stop)
-process.on('SIGINT', stop)
+// On SIGTERM or SIGINT: stop accepting, let the requests in flight finish, then end the pools (those requests
+// still need their connections). A second signal, or 10 s (a container's usual grace before SIGKILL), ends it at
+// once with code 1; so does an uncaught error, after the same close.
+closeWithGrace({ delay: STOP_GRACE_MS, logger: log }, async function stop({ signal, err }) {
+  if (err) log.fatal({ err }, 'stopping after an uncaught error')
+  else log.info({ signal }, 'stopping')
+  await app.close()
+  await Promise.all([pool.end(), probePool.end()])
+})
