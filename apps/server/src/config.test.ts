@@ -24,6 +24,8 @@ describe('loadConfig', () => {
       SHED_POOL_WAITING: 100,
       SHED_EVENT_LOOP_DELAY_MS: 1_000,
       READINESS_CACHE_MS: 1_000,
+      SUBMISSIONS_PER_KEY_MAX: 10_000,
+      SUBMISSIONS_PER_KEY_WINDOW_MS: 10_000,
       RETRY_MAX_ATTEMPTS: 5,
       RETRY_BASE_MS: 1000,
       RETRY_MAX_MS: 600_000,
@@ -81,6 +83,8 @@ describe('loadConfig', () => {
     ['HEADERS_TIMEOUT_MS', '40000'],
     ['KEEP_ALIVE_TIMEOUT_MS', '0'],
     ['CONNECTION_TIMEOUT_MS', '0'],
+    ['SUBMISSIONS_PER_KEY_MAX', '0'],
+    ['SUBMISSIONS_PER_KEY_WINDOW_MS', '999'],
   ])('refuses %s=%s', (name, value) => {
     expect(() => loadConfig({ ...required, [name]: value })).toThrow(name)
   })

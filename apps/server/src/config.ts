@@ -34,6 +34,11 @@ export const serverEnv = sharedEnv
     SHED_POOL_WAITING: int(1, 100_000, 100),
     // or while the event loop's mean delay over the last second exceeds this (0 turns that check off).
     SHED_EVENT_LOOP_DELAY_MS: int(0, 60_000, 1_000),
+    // Submissions one API key may make per window (429 with Retry-After past it), counted by each server process:
+    // one key cannot fill the database and the tasker's queue for the others. 10,000 per 10 s leaves a key
+    // bursts of thousands and any other key room; a deployment that needs more raises it.
+    SUBMISSIONS_PER_KEY_MAX: int(1, 10_000_000, 10_000),
+    SUBMISSIONS_PER_KEY_WINDOW_MS: int(1_000, 3_600_000, 10_000),
     // One readiness check answers every probe for this long; concurrent probes share the check in flight.
     READINESS_CACHE_MS: int(0, 60_000, 1_000),
     // A task's retry policy when its submission gives none; a task's own smaller maxMs also caps this base.

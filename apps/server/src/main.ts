@@ -78,6 +78,7 @@ const app = buildServer({
   logger: log,
   readiness: () => checkReadiness(readinessChecks),
   readinessCacheMs: config.READINESS_CACHE_MS,
+  submissionLimit: { max: config.SUBMISSIONS_PER_KEY_MAX, windowMs: config.SUBMISSIONS_PER_KEY_WINDOW_MS },
   shedding: {
     // Submissions queue in the repository's batches before they ask the pool: both are waiting for the database.
     pressure: { poolWaiting: () => pool.waitingCount + tasks.queuedAdds() },

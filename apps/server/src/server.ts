@@ -8,6 +8,7 @@ import Fastify, {
 import type { ApiKey } from './config.js'
 import { type Shedding, shedUnderPressure } from './http/load-shedding.js'
 import { replyNotFound, replyWithProblem } from './http/problem.js'
+import type { SubmissionLimit } from './http/submission-limit.js'
 import { healthRoutes, type ReadinessProbe } from './routes/health.js'
 import { type TaskUseCases, taskRoutes } from './routes/tasks.js'
 import { CHECK_TIMEOUTS_EVERY_MS, DEFAULT_TIMEOUTS, type ServerTimeouts } from './server-timeouts.js'
@@ -23,6 +24,8 @@ export type ServerDeps = {
   /** Absent: no request is shed. */
   shedding?: Shedding
   timeouts?: ServerTimeouts
+  /** Absent: submissions are not counted. */
+  submissionLimit?: SubmissionLimit
 }
 
 /** The HTTP app, ready for `inject` or `listen`; it never listens by itself. */
@@ -35,6 +38,7 @@ export function buildServer({
   readinessCacheMs = 1_000,
   shedding,
   timeouts = DEFAULT_TIMEOUTS,
+  submissionLimit,
 }: ServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
@@ -59,7 +63,7 @@ export function buildServer({
   if (shedding) shedUnderPressure(app, shedding)
 
   app.register(healthRoutes, { readiness, readinessCacheMs })
-  app.register(taskRoutes, { useCases, apiKeys })
+  app.register(taskRoutes, { useCases, apiKeys, ...(submissionLimit && { submissionLimit }) })
   return app
 }
 

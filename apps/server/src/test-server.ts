@@ -4,6 +4,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
 import type { ApiKey } from './config.js'
 import type { Shedding } from './http/load-shedding.js'
+import type { SubmissionLimit } from './http/submission-limit.js'
 import { buildServer } from './server.js'
 import type { ServerTimeouts } from './server-timeouts.js'
 import { makeTaskUseCases } from './use-cases.js'
@@ -27,6 +28,7 @@ export function testServer(
     readiness?: () => Promise<Readiness>
     shedding?: Shedding
     timeouts?: ServerTimeouts
+    submissionLimit?: SubmissionLimit
   } = {},
 ) {
   const store = new InMemoryStore()
@@ -50,6 +52,7 @@ export function testServer(
     readiness: options.readiness ?? (async () => ({ status: 'ok', checks: { database: 'ok', migrations: 'ok' } })),
     ...(options.shedding && { shedding: options.shedding }),
     ...(options.timeouts && { timeouts: options.timeouts }),
+    ...(options.submissionLimit && { submissionLimit: options.submissionLimit }),
   })
   return { app, store, clock }
 }

@@ -355,7 +355,8 @@ export interface components {
             /**
              * @description `/problems/<code>`: invalid-request, malformed-json, task-not-found, task-not-retryable,
              *     task-not-cancellable, idempotency-key-reused, illegal-transition, unauthorized,
-             *     unsupported-media-type, content-too-large, not-found, not-ready, overloaded, database-unavailable;
+             *     unsupported-media-type, content-too-large, not-found, not-ready, too-many-requests, overloaded,
+             *     database-unavailable;
              *     `about:blank` otherwise.
              */
             type: string;
@@ -475,6 +476,29 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description This API key made more submissions than the server allows per window (`SUBMISSIONS_PER_KEY_MAX` per
+         *     `SUBMISSIONS_PER_KEY_WINDOW_MS`, 10,000 per 10 s unless configured; `POST /tasks` and `POST /task` count
+         *     together, reads do not, each server process counts on its own). Nothing was stored; retry after
+         *     `Retry-After` seconds. Other keys are not affected.
+         */
+        TooManyRequests: {
+            headers: {
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/too-many-requests",
+                 *       "title": "Too many requests",
+                 *       "status": 429,
+                 *       "detail": "at most 10000 submissions per 10 s for this API key; retry after 7 s"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description A fault on our side; the body never says more than this. Quote `X-Request-Id`. */
         InternalServerError: {
             headers: {
@@ -553,6 +577,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -637,6 +662,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
