@@ -43,6 +43,8 @@ export async function startServer(
       API_KEYS: `bench:${API_KEY}`,
       // The bench submits with one key as fast as the server takes it: the per-key limit would measure itself.
       SUBMISSIONS_PER_KEY_MAX: '10000000',
+      // As scripts/run-apps.sh and docker-compose.yml start it: with the heap settings of .env.
+      NODE_OPTIONS: ctx.appEnv.SERVER_NODE_OPTIONS ?? '',
     },
     logFile: join(ctx.logDir, `${name}.log`),
     nodeOptions: profileArgs(ctx, name, profile),
