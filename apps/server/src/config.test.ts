@@ -13,6 +13,7 @@ describe('loadConfig', () => {
       HOST: '0.0.0.0',
       API_KEYS: [{ id: 'alice', key: 'alice-key' }],
       BODY_LIMIT_BYTES: 1_048_576,
+      MAX_INFLIGHT_REQUEST_BYTES: 33_554_432,
       DEFAULT_TIMEOUT_MS: 10_000,
       TASK_HEADERS_MAX_COUNT: 100,
       TASK_HEADERS_MAX_BYTES: 32_768,
@@ -85,12 +86,19 @@ describe('loadConfig', () => {
     ['CONNECTION_TIMEOUT_MS', '0'],
     ['SUBMISSIONS_PER_KEY_MAX', '0'],
     ['SUBMISSIONS_PER_KEY_WINDOW_MS', '999'],
+    ['MAX_INFLIGHT_REQUEST_BYTES', '1000'],
   ])('refuses %s=%s', (name, value) => {
     expect(() => loadConfig({ ...required, [name]: value })).toThrow(name)
   })
 })
 
 describe('numeric settings', () => {
+  it('refuses MAX_INFLIGHT_REQUEST_BYTES below BODY_LIMIT_BYTES', () => {
+    expect(() =>
+      loadConfig({ ...required, BODY_LIMIT_BYTES: '4194304', MAX_INFLIGHT_REQUEST_BYTES: '2097152' }),
+    ).toThrow(/MAX_INFLIGHT_REQUEST_BYTES: must be at least BODY_LIMIT_BYTES/)
+  })
+
   it('each have a range', () => {
     const unbounded = numericSettingsOf(serverEnv).filter(({ min, max }) => min === null || max === null)
 

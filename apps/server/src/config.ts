@@ -17,6 +17,9 @@ export const serverEnv = sharedEnv
     HOST: z.string().min(1).default('0.0.0.0'),
     API_KEYS: z.string().transform(parseApiKeys),
     BODY_LIMIT_BYTES: int(1, 64 * 1024 * 1024, 1024 * 1024),
+    // Request body bytes held at once; past it a request gets 503 before its body is read. Each byte is held
+    // several times over on its way to Postgres, so this bounds the server's memory under large submissions.
+    MAX_INFLIGHT_REQUEST_BYTES: int(1024 * 1024, 1024 * 1024 * 1024, 32 * 1024 * 1024),
     // A client gets this long for its whole request, and for its headers, then 408 and the socket is closed; an
     // idle keep-alive connection is closed after KEEP_ALIVE_TIMEOUT_MS, any silent socket after
     // CONNECTION_TIMEOUT_MS. None may be 0 (unlimited): a stalled client would hold its socket for good.
@@ -48,6 +51,10 @@ export const serverEnv = sharedEnv
     // How long an Idempotency-Key names its first submission; after it, the key may name a new one. At most 30
     // days: the window is subtracted from now as a Date, which past about 270,000 years is invalid.
     IDEMPOTENCY_WINDOW_MS: int(1, 30 * DAY_MS, DAY_MS),
+  })
+  .refine((env) => env.BODY_LIMIT_BYTES <= env.MAX_INFLIGHT_REQUEST_BYTES, {
+    path: ['MAX_INFLIGHT_REQUEST_BYTES'],
+    message: 'must be at least BODY_LIMIT_BYTES, or the largest request could never be taken',
   })
   .refine((env) => env.HEADERS_TIMEOUT_MS <= env.REQUEST_TIMEOUT_MS, {
     path: ['HEADERS_TIMEOUT_MS'],

@@ -69,6 +69,7 @@ const app = buildServer({
   useCases,
   apiKeys: config.API_KEYS,
   bodyLimit: config.BODY_LIMIT_BYTES,
+  maxInflightRequestBytes: config.MAX_INFLIGHT_REQUEST_BYTES,
   timeouts: {
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     headersTimeoutMs: config.HEADERS_TIMEOUT_MS,

@@ -6,6 +6,7 @@ import Fastify, {
   type RawRequestDefaultExpression,
 } from 'fastify'
 import type { ApiKey } from './config.js'
+import { boundRequestBytesInFlight } from './http/inflight-bytes.js'
 import { type Shedding, shedUnderPressure } from './http/load-shedding.js'
 import { replyNotFound, replyWithProblem } from './http/problem.js'
 import type { SubmissionLimit } from './http/submission-limit.js'
@@ -26,6 +27,8 @@ export type ServerDeps = {
   timeouts?: ServerTimeouts
   /** Absent: submissions are not counted. */
   submissionLimit?: SubmissionLimit
+  /** Request body bytes held at once (see boundRequestBytesInFlight); 32 MiB when absent. */
+  maxInflightRequestBytes?: number
 }
 
 /** The HTTP app, ready for `inject` or `listen`; it never listens by itself. */
@@ -39,6 +42,7 @@ export function buildServer({
   shedding,
   timeouts = DEFAULT_TIMEOUTS,
   submissionLimit,
+  maxInflightRequestBytes = 32 * 1024 * 1024,
 }: ServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
@@ -60,6 +64,7 @@ export function buildServer({
   app.addHook('onRequest', async function echoRequestId(req, reply) {
     reply.header('x-request-id', req.id)
   })
+  boundRequestBytesInFlight(app, { maxBytes: maxInflightRequestBytes, bodyLimit })
   if (shedding) shedUnderPressure(app, shedding)
 
   app.register(healthRoutes, { readiness, readinessCacheMs })

@@ -29,6 +29,7 @@ export function testServer(
     shedding?: Shedding
     timeouts?: ServerTimeouts
     submissionLimit?: SubmissionLimit
+    maxInflightRequestBytes?: number
   } = {},
 ) {
   const store = new InMemoryStore()
@@ -53,6 +54,7 @@ export function testServer(
     ...(options.shedding && { shedding: options.shedding }),
     ...(options.timeouts && { timeouts: options.timeouts }),
     ...(options.submissionLimit && { submissionLimit: options.submissionLimit }),
+    ...(options.maxInflightRequestBytes && { maxInflightRequestBytes: options.maxInflightRequestBytes }),
   })
   return { app, store, clock }
 }
