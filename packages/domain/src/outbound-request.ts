@@ -139,5 +139,9 @@ function decodeBody(raw: string | undefined, encoding: 'utf8' | 'base64', issues
     issues.push({ path: 'body', message: 'is not valid base64' })
     return null
   }
-  return Uint8Array.from(atob(raw), (c) => c.charCodeAt(0))
+  // A plain loop: Uint8Array.from(string, fn) walks the string as an iterator, a string per character.
+  const binary = atob(raw)
+  const bytes = new Uint8Array(binary.length)
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
+  return bytes
 }
