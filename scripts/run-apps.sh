@@ -2,7 +2,7 @@
 # Runs the built server and tasker in the foreground; Ctrl-C (or SIGTERM) stops both gracefully.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-node apps/server/dist/main.js &
+NODE_OPTIONS="${SERVER_NODE_OPTIONS:-}" node apps/server/dist/main.js &
 server=$!
 NODE_OPTIONS="${TASKER_NODE_OPTIONS:-}" node apps/tasker/dist/main.js &
 tasker=$!
