@@ -510,7 +510,9 @@ export interface components {
         };
         /**
          * @description Try again after `Retry-After` seconds: the server is shedding load (`/problems/overloaded`: too many
-         *     requests wait for a database connection, or its event loop lags), or no database connection came within
+         *     requests wait for a database connection, its event loop lags, or this request's body, by its
+         *     `Content-Length`, would take the request bytes the server holds past `MAX_INFLIGHT_REQUEST_BYTES`, 32 MiB
+         *     unless configured; such a request is refused before its body is read), or no database connection came within
          *     `DATABASE_ACQUIRE_TIMEOUT_MS` or the database failed (`/problems/database-unavailable`). A shed request
          *     did nothing; after a database failure nothing was stored either, unless the connection was lost mid-commit,
          *     as with any answer lost on the way.
