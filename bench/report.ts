@@ -4,6 +4,7 @@ import type { BareSubmitResult } from './baselines/bare-submit.ts'
 import type { RawBrokerResult } from './baselines/raw-broker.ts'
 import type { RawSendResult } from './baselines/raw-send.ts'
 import type { EndToEndResult } from './scenarios/end-to-end.ts'
+import type { LargeSubmissionsResult } from './scenarios/large-submissions.ts'
 import type { MemoryResult } from './scenarios/memory.ts'
 import type { SlowTargetResult } from './scenarios/slow-target.ts'
 import type { SubmitResult } from './scenarios/submit.ts'
@@ -19,6 +20,7 @@ export type Results = {
   s2?: EndToEndResult
   s3?: SlowTargetResult
   s4?: MemoryResult
+  s6?: LargeSubmissionsResult
 }
 
 /** One line of the table; a target is a ratio of this run's own baselines, n/a when that baseline did not run. */
@@ -31,6 +33,7 @@ export const TARGETS = {
   endToEndVsCeilings: 0.35,
   slowVsConcurrency: 0.8,
   taskerPeakMb: 250,
+  serverPeakUnderLargeMb: 400,
   secondRoundGrowth: 1.1,
 }
 
@@ -155,6 +158,24 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
   if (r.s1) {
     add({ id: 'S4', measure: 'server peak RSS under S1', value: mb(r.s1.serverPeakRssBytes), target: '', result: '' })
   }
+  if (r.s6) {
+    const { load } = r.s6
+    const size = `${Math.round(r.s6.bodyBytes / 1000).toLocaleString('en-US')} kB`
+    add({
+      id: 'S6',
+      measure: `server peak RSS, ${load.connections} clients × ${size} submissions, ${load.durationS} s`,
+      value: mb(r.s6.serverPeakRssBytes),
+      target: `< ${TARGETS.serverPeakUnderLargeMb} MB`,
+      result: toMb(r.s6.serverPeakRssBytes) < TARGETS.serverPeakUnderLargeMb ? 'PASS' : 'FAIL',
+    })
+    add({
+      id: 'S6',
+      measure: `accepted / shed (503) / errors in S6`,
+      value: `${perSecond(load.rate)}, ${load.accepted.toLocaleString('en-US')} / ${load.non2xx.toLocaleString('en-US')} / ${load.errors + load.timeouts}`,
+      target: '',
+      result: '',
+    })
+  }
   return rows
 }
 
@@ -168,6 +189,7 @@ export function emptySteps(r: Results): string[] {
     ['s2', r.s2 !== undefined && (r.s2.done === 0 || r.s2.drain.done === 0)],
     ['s3', r.s3 !== undefined && (r.s3.oneOrigin.done === 0 || r.s3.manyOrigins?.done === 0)],
     ['s4', r.s4 !== undefined && r.s4.rounds.length === 0],
+    ['s6', r.s6 !== undefined && r.s6.load.accepted === 0],
   ]
   return empty.filter(([, isEmpty]) => isEmpty).map(([id]) => id)
 }

@@ -20,6 +20,7 @@ import {
   writeResults,
 } from './report.ts'
 import { runEndToEnd } from './scenarios/end-to-end.ts'
+import { runLargeSubmissions } from './scenarios/large-submissions.ts'
 import { runMemory } from './scenarios/memory.ts'
 import { runSlowTarget } from './scenarios/slow-target.ts'
 import { runSubmit } from './scenarios/submit.ts'
@@ -43,7 +44,7 @@ const { values: args } = parseArgs({
     'memory-rounds': { type: 'string', default: '2' },
   },
 })
-const STEPS = ['b1', 'b2', 'b3', 's1', 's2', 's3', 's4']
+const STEPS = ['b1', 'b2', 'b3', 's1', 's2', 's3', 's4', 's6']
 const only = args.only?.split(',').map((s) => s.trim().toLowerCase())
 const unknown = only?.filter((id) => !STEPS.includes(id)) ?? []
 if (unknown.length > 0) throw new Error(`--only: unknown ${unknown.join(', ')} (known: ${STEPS.join(', ')})`)
@@ -76,6 +77,7 @@ const settings = {
   DATABASE_POOL_MAX: tasker.DATABASE_POOL_MAX,
   LOG_LEVEL: tasker.LOG_LEVEL,
   TASKER_NODE_OPTIONS: appEnv.TASKER_NODE_OPTIONS ?? '',
+  SERVER_NODE_OPTIONS: appEnv.SERVER_NODE_OPTIONS ?? '',
 }
 
 const logDir = join(ROOT, '.local/bench', runId)
@@ -121,6 +123,7 @@ try {
   await step('s2', 'end to end and drain', () => runEndToEnd(ctx))
   await step('s3', 'slow target', () => runSlowTarget(ctx))
   await step('s4', 'tasker memory', () => runMemory(ctx))
+  await step('s6', 'server memory, 1 MB submissions', () => runLargeSubmissions(ctx))
 } finally {
   await targetProc.stop().catch((err: Error) => {
     errors.target = err.message

@@ -35,7 +35,17 @@ export async function startServer(
   const port = await freePort()
   const name = `server-${scenario}`
   const proc = startNode(name, [SERVER_MAIN], {
-    env: { ...ctx.appEnv, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', API_KEYS: `bench:${API_KEY}` },
+    env: {
+      ...ctx.appEnv,
+      DATABASE_URL: db.url,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      API_KEYS: `bench:${API_KEY}`,
+      // The bench submits with one key as fast as the server takes it: the per-key limit would measure itself.
+      SUBMISSIONS_PER_KEY_MAX: '10000000',
+      // As scripts/run-apps.sh and docker-compose.yml start it: with the heap settings of .env.
+      NODE_OPTIONS: ctx.appEnv.SERVER_NODE_OPTIONS ?? '',
+    },
     logFile: join(ctx.logDir, `${name}.log`),
     nodeOptions: profileArgs(ctx, name, profile),
   })

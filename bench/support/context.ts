@@ -33,6 +33,9 @@ export type Sizes = {
   rawSends: number
   rawMessages: number
   finishTimeoutMs: number
+  /** S6: clients each sending 1 MB submissions, for this long. */
+  largeConnections: number
+  largeSubmitS: number
 }
 
 export const FULL: Sizes = {
@@ -46,6 +49,8 @@ export const FULL: Sizes = {
   rawSends: 20_000,
   rawMessages: 20_000,
   finishTimeoutMs: 240_000,
+  largeConnections: 100,
+  largeSubmitS: 15,
 }
 
 export const QUICK: Sizes = {
@@ -59,6 +64,8 @@ export const QUICK: Sizes = {
   rawSends: 500,
   rawMessages: 500,
   finishTimeoutMs: 60_000,
+  largeConnections: 10,
+  largeSubmitS: 2,
 }
 
 export type Target = {

@@ -57,9 +57,11 @@ export function spawnApp(name: AppName, label: string, env: Record<string, strin
   const logPath = `${LOG_DIR}/${label}.${name}-${++started}.log`
   const log = createWriteStream(logPath)
   // Not the test runner's environment: its DATABASE_URL names no schema, and .env values must not leak in.
+  // The server runs with the heap settings of .env (SERVER_NODE_OPTIONS), as scripts/run-apps.sh starts it.
+  const nodeOptions = name === 'server' ? { NODE_OPTIONS: process.env.SERVER_NODE_OPTIONS ?? '' } : {}
   const child = spawn(process.execPath, [MAIN[name]], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...nodeOptions, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   if (child.pid === undefined) throw new Error(`could not start ${name}`)

@@ -29,6 +29,10 @@ const json = { ...auth, 'content-type': 'application/json' }
 const valid = { method: 'POST', url: 'https://example.com/hook' }
 const unknownId = '0190a0b0-0000-7000-8000-000000000001'
 
+function manyHeaders(n: number): Record<string, string> {
+  return Object.fromEntries(Array.from({ length: n }, (_, i) => [`X-H${i}`, 'v']))
+}
+
 /** A JSON submission: the valid base with `change` applied (an `undefined` value removes the field). */
 function submit(name: string, change: Record<string, unknown>, path: string): BadInputCase {
   return {
@@ -136,6 +140,14 @@ export const badInputCases: readonly BadInputCase[] = [
   submit('header value with CR/LF', { headers: { 'X-Foo': 'a\r\nX-Injected: 1' } }, 'headers.X-Foo'),
   submit('header value with LF in an array', { headers: { 'X-Foo': ['ok', 'a\nb'] } }, 'headers.X-Foo'),
   submit('header value with NUL', { headers: { 'X-Foo': 'a\u0000b' } }, 'headers.X-Foo'),
+  submit('header value with a lone UTF-16 surrogate', { headers: { X: '\ud800' } }, 'headers.X'),
+  submit('header value above U+00FF', { headers: { 'X-Name': 'Łukasz' } }, 'headers.X-Name'),
+  submit('header value with an emoji', { headers: { 'X-Mood': ['ok', '🙂'] } }, 'headers.X-Mood'),
+  submit('header value with a control character', { headers: { 'X-Esc': 'a\u001bb' } }, 'headers.X-Esc'),
+  submit('header value with DEL', { headers: { 'X-Del': 'a\u007f' } }, 'headers.X-Del'),
+  submit('20,000 headers', { headers: manyHeaders(20_000) }, 'headers'),
+  submit('header lines past the limit', { headers: manyHeaders(101) }, 'headers'),
+  submit('header bytes past the limit', { headers: { 'X-Big': 'v'.repeat(40 * 1024) } }, 'headers'),
   submit('hop-by-hop Connection', { headers: { Connection: 'close' } }, 'headers.Connection'),
   submit('hop-by-hop Transfer-Encoding', { headers: { 'Transfer-Encoding': 'chunked' } }, 'headers.Transfer-Encoding'),
   submit('hop-by-hop Upgrade', { headers: { Upgrade: 'websocket' } }, 'headers.Upgrade'),

@@ -1,5 +1,11 @@
 import { retryDefaults } from '@request-tasker/application/testing'
-import { checkReadiness, pgTaskRepository, postgresChecks, uuidV7Ids } from '@request-tasker/infrastructure'
+import {
+  checkReadiness,
+  pgIdempotencyKeys,
+  pgTaskRepository,
+  postgresChecks,
+  uuidV7Ids,
+} from '@request-tasker/infrastructure'
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { pino } from 'pino'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -23,6 +29,7 @@ function serverOverPostgres() {
   const tasks = pgTaskRepository(db.pool)
   const useCases = makeTaskUseCases({
     tasks,
+    keys: pgIdempotencyKeys(db.pool),
     targets: guardedTargets,
     wakeRelay: () => {},
     newId: uuidV7Ids(),

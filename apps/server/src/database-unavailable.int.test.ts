@@ -1,5 +1,5 @@
 import { retryDefaults } from '@request-tasker/application/testing'
-import { createPool, pgTaskRepository, uuidV7Ids } from '@request-tasker/infrastructure'
+import { createPool, pgIdempotencyKeys, pgTaskRepository, uuidV7Ids } from '@request-tasker/infrastructure'
 import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -25,6 +25,7 @@ describe('a request that gets no database connection in time', () => {
       const app = buildServer({
         useCases: makeTaskUseCases({
           tasks,
+          keys: pgIdempotencyKeys(pool),
           targets: guardedTargets,
           newId: uuidV7Ids(),
           now: () => new Date(),

@@ -3,6 +3,7 @@ import {
   checkReadiness,
   createLogger,
   createPool,
+  pgIdempotencyKeys,
   pgOutboxNotifier,
   pgTaskRepository,
   postgresChecks,
@@ -10,12 +11,13 @@ import {
   targetPolicyOptions,
   uuidV7Ids,
 } from '@request-tasker/infrastructure'
+import closeWithGrace from 'close-with-grace'
 import { loadConfig } from './config.js'
-import { eventLoopDelayGauge } from './http/load-shedding.js'
 import { buildServer } from './server.js'
 import { makeTaskUseCases } from './use-cases.js'
 
 // Composition root of the HTTP server: config → logger → pool → repository → use cases → routes → listen.
+const STOP_GRACE_MS = 10_000
 const config = loadConfig(process.env)
 const log = createLogger('server', config.LOG_LEVEL)
 
@@ -38,11 +40,13 @@ try {
 const tasks = pgTaskRepository(pool, { addQueueMs: config.DATABASE_ACQUIRE_TIMEOUT_MS })
 const useCases = makeTaskUseCases({
   tasks,
+  keys: pgIdempotencyKeys(pool),
   targets: targetPolicy(targetPolicyOptions(config)),
   wakeRelay: pgOutboxNotifier(pool, log),
   newId: uuidV7Ids(),
   now: () => new Date(),
   defaultTimeoutMs: config.DEFAULT_TIMEOUT_MS,
+  headerLimits: { maxCount: config.TASK_HEADERS_MAX_COUNT, maxBytes: config.TASK_HEADERS_MAX_BYTES },
   defaultRetry: {
     maxAttempts: config.RETRY_MAX_ATTEMPTS,
     backoff: { baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
@@ -52,36 +56,44 @@ const useCases = makeTaskUseCases({
 // Ready = Postgres answers with the expected schema. Kafka is left out on purpose: a submission only writes the
 // outbox, so the server keeps accepting tasks through a broker outage, and taking it out of rotation then
 // would turn that outage into an API outage. The tasker's readiness includes Kafka.
-const readinessChecks = postgresChecks(pool, config.MIGRATIONS_DIR)
-const eventLoopDelay = eventLoopDelayGauge()
+// The probes have a connection of their own: they never wait behind submissions, and the submissions' shedding
+// count (pool.waitingCount) never holds a probe.
+const probePool = createPool({
+  databaseUrl: config.DATABASE_URL,
+  max: 1,
+  acquireTimeoutMs: config.DATABASE_ACQUIRE_TIMEOUT_MS,
+  log,
+})
+const readinessChecks = postgresChecks(probePool, config.MIGRATIONS_DIR)
 const app = buildServer({
   useCases,
   apiKeys: config.API_KEYS,
   bodyLimit: config.BODY_LIMIT_BYTES,
+  maxInflightRequestBytes: config.MAX_INFLIGHT_REQUEST_BYTES,
+  timeouts: {
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
+    keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+    connectionTimeoutMs: config.CONNECTION_TIMEOUT_MS,
+  },
   logger: log,
   readiness: () => checkReadiness(readinessChecks),
+  readinessCacheMs: config.READINESS_CACHE_MS,
+  submissionLimit: { max: config.SUBMISSIONS_PER_KEY_MAX, windowMs: config.SUBMISSIONS_PER_KEY_WINDOW_MS },
   shedding: {
     // Submissions queue in the repository's batches before they ask the pool: both are waiting for the database.
-    pressure: { poolWaiting: () => pool.waitingCount + tasks.queuedAdds(), eventLoopDelayMs: eventLoopDelay.p99Ms },
+    pressure: { poolWaiting: () => pool.waitingCount + tasks.queuedAdds() },
     limits: { maxPoolWaiting: config.SHED_POOL_WAITING, maxEventLoopDelayMs: config.SHED_EVENT_LOOP_DELAY_MS },
   },
 })
 await app.listen({ port: config.PORT, host: config.HOST })
 
-let stopping = false
-async function stop(signal: NodeJS.Signals) {
-  if (stopping) return
-  stopping = true
-  log.info({ signal }, 'stopping')
-  try {
-    await app.close() // stops accepting, lets requests in flight finish
-    eventLoopDelay.stop()
-    await pool.end() // only then: those requests still need their connections
-    process.exit(0)
-  } catch (err) {
-    log.error({ err }, 'unclean stop')
-    process.exit(1)
-  }
-}
-process.on('SIGTERM', stop)
-process.on('SIGINT', stop)
+// On SIGTERM or SIGINT: stop accepting, let the requests in flight finish, then end the pools (those requests
+// still need their connections). A second signal, or 10 s (a container's usual grace before SIGKILL), ends it at
+// once with code 1; so does an uncaught error, after the same close.
+closeWithGrace({ delay: STOP_GRACE_MS, logger: log }, async function stop({ signal, err }) {
+  if (err) log.fatal({ err }, 'stopping after an uncaught error')
+  else log.info({ signal }, 'stopping')
+  await app.close()
+  await Promise.all([pool.end(), probePool.end()])
+})

@@ -6,10 +6,13 @@ import Fastify, {
   type RawRequestDefaultExpression,
 } from 'fastify'
 import type { ApiKey } from './config.js'
+import { boundRequestBytesInFlight } from './http/inflight-bytes.js'
 import { type Shedding, shedUnderPressure } from './http/load-shedding.js'
 import { replyNotFound, replyWithProblem } from './http/problem.js'
+import type { SubmissionLimit } from './http/submission-limit.js'
 import { healthRoutes, type ReadinessProbe } from './routes/health.js'
 import { type TaskUseCases, taskRoutes } from './routes/tasks.js'
+import { CHECK_TIMEOUTS_EVERY_MS, DEFAULT_TIMEOUTS, type ServerTimeouts } from './server-timeouts.js'
 
 export type ServerDeps = {
   useCases: TaskUseCases
@@ -17,8 +20,15 @@ export type ServerDeps = {
   bodyLimit: number
   logger: FastifyBaseLogger
   readiness: ReadinessProbe
+  /** How long one readiness result answers every probe; 1 s when absent. */
+  readinessCacheMs?: number
   /** Absent: no request is shed. */
   shedding?: Shedding
+  timeouts?: ServerTimeouts
+  /** Absent: submissions are not counted. */
+  submissionLimit?: SubmissionLimit
+  /** Request body bytes held at once (see boundRequestBytesInFlight); 32 MiB when absent. */
+  maxInflightRequestBytes?: number
 }
 
 /** The HTTP app, ready for `inject` or `listen`; it never listens by itself. */
@@ -28,11 +38,21 @@ export function buildServer({
   bodyLimit,
   logger,
   readiness,
+  readinessCacheMs = 1_000,
   shedding,
+  timeouts = DEFAULT_TIMEOUTS,
+  submissionLimit,
+  maxInflightRequestBytes = 32 * 1024 * 1024,
 }: ServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit,
+    // Node's defaults (no request timeout, Fastify's 72 s keep-alive) let a client that trickles or stalls hold a
+    // socket for good; these cut each one off, with 408 when a request was started.
+    requestTimeout: timeouts.requestTimeoutMs,
+    keepAliveTimeout: timeouts.keepAliveTimeoutMs,
+    connectionTimeout: timeouts.connectionTimeoutMs,
+    http: { headersTimeout: timeouts.headersTimeoutMs, connectionsCheckingInterval: CHECK_TIMEOUTS_EVERY_MS },
     genReqId: requestIdOf,
     logController: new OneLinePerRequest(),
   })
@@ -44,10 +64,11 @@ export function buildServer({
   app.addHook('onRequest', async function echoRequestId(req, reply) {
     reply.header('x-request-id', req.id)
   })
-  if (shedding) app.addHook('onRequest', shedUnderPressure(shedding))
+  boundRequestBytesInFlight(app, { maxBytes: maxInflightRequestBytes, bodyLimit })
+  if (shedding) shedUnderPressure(app, shedding)
 
-  app.register(healthRoutes, { readiness })
-  app.register(taskRoutes, { useCases, apiKeys })
+  app.register(healthRoutes, { readiness, readinessCacheMs })
+  app.register(taskRoutes, { useCases, apiKeys, ...(submissionLimit && { submissionLimit }) })
   return app
 }
 

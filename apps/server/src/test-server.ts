@@ -4,7 +4,9 @@ import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
 import type { ApiKey } from './config.js'
 import type { Shedding } from './http/load-shedding.js'
+import type { SubmissionLimit } from './http/submission-limit.js'
 import { buildServer } from './server.js'
+import type { ServerTimeouts } from './server-timeouts.js'
 import { makeTaskUseCases } from './use-cases.js'
 
 export const ALICE: ApiKey = { id: 'alice', key: 'alice-secret-key' }
@@ -25,12 +27,16 @@ export function testServer(
     logger?: FastifyBaseLogger
     readiness?: () => Promise<Readiness>
     shedding?: Shedding
+    timeouts?: ServerTimeouts
+    submissionLimit?: SubmissionLimit
+    maxInflightRequestBytes?: number
   } = {},
 ) {
   const clock = manualClock()
   const store = new InMemoryStore(clock.now)
   const useCases = makeTaskUseCases({
     tasks: store,
+    keys: store,
     targets: guardedTargets,
     wakeRelay: () => {},
     newId: sequentialIds(),
@@ -46,6 +52,9 @@ export function testServer(
     logger: options.logger ?? pino({ level: 'silent' }),
     readiness: options.readiness ?? (async () => ({ status: 'ok', checks: { database: 'ok', migrations: 'ok' } })),
     ...(options.shedding && { shedding: options.shedding }),
+    ...(options.timeouts && { timeouts: options.timeouts }),
+    ...(options.submissionLimit && { submissionLimit: options.submissionLimit }),
+    ...(options.maxInflightRequestBytes && { maxInflightRequestBytes: options.maxInflightRequestBytes }),
   })
   return { app, store, clock }
 }

@@ -1,4 +1,5 @@
 import {
+  type IdempotencyKeys,
   makeCancelTask,
   makeGetTask,
   makeRedriveTask,
@@ -9,7 +10,9 @@ import {
 import type { TaskUseCases } from './routes/tasks.js'
 
 /** Every use case the routes call, over one repository and clock: main.ts and the tests wire them alike. */
-export function makeTaskUseCases(deps: SubmitDeps & { idempotencyWindowMs: number }): TaskUseCases {
+export function makeTaskUseCases(
+  deps: SubmitDeps & { keys: IdempotencyKeys; idempotencyWindowMs: number },
+): TaskUseCases {
   const { tasks, now } = deps
   return {
     submitTask: makeSubmitTask(deps),

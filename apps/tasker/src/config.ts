@@ -1,47 +1,46 @@
-import { parseEnv, sharedEnv } from '@request-tasker/infrastructure'
+import { intSetting as int, parseEnv, sharedEnv } from '@request-tasker/infrastructure'
 import { z } from 'zod'
 import { TASK_CONSUMER_TIMEOUTS } from './task-consumer.js'
 
-const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback)
-
-const taskerEnv = sharedEnv.extend({
+// Each range keeps a value within what the code can hold (a Postgres integer, a timer) and what makes sense.
+export const taskerEnv = sharedEnv.extend({
   KAFKA_GROUP_ID: z.string().min(1).default('request-tasker'),
   // A crashed tasker's group stalls this long before its partitions move (see TASK_CONSUMER_TIMEOUTS). The broker
   // refuses less than its group.min.session.timeout.ms, 6 s by default.
-  KAFKA_SESSION_TIMEOUT_MS: int(1, TASK_CONSUMER_TIMEOUTS.sessionTimeout),
-  KAFKA_PARTITIONS: int(1, 12),
-  KAFKA_REPLICATION_FACTOR: int(1, 1),
+  KAFKA_SESSION_TIMEOUT_MS: int(1, 300_000, TASK_CONSUMER_TIMEOUTS.sessionTimeout),
+  KAFKA_PARTITIONS: int(1, 1_000, 12),
+  KAFKA_REPLICATION_FACTOR: int(1, 16, 1),
   // Sends in flight across all partitions: a slow third party holds its slots, never the whole tasker.
-  SEND_CONCURRENCY: int(1, 200),
+  SEND_CONCURRENCY: int(1, 10_000, 200),
   // One API key's share of the send slots: a key whose targets never answer cannot starve the others. Its tasks past
   // the share wait as key-busy (no attempt spent) and are woken as its slots free, or after KEY_BUSY_WAIT_MS.
-  SEND_SLOTS_PER_KEY: int(1, 100),
-  KEY_BUSY_WAIT_MS: int(100, 30_000),
+  SEND_SLOTS_PER_KEY: int(1, 10_000, 100),
+  KEY_BUSY_WAIT_MS: int(100, 3_600_000, 30_000),
   // Outcomes sent but not yet stored, at most, in count and bytes: claims wait beyond either, so sends never
   // outrun the writes of their outcomes and memory stays bounded whatever the body sizes.
-  OUTCOME_BUFFER: int(1, 200),
-  OUTCOME_BUFFER_BYTES: int(64 * 1024, 32 * 1024 * 1024),
+  OUTCOME_BUFFER: int(1, 10_000, 200),
+  OUTCOME_BUFFER_BYTES: int(64 * 1024, 1024 * 1024 * 1024, 32 * 1024 * 1024),
   // As many as sends may be in flight by default, so one busy origin can use every slot; lower it to be gentler.
-  HTTP_CONNECTIONS_PER_ORIGIN: int(1, 200),
-  RESULT_BODY_MAX_BYTES: int(0, 64 * 1024),
-  RESPONSE_MAX_BYTES: int(1, 10 * 1024 * 1024),
-  CONSUMER_CHUNK_SIZE: int(1, 200),
-  PARTITIONS_CONSUMED_CONCURRENTLY: int(1, 12),
-  RELAY_BATCH_SIZE: int(1, 500),
-  RELAY_POLL_MS: int(10, 1000),
+  HTTP_CONNECTIONS_PER_ORIGIN: int(1, 10_000, 200),
+  RESULT_BODY_MAX_BYTES: int(0, 16 * 1024 * 1024, 64 * 1024),
+  RESPONSE_MAX_BYTES: int(1, 1024 * 1024 * 1024, 10 * 1024 * 1024),
+  CONSUMER_CHUNK_SIZE: int(1, 10_000, 200),
+  PARTITIONS_CONSUMED_CONCURRENTLY: int(1, 1_000, 12),
+  RELAY_BATCH_SIZE: int(1, 10_000, 500),
+  RELAY_POLL_MS: int(10, 60_000, 1000),
   // A lease is the task's timeout plus this grace, renewed every third of it while the tasker holds the task; once
   // it runs out, the sweeper takes the task as its tasker's death left it.
-  LEASE_GRACE_MS: int(1_000, 10_000),
-  SWEEP_INTERVAL_MS: int(10, 5000),
+  LEASE_GRACE_MS: int(1_000, 3_600_000, 10_000),
+  SWEEP_INTERVAL_MS: int(10, 3_600_000, 5000),
   // A task `new` this long with no outbox entry lost its message after publication (a recreated topic, a broker
   // that lost its tail); the reconciler queues it again. Each pass looks once every RECONCILE_INTERVAL_MS.
-  RECONCILE_AFTER_MS: int(1_000, 15 * 60 * 1000),
-  RECONCILE_INTERVAL_MS: int(100, 60_000),
+  RECONCILE_AFTER_MS: int(1_000, 7 * 24 * 3_600_000, 15 * 60 * 1000),
+  RECONCILE_INTERVAL_MS: int(100, 3_600_000, 60_000),
   // How often tasks waiting for a retry are looked for: a retry may start up to this much after its time.
-  SCHEDULE_INTERVAL_MS: int(10, 1000),
-  SHUTDOWN_TIMEOUT_MS: int(0, 30_000),
+  SCHEDULE_INTERVAL_MS: int(10, 60_000, 1000),
+  SHUTDOWN_TIMEOUT_MS: int(0, 600_000, 30_000),
   // The probes' own listener: the tasker serves no API.
-  HEALTH_PORT: z.coerce.number().int().min(0).max(65_535).default(8081),
+  HEALTH_PORT: int(0, 65_535, 8081),
   HEALTH_HOST: z.string().min(1).default('0.0.0.0'),
 })
 

@@ -73,6 +73,7 @@ const sender = undiciHttpSender({
   responseMaxBytes: config.RESPONSE_MAX_BYTES,
   connections: config.HTTP_CONNECTIONS_PER_ORIGIN,
   targets: targetPolicy(targetPolicyOptions(config)),
+  log,
 })
 const capacity = new SendCapacity({
   slots: config.SEND_CONCURRENCY,

@@ -1,4 +1,4 @@
-import { DEFAULT_RETRY_ON } from '@request-tasker/domain'
+import { DEFAULT_RETRY_ON, type ScheduleInput } from '@request-tasker/domain'
 import { describe, expect, it } from 'vitest'
 import { makeGetTask } from './get-task.js'
 import { makePromoteDue } from './promote-due.js'
@@ -152,6 +152,7 @@ describe('submitTaskOnce', () => {
     const clock = manualClock()
     const submit = makeSubmitTaskOnce({
       tasks: store,
+      keys: store,
       targets: anyTarget,
       wakeRelay: () => {},
       newId: sequentialIds(),
@@ -160,8 +161,14 @@ describe('submitTaskOnce', () => {
       defaultRetry: retryDefaults,
       idempotencyWindowMs: 60_000,
     })
-    const once = (idempotencyKey: string, bodyHash: string) =>
-      submit({ ownerKeyId: 'team-a', request: { method: 'GET', url: 'https://x.test/' }, idempotencyKey, bodyHash })
+    const once = (idempotencyKey: string, bodyHash: string, schedule: ScheduleInput = {}) =>
+      submit({
+        ownerKeyId: 'team-a',
+        request: { method: 'GET', url: 'https://x.test/' },
+        schedule,
+        idempotencyKey,
+        bodyHash,
+      })
     return { store, clock, once }
   }
 
@@ -174,6 +181,28 @@ describe('submitTaskOnce', () => {
     expect(first.created).toBe(true)
     expect(store.rows.size).toBe(1)
     expect(store.outbox).toHaveLength(1)
+  })
+
+  // The 201 was lost and the client retries after notBefore: that body was valid when it was first sent.
+  it('answers a scheduled task again when its repeat comes after its notBefore passed', async () => {
+    const { store, clock, once } = setupOnce()
+    const notBefore = new Date(clock.now().getTime() + 5_000).toISOString()
+    const first = await once('order-7', 'h1', { notBefore })
+    clock.advance(30_000)
+
+    expect(await once('order-7', 'h1', { notBefore })).toEqual({ id: first.id, created: false })
+    expect(store.rows.size).toBe(1)
+  })
+
+  it('still refuses a past notBefore for a key it has not seen', async () => {
+    const { store, clock, once } = setupOnce()
+    const notBefore = new Date(clock.now().getTime() - 1).toISOString()
+
+    await expect(once('order-8', 'h1', { notBefore })).rejects.toMatchObject({
+      code: 'invalid-request',
+      issues: [{ path: 'notBefore', message: 'must be in the future' }],
+    })
+    expect(store.rows.size).toBe(0)
   })
 
   it('refuses the same key with another body', async () => {

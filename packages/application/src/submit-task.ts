@@ -5,6 +5,7 @@ import {
   DomainError,
   type FieldIssue,
   firstRunAt,
+  type HeaderLimits,
   invalidRequest,
   type OutboundRequestInput,
   type RetryPolicy,
@@ -13,6 +14,7 @@ import {
   type Task,
   type TaskId,
 } from '@request-tasker/domain'
+import type { IdempotencyHolder, IdempotencyKeys } from './ports/idempotency-keys.js'
 import type { TargetPolicy } from './ports/target-policy.js'
 import type { TaskRepository } from './ports/task-repository.js'
 
@@ -39,6 +41,8 @@ export type SubmitDeps = {
   now: () => Date
   defaultTimeoutMs: number
   defaultRetry: Omit<RetryPolicy, 'retryOn'>
+  /** The domain's defaults when absent. */
+  headerLimits?: HeaderLimits
   /** Tells the relay a task is waiting; best effort, as the relay also polls. */
   wakeRelay: () => void
 }
@@ -54,35 +58,51 @@ export function makeSubmitTask(deps: SubmitDeps): SubmitTask {
   }
 }
 
-/** A submission a client may repeat safely: the same key and body within the window name the same task. */
-export function makeSubmitTaskOnce(deps: SubmitDeps & { idempotencyWindowMs: number }): SubmitTaskOnce {
+/**
+ * A submission a client may repeat safely: the same key and body within the window name the same task. The key is
+ * looked up before the body is checked, so a repeat is answered as the first was even when its `notBefore` has
+ * passed meanwhile, and a key held by another body answers 409 whatever that body holds.
+ */
+export function makeSubmitTaskOnce(
+  deps: SubmitDeps & { keys: IdempotencyKeys; idempotencyWindowMs: number },
+): SubmitTaskOnce {
   return async (cmd) => {
-    const issues: FieldIssue[] = []
-    if (cmd.idempotencyKey.length < 1 || cmd.idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
-      issues.push({ path: 'Idempotency-Key', message: `must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters` })
+    const { ownerKeyId, idempotencyKey: key, bodyHash } = cmd
+    if (key.length < 1 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+      // Checked with the rest of the body, so a client hears of every bad field at once.
+      const issues = [{ path: 'Idempotency-Key', message: `must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters` }]
+      taskOf(cmd, deps, issues)
     }
-    const task = taskOf(cmd, deps, issues)
-    const expiredBefore = new Date(task.createdAt.getTime() - deps.idempotencyWindowMs)
-    const result = await deps.tasks.addOnce(task, { key: cmd.idempotencyKey, bodyHash: cmd.bodyHash, expiredBefore })
-    if (result.created) {
-      if (task.status === 'new') deps.wakeRelay()
-      return { id: task.id, created: true }
-    }
-    if (result.bodyHash !== cmd.bodyHash) {
-      throw new DomainError(
-        'idempotency-key-reused',
-        `Idempotency-Key ${JSON.stringify(cmd.idempotencyKey)} was used for another body within the window`,
-      )
-    }
-    return { id: result.taskId, created: false }
+    const expiredBefore = new Date(deps.now().getTime() - deps.idempotencyWindowMs)
+    const holder = await deps.keys.findHolder(ownerKeyId, key, expiredBefore)
+    if (holder) return repeatOf(holder, cmd)
+
+    const task = taskOf(cmd, deps, [])
+    // The lookup above is only the common case: two racing first tries both miss it, and the key taken in the
+    // inserting statement decides between them.
+    const result = await deps.tasks.addOnce(task, { key, bodyHash, expiredBefore })
+    if (!result.created) return repeatOf(result, cmd)
+    if (task.status === 'new') deps.wakeRelay()
+    return { id: task.id, created: true }
   }
+}
+
+function repeatOf(holder: IdempotencyHolder, cmd: { idempotencyKey: string; bodyHash: string }) {
+  if (holder.bodyHash !== cmd.bodyHash) {
+    throw new DomainError(
+      'idempotency-key-reused',
+      `Idempotency-Key ${JSON.stringify(cmd.idempotencyKey)} was used for another body within the window`,
+    )
+  }
+  return { id: holder.taskId, created: false }
 }
 
 /** Checks every part of a submission, so a client hears of every bad field at once, and builds the task. */
 function taskOf(cmd: SubmitCommand, deps: SubmitDeps, issues: FieldIssue[]): Task {
   const { ownerKeyId, request, retry = {}, schedule = {} } = cmd
   const now = deps.now()
-  const outbound = collectIssues(issues, () => createOutboundRequest(request, { timeoutMs: deps.defaultTimeoutMs }))
+  const limits = { timeoutMs: deps.defaultTimeoutMs, ...(deps.headerLimits && { headerLimits: deps.headerLimits }) }
+  const outbound = collectIssues(issues, () => createOutboundRequest(request, limits))
   const policy = collectIssues(issues, () => createRetryPolicy(retry, deps.defaultRetry))
   const runAt = collectIssues(issues, () => firstRunAt(schedule, now))
   // Refused now rather than failed later: a literal loopback or metadata address can never become sendable.

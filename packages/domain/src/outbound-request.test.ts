@@ -15,6 +15,10 @@ function issuesOf(input: Partial<OutboundRequestInput>) {
   throw new Error('expected a refusal')
 }
 
+function manyHeaders(n: number): Record<string, string> {
+  return Object.fromEntries(Array.from({ length: n }, (_, i) => [`X-H${i}`, 'v']))
+}
+
 describe('createOutboundRequest', () => {
   it('keeps headers in order with repeats and encodes a utf8 body', () => {
     const req = createOutboundRequest(
@@ -56,6 +60,14 @@ describe('createOutboundRequest', () => {
     ['a hop-by-hop header', { headers: { Connection: 'close' } }, 'headers.Connection'],
     ['Transfer-Encoding', { headers: { 'transfer-encoding': 'chunked' } }, 'headers.transfer-encoding'],
     ['Host', { headers: { Host: 'internal' } }, 'headers.Host'],
+    ['a lone UTF-16 surrogate in a header value', { headers: { X: '\ud800' } }, 'headers.X'],
+    ['a header value above U+00FF', { headers: { 'X-Name': 'Łukasz' } }, 'headers.X-Name'],
+    ['an emoji in a header value', { headers: { 'X-Mood': '🙂' } }, 'headers.X-Mood'],
+    ['a control character in a header value', { headers: { 'X-Esc': 'a\u001bb' } }, 'headers.X-Esc'],
+    ['DEL in a header value', { headers: { 'X-Del': 'a\u007fb' } }, 'headers.X-Del'],
+    ['more header lines than allowed', { headers: manyHeaders(101) }, 'headers'],
+    ['repeated values past the line limit', { headers: { 'X-Many': Array(101).fill('v') } }, 'headers'],
+    ['header bytes past the limit', { headers: { 'X-Big': 'v'.repeat(32 * 1024) } }, 'headers'],
     ['bad base64', { body: 'not base64!', bodyEncoding: 'base64' as const }, 'body'],
     ['a body on GET', { method: 'GET' as const, body: 'x' }, 'body'],
     ['a timeout of 0', { timeoutMs: 0 }, 'timeoutMs'],
@@ -63,6 +75,23 @@ describe('createOutboundRequest', () => {
     ['a fractional timeout', { timeoutMs: 1.5 }, 'timeoutMs'],
   ])('refuses %s, naming the field', (_name, input, path) => {
     expect(issuesOf(input).map((i) => i.path)).toEqual([path])
+  })
+
+  it('takes header values of visible Latin-1 characters, spaces and tabs, and headers up to the limits', () => {
+    const headers = { ...manyHeaders(99), 'X-Latin': 'caf\u00e9\tno\u00ebl ~' }
+    const req = createOutboundRequest({ ...base, headers }, defaults)
+
+    expect(req.headers).toHaveLength(100)
+    expect(req.headers.at(-1)).toEqual(['X-Latin', 'café\tnoël ~'])
+  })
+
+  it('reads the header limits it is given', () => {
+    const limits = { ...defaults, headerLimits: { maxCount: 2, maxBytes: 10 } }
+    const refused = (headers: Record<string, string>) => () => createOutboundRequest({ ...base, headers }, limits)
+
+    expect(refused({ A: '1', B: '2', C: '3' })).toThrow(DomainError)
+    expect(refused({ 'X-Long': 'abcde' })).toThrow(DomainError)
+    expect(createOutboundRequest({ ...base, headers: { A: '1', B: '2' } }, limits).headers).toHaveLength(2)
   })
 
   it('reports every bad field at once', () => {

@@ -5,6 +5,10 @@ export type HttpMethod = (typeof METHODS)[number]
 export const MAX_URL_LENGTH = 2048
 export const MAX_TIMEOUT_MS = 60_000
 
+/** How many header lines (a repeated name counts once per value) and bytes (names and values) a task may carry. */
+export type HeaderLimits = { readonly maxCount: number; readonly maxBytes: number }
+export const DEFAULT_HEADER_LIMITS: HeaderLimits = { maxCount: 100, maxBytes: 32 * 1024 }
+
 /** Header lines in the order given; a name may repeat (two Set-Cookie, say). */
 export type HeaderList = ReadonlyArray<readonly [name: string, value: string]>
 
@@ -29,6 +33,10 @@ export type OutboundRequestInput = {
 
 // RFC 9110 token characters.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+// RFC 9110 field-value characters: visible ASCII, space, tab and obs-text (0x80-0xFF), one byte each on the wire.
+// Anything else (a control character, a code point above U+00FF, a lone UTF-16 surrogate) cannot be sent as it is
+// and, for a lone surrogate, cannot even be stored as JSON in Postgres.
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 // Connection-scoped headers belong to our hop, not the caller's; Host and Content-Length follow from the URL and body.
 const REFUSED_HEADERS = new Set([
@@ -45,10 +53,13 @@ const REFUSED_HEADERS = new Set([
   'content-length',
 ])
 
-export function createOutboundRequest(input: OutboundRequestInput, defaults: { timeoutMs: number }): OutboundRequest {
+export function createOutboundRequest(
+  input: OutboundRequestInput,
+  defaults: { timeoutMs: number; headerLimits?: HeaderLimits },
+): OutboundRequest {
   const issues: FieldIssue[] = []
   const url = checkUrl(input.url, issues)
-  const headers = checkHeaders(input.headers ?? {}, issues)
+  const headers = checkHeaders(input.headers ?? {}, defaults.headerLimits ?? DEFAULT_HEADER_LIMITS, issues)
   const body = decodeBody(input.body, input.bodyEncoding ?? 'utf8', issues)
   if (body !== null && body.length > 0 && (input.method === 'GET' || input.method === 'HEAD')) {
     issues.push({ path: 'body', message: `a ${input.method} request cannot carry a body` })
@@ -81,8 +92,20 @@ function checkUrl(raw: string, issues: FieldIssue[]): string {
   return url.href
 }
 
-function checkHeaders(raw: Record<string, string | readonly string[]>, issues: FieldIssue[]): HeaderList {
+function checkHeaders(
+  raw: Record<string, string | readonly string[]>,
+  limits: HeaderLimits,
+  issues: FieldIssue[],
+): HeaderList {
+  // Counted before any value is read, so 20,000 headers cost one issue, not 20,000.
+  const values = Object.values(raw)
+  const count = values.reduce<number>((n, v) => n + (typeof v === 'string' ? 1 : v.length), 0)
+  if (count > limits.maxCount) {
+    issues.push({ path: 'headers', message: `must be at most ${limits.maxCount} header lines, not ${count}` })
+    return []
+  }
   const list: Array<readonly [string, string]> = []
+  let bytes = 0
   for (const [name, value] of Object.entries(raw)) {
     const path = `headers.${name}`
     if (!TOKEN.test(name)) {
@@ -95,11 +118,19 @@ function checkHeaders(raw: Record<string, string | readonly string[]>, issues: F
     }
     for (const v of typeof value === 'string' ? [value] : value) {
       if (/[\r\n\0]/.test(v)) issues.push({ path, message: 'header value must not contain CR, LF or NUL' })
+      else if (!FIELD_VALUE.test(v)) issues.push({ path, message: FIELD_VALUE_MESSAGE })
       else list.push([name, v])
+      bytes += name.length + v.length
     }
+  }
+  if (bytes > limits.maxBytes) {
+    issues.push({ path: 'headers', message: `names and values must be at most ${limits.maxBytes} bytes, not ${bytes}` })
   }
   return list
 }
+
+const FIELD_VALUE_MESSAGE =
+  'header value may hold only visible characters, spaces and tabs from U+0020 to U+00FF (no control characters)'
 
 function decodeBody(raw: string | undefined, encoding: 'utf8' | 'base64', issues: FieldIssue[]): Uint8Array | null {
   if (raw === undefined) return null
@@ -108,5 +139,9 @@ function decodeBody(raw: string | undefined, encoding: 'utf8' | 'base64', issues
     issues.push({ path: 'body', message: 'is not valid base64' })
     return null
   }
-  return Uint8Array.from(atob(raw), (c) => c.charCodeAt(0))
+  // A plain loop: Uint8Array.from(string, fn) walks the string as an iterator, a string per character.
+  const binary = atob(raw)
+  const bytes = new Uint8Array(binary.length)
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
+  return bytes
 }

@@ -3,11 +3,17 @@ import { z } from 'zod'
 import { parseTargetAllowlist, type TargetPolicyOptions } from './http/target-policy.js'
 
 // Settings shared by both apps. Each app's config.ts extends these and is the only reader of process.env.
-const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback)
+
+/**
+ * An integer setting and its range. Every numeric setting has both ends: a value past what the code can hold
+ * (a Date, a Postgres integer, a timer) fails the boot naming the variable, not a request later.
+ */
+export const intSetting = (min: number, max: number, fallback: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback)
 
 export const sharedEnv = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }),
-  DATABASE_POOL_MAX: int(1, 10),
+  DATABASE_POOL_MAX: intSetting(1, 1_000, 10),
   KAFKA_BROKERS: z
     .string()
     .min(1)
@@ -54,4 +60,16 @@ export function targetPolicyOptions(config: {
   TARGET_ALLOWLIST: TargetPolicyOptions['allowlist']
 }): TargetPolicyOptions {
   return { guard: config.SSRF_GUARD === 'on', allowlist: config.TARGET_ALLOWLIST }
+}
+
+export type NumericSetting = { name: string; min: number | null; max: number | null }
+
+/** The numeric settings of an env schema and their bounds (null: none, as `int()` alone sets only safe-integer ones). */
+export function numericSettingsOf(schema: z.ZodObject): NumericSetting[] {
+  const bound = (v: number | null) =>
+    v === null || !Number.isFinite(v) || Math.abs(v) >= Number.MAX_SAFE_INTEGER ? null : v
+  return Object.entries(schema.shape).flatMap(([name, field]) => {
+    const inner = field instanceof z.ZodDefault ? field.unwrap() : field
+    return inner instanceof z.ZodNumber ? [{ name, min: bound(inner.minValue), max: bound(inner.maxValue) }] : []
+  })
 }

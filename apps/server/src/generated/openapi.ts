@@ -154,6 +154,8 @@ export interface paths {
          * @description Answers 200 when the server can take tasks: Postgres answers (`select 1`) and holds every migration this
          *     build expects (`database`, `migrations`), each checked within 2 s. Kafka is not checked: submissions
          *     only write the outbox, so a broker outage must not take the API out of rotation. Needs no API key.
+         *     Probes that come together share one check, and its result answers every probe for a second
+         *     (`READINESS_CACHE_MS`), so a flood of probes costs the database one check a second; probes are never shed.
          */
         get: operations["ready"];
         put?: never;
@@ -191,8 +193,11 @@ export interface components {
              */
             url: string;
             /**
-             * @description Header name → value(s). Names are HTTP tokens; values carry no CR, LF or NUL. Refused, because our
-             *     hop sets them: `Connection`, `Keep-Alive`, `Proxy-Connection`, `Proxy-Authenticate`,
+             * @description Header name → value(s). Names are HTTP tokens; values hold only what RFC 9110 allows in a field
+             *     value: visible characters, spaces and tabs from U+0020 to U+00FF (no control character such as CR, LF,
+             *     NUL or DEL, nothing above U+00FF, no lone UTF-16 surrogate). At most 100 header lines (each value of a
+             *     repeated name counts) and 32 KiB of names and values (`TASK_HEADERS_MAX_COUNT`,
+             *     `TASK_HEADERS_MAX_BYTES`); past either, 400 naming `headers`. Refused, because our hop sets them: `Connection`, `Keep-Alive`, `Proxy-Connection`, `Proxy-Authenticate`,
              *     `Proxy-Authorization`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`, `Host`, `Content-Length`.
              * @example {
              *       "accept": "application/json",
@@ -365,7 +370,8 @@ export interface components {
             /**
              * @description `/problems/<code>`: invalid-request, malformed-json, task-not-found, task-not-retryable,
              *     task-not-cancellable, idempotency-key-reused, illegal-transition, unauthorized,
-             *     unsupported-media-type, content-too-large, not-found, not-ready, overloaded, database-unavailable;
+             *     unsupported-media-type, content-too-large, not-found, not-ready, too-many-requests, overloaded,
+             *     database-unavailable;
              *     `about:blank` otherwise.
              */
             type: string;
@@ -485,6 +491,29 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description This API key made more submissions than the server allows per window (`SUBMISSIONS_PER_KEY_MAX` per
+         *     `SUBMISSIONS_PER_KEY_WINDOW_MS`, 10,000 per 10 s unless configured; `POST /tasks` and `POST /task` count
+         *     together, reads do not, each server process counts on its own). Nothing was stored; retry after
+         *     `Retry-After` seconds. Other keys are not affected.
+         */
+        TooManyRequests: {
+            headers: {
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/too-many-requests",
+                 *       "title": "Too many requests",
+                 *       "status": 429,
+                 *       "detail": "at most 10000 submissions per 10 s for this API key; retry after 7 s"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description A fault on our side; the body never says more than this. Quote `X-Request-Id`. */
         InternalServerError: {
             headers: {
@@ -496,7 +525,9 @@ export interface components {
         };
         /**
          * @description Try again after `Retry-After` seconds: the server is shedding load (`/problems/overloaded`: too many
-         *     requests wait for a database connection, or its event loop lags), or no database connection came within
+         *     requests wait for a database connection, its event loop lags, or this request's body, by its
+         *     `Content-Length`, would take the request bytes the server holds past `MAX_INFLIGHT_REQUEST_BYTES`, 32 MiB
+         *     unless configured; such a request is refused before its body is read), or no database connection came within
          *     `DATABASE_ACQUIRE_TIMEOUT_MS` or the database failed (`/problems/database-unavailable`). A shed request
          *     did nothing; after a database failure nothing was stored either, unless the connection was lost mid-commit,
          *     as with any answer lost on the way.
@@ -518,6 +549,8 @@ export interface components {
          * @description 1 to 255 characters naming this submission for its API key. Repeating the same key with the same body within
          *     the window (24 hours unless configured) answers 200 with the first submission's id and stores nothing; the
          *     same key with another body answers 409 (`idempotency-key-reused`). Past the window the key is free again.
+         *     The key is looked up before the body is checked, so a repeat whose `notBefore` has passed since the first
+         *     try still answers 200 with the first id.
          */
         IdempotencyKey: string;
     };
@@ -540,6 +573,8 @@ export interface operations {
                  * @description 1 to 255 characters naming this submission for its API key. Repeating the same key with the same body within
                  *     the window (24 hours unless configured) answers 200 with the first submission's id and stores nothing; the
                  *     same key with another body answers 409 (`idempotency-key-reused`). Past the window the key is free again.
+                 *     The key is looked up before the body is checked, so a repeat whose `notBefore` has passed since the first
+                 *     try still answers 200 with the first id.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -559,6 +594,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -643,6 +679,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };

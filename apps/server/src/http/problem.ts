@@ -6,6 +6,7 @@ import type { components } from '../generated/openapi.js'
 import { NotReady } from '../routes/health.js'
 import { ApiKeyRejected } from './auth.js'
 import { Overloaded } from './load-shedding.js'
+import { TooManySubmissions } from './submission-limit.js'
 
 // How long a client should wait before retrying a 503; the cause is usually gone within seconds.
 const RETRY_AFTER_SECONDS = '5'
@@ -49,6 +50,15 @@ export function replyWithProblem(err: FastifyError, req: FastifyRequest, reply: 
       title: 'Overloaded',
       status: 503,
       detail: 'the server is overloaded; retry later',
+    })
+  }
+  if (err instanceof TooManySubmissions) {
+    reply.header('retry-after', String(err.retryAfterSeconds))
+    return send(reply, {
+      type: '/problems/too-many-requests',
+      title: 'Too many requests',
+      status: 429,
+      detail: err.message,
     })
   }
   if (isDatabaseUnavailable(err)) {

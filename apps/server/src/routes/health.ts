@@ -1,6 +1,7 @@
 import type { Readiness } from '@request-tasker/infrastructure'
 import type { FastifyPluginAsync } from 'fastify'
 import type { components } from '../generated/openapi.js'
+import { cachedProbe } from './cached-probe.js'
 
 type Health = components['schemas']['Health']
 type Ready = components['schemas']['Readiness']
@@ -16,8 +17,16 @@ export class NotReady extends Error {
   }
 }
 
-/** Outside the API-key plugin: probes carry no key. */
-export const healthRoutes: FastifyPluginAsync<{ readiness: ReadinessProbe }> = async (app, { readiness }) => {
+/**
+ * Outside the API-key plugin: probes carry no key. The readiness result is shared for `readinessCacheMs` (see
+ * cachedProbe), so a flood of probes neither loads the database nor queues in front of the submissions.
+ */
+export const healthRoutes: FastifyPluginAsync<{ readiness: ReadinessProbe; readinessCacheMs: number }> = async (
+  app,
+  options,
+) => {
+  const readiness = cachedProbe(options.readiness, options.readinessCacheMs)
+
   app.get('/health/live', async function live(): Promise<Health> {
     return { status: 'ok' }
   })

@@ -5,6 +5,7 @@ import type { ApiKey } from '../config.js'
 import type { components } from '../generated/openapi.js'
 import { requireApiKey } from '../http/auth.js'
 import { parseSubmitTaskBody } from '../http/request-schema.js'
+import { limitSubmissions, type SubmissionLimit } from '../http/submission-limit.js'
 import { toTaskViewJson } from './task-view.js'
 
 type Schemas = components['schemas']
@@ -20,12 +21,15 @@ type SubmitRoute = { Body: unknown; Reply: { 200: Schemas['TaskCreated']; 201: S
 type GetRoute = { Params: { id: string }; Reply: Schemas['Task'] }
 
 /** Encapsulated on purpose (no fastify-plugin): the API-key hook guards these routes and nothing else. */
-export const taskRoutes: FastifyPluginAsync<{ useCases: TaskUseCases; apiKeys: readonly ApiKey[] }> = async (
-  app,
-  { useCases, apiKeys },
-) => {
+export const taskRoutes: FastifyPluginAsync<{
+  useCases: TaskUseCases
+  apiKeys: readonly ApiKey[]
+  submissionLimit?: SubmissionLimit
+}> = async (app, { useCases, apiKeys, submissionLimit }) => {
   app.decorateRequest('apiKeyId', '')
   app.addHook('onRequest', requireApiKey(apiKeys))
+  // After the key check: an unknown key gets 401 and is never counted.
+  if (submissionLimit) await limitSubmissions(app, submissionLimit, ['/tasks', '/task'])
 
   const submit: RouteHandler<SubmitRoute> = async function submitTask(req, reply) {
     const { request, retry, schedule } = parseSubmitTaskBody(req.body)

@@ -13,6 +13,7 @@ import {
   type WaitReason,
 } from '@request-tasker/domain'
 import { deadLetterOf } from '../dead-letter.js'
+import type { IdempotencyHolder, IdempotencyKeys } from '../ports/idempotency-keys.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
 import type {
   AddOnceResult,
@@ -34,10 +35,10 @@ type Row = {
 }
 
 /**
- * TaskRepository and Outbox over one in-memory state, keeping the same promises as the Postgres adapters. `clock`
- * stands for the database's: the one every lease and due time is set and compared with.
+ * TaskRepository, Outbox and IdempotencyKeys over one in-memory state, keeping the same promises as the Postgres
+ * adapters. `clock` stands for the database's: the one every lease and due time is set and compared with.
  */
-export class InMemoryStore implements TaskRepository, Outbox {
+export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
   constructor(private readonly clock: () => Date = () => new Date()) {}
 
   readonly rows = new Map<TaskId, Row>()
@@ -68,6 +69,11 @@ export class InMemoryStore implements TaskRepository, Outbox {
     this.keys.set(name, { bodyHash: claim.bodyHash, taskId: task.id, createdAt: task.createdAt })
     await this.add(task)
     return { created: true }
+  }
+
+  async findHolder(ownerKeyId: string, key: string, since: Date): Promise<IdempotencyHolder | null> {
+    const held = this.keys.get(JSON.stringify([ownerKeyId, key]))
+    return held && held.createdAt >= since ? { taskId: held.taskId, bodyHash: held.bodyHash } : null
   }
 
   async findOwned(id: TaskId, ownerKeyId: string): Promise<TaskView | null> {

@@ -3,12 +3,23 @@ import { isIP, type LookupFunction } from 'node:net'
 import { buildConnector } from 'undici'
 import type { AddressPolicy } from './target-policy.js'
 
-/** Raised when a target's address is refused; the sender records it as `blocked`. */
+/**
+ * Raised when a target's address is refused; the sender records it as `blocked`. The message is for the task's
+ * owner: it names only what they gave (the host, or the literal address they typed), never the address a name
+ * resolved to, which would map our internal DNS for them. `host`, `address` and `range` are for our log.
+ */
 export class TargetBlocked extends Error {
   readonly code = 'ERR_TARGET_BLOCKED'
-  constructor(host: string, address: string, range: string) {
-    const what = host === address ? `address ${address} is` : `${host} resolves to ${address},`
-    super(`${what} in the ${range} range, which is not allowed as a target`)
+  constructor(
+    readonly host: string,
+    readonly address: string,
+    readonly range: string,
+  ) {
+    super(
+      host === address
+        ? `address ${address} is in the ${range} range, which is not allowed as a target`
+        : `${host} resolves to an address that is not allowed as a target`,
+    )
     this.name = 'TargetBlocked'
   }
 }

@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { HeaderList, OutboundRequest, SendOutcome } from '@request-tasker/domain'
+import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EMPTY_ALLOWLIST, parseTargetAllowlist, targetPolicy } from './target-policy.js'
 import { undiciHttpSender } from './undici-http-sender.js'
@@ -254,19 +255,33 @@ describe('undiciHttpSender', () => {
   })
 
   describe('with the SSRF guard on and no allow-list', () => {
-    const guarded = undiciHttpSender({ targets: targetPolicy({ guard: true, allowlist: EMPTY_ALLOWLIST }) })
+    const logged: Array<Record<string, unknown>> = []
+    const guarded = undiciHttpSender({
+      targets: targetPolicy({ guard: true, allowlist: EMPTY_ALLOWLIST }),
+      log: pino({ level: 'info' }, { write: (line: string) => logged.push(JSON.parse(line)) }),
+    })
     afterAll(() => guarded.close())
 
-    it('refuses a name that resolves to loopback at connect time, so no request reaches the server', async () => {
+    // The task's owner reads the message: which internal address a name resolves to is ours to know, not theirs.
+    it('refuses a name that resolves to loopback at connect time, telling the owner no address, logging it', async () => {
       const before = received.length
       const outcome = await guarded.send(request('/echo', { url: `${base.replace('127.0.0.1', 'localhost')}/echo` }))
 
       expect(outcome).toEqual({
         kind: 'failure',
-        error: { code: 'blocked', message: expect.stringMatching(/^localhost resolves to .+ in the loopback range/) },
+        error: { code: 'blocked', message: 'localhost resolves to an address that is not allowed as a target' },
         durationMs: expect.any(Number),
       })
       expect(received.length).toBe(before)
+      expect(logged).toContainEqual(
+        expect.objectContaining({
+          level: 40,
+          msg: 'target address refused',
+          host: 'localhost',
+          address: expect.stringMatching(/^(127\.0\.0\.1|::1)$/),
+          range: 'loopback',
+        }),
+      )
     })
 
     it('refuses a literal loopback address before connecting', async () => {

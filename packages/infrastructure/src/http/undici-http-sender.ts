@@ -1,7 +1,8 @@
 import type { HttpSender } from '@request-tasker/application'
 import type { HeaderList, OutboundRequest, SendErrorCode, SendOutcome } from '@request-tasker/domain'
+import type { Logger } from 'pino'
 import { Agent, type Dispatcher } from 'undici'
-import { guardedConnector } from './guarded-connector.js'
+import { guardedConnector, TargetBlocked } from './guarded-connector.js'
 import { type AddressPolicy, EMPTY_ALLOWLIST, targetPolicy } from './target-policy.js'
 
 export type UndiciHttpSenderOptions = {
@@ -20,6 +21,8 @@ export type UndiciHttpSenderOptions = {
    * applied at connect time: the proxy, not this process, resolves and connects.
    */
   dispatcher?: Dispatcher
+  /** Where a refused target's resolved address is told, since the task's owner is not told it. */
+  log?: Pick<Logger, 'warn'>
 }
 
 export type ClosableHttpSender = HttpSender & { close(): Promise<void> }
@@ -31,6 +34,7 @@ export function undiciHttpSender({
   connectTimeoutMs = 10_000,
   targets = targetPolicy({ guard: true, allowlist: EMPTY_ALLOWLIST }),
   dispatcher,
+  log,
 }: UndiciHttpSenderOptions = {}): ClosableHttpSender {
   // One agent for every send, so sockets to an origin are reused across tasks. No pipelining: one slow
   // response must not hold up the requests queued behind it on the same socket.
@@ -93,6 +97,11 @@ export function undiciHttpSender({
         durationMs: elapsed(),
       }
     } catch (err) {
+      const blocked = rootOf(err)
+      if (blocked instanceof TargetBlocked) {
+        const { host, address, range } = blocked
+        log?.warn({ host, address, range }, 'target address refused')
+      }
       const { code, message } = classify(err, request)
       return fail(code, message)
     }

@@ -18,6 +18,7 @@ const ALL = [
   '1764300000000_add-cancelled-status',
   '1764400000000_create-task-idempotency',
   '1764500000000_first-status-on-the-task',
+  '1764600000000_add-wait-reasons',
 ]
 const databaseUrl = inject('databaseUrl')
 const schema = `t_migrate_${randomBytes(4).toString('hex')}`
@@ -130,7 +131,7 @@ describe('moving the first status onto the task', () => {
   })
 
   it('keeps every history through the up and the down migration', async () => {
-    await migrate('up', ALL.length - 1)
+    await migrate('up', ALL.indexOf('1764500000000_first-status-on-the-task'))
     // One task sent and done, one scheduled from the start; their rows interleave as concurrent tasks' do.
     await data.query(
       `insert into tasks (id, owner_key_id, method, url, request_headers, timeout_ms, status, attempts, max_attempts,

@@ -103,6 +103,8 @@ const ADD_TASK_ONCE = `
   )
   select count(*)::int as created from task`
 
+const BATCHED_BODY_MAX_BYTES = 64 * 1024
+
 // The default lists, serialised once: most tasks carry them (see createRetryPolicy).
 const DEFAULT_RETRY_ON_JSON = JSON.stringify(DEFAULT_RETRY_ON)
 
@@ -153,9 +155,12 @@ export function pgTaskRepository(
     clock?: StoreClock
   } = {},
 ): PgTaskRepository {
+  const addAlone = async (task: Task) => {
+    await db.query({ name: 'task-add', text: ADD_TASK, values: taskParams(task) })
+  }
   const adds = writeBatcher<Task>(
     {
-      writeOne: (task) => db.query({ name: 'task-add', text: ADD_TASK, values: taskParams(task) }),
+      writeOne: addAlone,
       writeMany: (tasks) => db.query({ name: 'tasks-add', text: ADD_TASKS, values: batchParams(tasks) }),
     },
     { maxInFlight: addBatches, maxBatch: maxAddBatch, maxQueueMs: addQueueMs },
@@ -164,6 +169,9 @@ export function pgTaskRepository(
     queuedAdds: adds.queued,
 
     add(task) {
+      // A large body goes alone, as a binary parameter: in a batch it would travel as the hex text of a bytea[],
+      // built in memory as one string twice its size.
+      if ((task.request.body?.length ?? 0) > BATCHED_BODY_MAX_BYTES) return addAlone(task)
       return adds.write(task)
     },
 

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest'
+import { ALICE, BOB, testServer } from '../test-server.js'
+
+const submit = (key: string) => ({
+  method: 'POST' as const,
+  url: '/tasks',
+  headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+  payload: { method: 'GET', url: 'https://example.com/' },
+})
+
+describe('submissions per API key', () => {
+  it('answers 429 with Retry-After past the limit, storing nothing, while another key still submits', async () => {
+    const { app, store } = testServer({ submissionLimit: { max: 3, windowMs: 60_000 } })
+
+    const first = await Promise.all([1, 2, 3].map(() => app.inject(submit(ALICE.key))))
+    const refused = await app.inject(submit(ALICE.key))
+    const legacyRoute = await app.inject({ ...submit(ALICE.key), url: '/task' })
+    const otherKey = await app.inject(submit(BOB.key))
+
+    expect(first.map((r) => r.statusCode)).toEqual([201, 201, 201])
+    expect(refused.statusCode).toBe(429)
+    expect(refused.headers['content-type']).toBe('application/problem+json; charset=utf-8')
+    expect(refused.headers['retry-after']).toBe('60')
+    expect(refused.json()).toEqual({
+      type: '/problems/too-many-requests',
+      title: 'Too many requests',
+      status: 429,
+      detail: 'at most 3 submissions per 60 s for this API key; retry after 60 s',
+    })
+    expect(legacyRoute.statusCode).toBe(429)
+    expect(otherKey.statusCode).toBe(201)
+    expect(store.rows.size).toBe(4)
+    await app.close()
+  })
+
+  it('leaves reads alone', async () => {
+    const { app } = testServer({ submissionLimit: { max: 1, windowMs: 60_000 } })
+    const { id } = (await app.inject(submit(ALICE.key))).json()
+
+    const reads = await Promise.all(
+      [1, 2, 3].map(() => app.inject({ method: 'GET', url: `/tasks/${id}`, headers: submit(ALICE.key).headers })),
+    )
+
+    expect(reads.map((r) => r.statusCode)).toEqual([200, 200, 200])
+    await app.close()
+  })
+
+  it('asks for a key before counting: an unknown key gets 401, not 429', async () => {
+    const { app } = testServer({ submissionLimit: { max: 1, windowMs: 60_000 } })
+
+    const answers = await Promise.all([1, 2, 3].map(() => app.inject(submit('nope'))))
+
+    expect(answers.map((r) => r.statusCode)).toEqual([401, 401, 401])
+    await app.close()
+  })
+})
