@@ -4,6 +4,7 @@ import type { BareSubmitResult } from './baselines/bare-submit.ts'
 import type { RawBrokerResult } from './baselines/raw-broker.ts'
 import type { RawSendResult } from './baselines/raw-send.ts'
 import type { EndToEndResult } from './scenarios/end-to-end.ts'
+import type { LargeAnswersResult } from './scenarios/large-answers.ts'
 import type { LargeSubmissionsResult } from './scenarios/large-submissions.ts'
 import type { MemoryResult } from './scenarios/memory.ts'
 import type { SlowTargetResult } from './scenarios/slow-target.ts'
@@ -21,6 +22,7 @@ export type Results = {
   s3?: SlowTargetResult
   s4?: MemoryResult
   s6?: LargeSubmissionsResult
+  s7?: LargeAnswersResult
 }
 
 /** One line of the table; a target is a ratio of this run's own baselines, n/a when that baseline did not run. */
@@ -34,6 +36,7 @@ export const TARGETS = {
   slowVsConcurrency: 0.8,
   taskerPeakMb: 250,
   serverPeakUnderLargeMb: 400,
+  taskerPeakUnderLargeMb: 400,
   secondRoundGrowth: 1.1,
 }
 
@@ -176,6 +179,17 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
       result: '',
     })
   }
+  if (r.s7) {
+    const shape = `${r.s7.tasks.toLocaleString('en-US')} × ${r.s7.answerBytes / 1024} KiB answers`
+    add({
+      id: 'S7',
+      measure: `large-answer drain, ${shape}: sent twice / tasker peak RSS`,
+      value: `${r.s7.sentTwice} / ${mb(r.s7.peakRssBytes)}`,
+      target: `0 / < ${TARGETS.taskerPeakUnderLargeMb} MB`,
+      result: r.s7.sentTwice === 0 && toMb(r.s7.peakRssBytes) < TARGETS.taskerPeakUnderLargeMb ? 'PASS' : 'FAIL',
+    })
+    add({ id: 'S7', measure: `large-answer drain, done/s`, value: perSecond(r.s7.rate), target: '', result: '' })
+  }
   return rows
 }
 
@@ -190,6 +204,7 @@ export function emptySteps(r: Results): string[] {
     ['s3', r.s3 !== undefined && (r.s3.oneOrigin.done === 0 || r.s3.manyOrigins?.done === 0)],
     ['s4', r.s4 !== undefined && r.s4.rounds.length === 0],
     ['s6', r.s6 !== undefined && r.s6.load.accepted === 0],
+    ['s7', r.s7 !== undefined && r.s7.rate === 0],
   ]
   return empty.filter(([, isEmpty]) => isEmpty).map(([id]) => id)
 }

@@ -20,6 +20,7 @@ import {
   writeResults,
 } from './report.ts'
 import { runEndToEnd } from './scenarios/end-to-end.ts'
+import { runLargeAnswers } from './scenarios/large-answers.ts'
 import { runLargeSubmissions } from './scenarios/large-submissions.ts'
 import { runMemory } from './scenarios/memory.ts'
 import { runSlowTarget } from './scenarios/slow-target.ts'
@@ -44,7 +45,7 @@ const { values: args } = parseArgs({
     'memory-rounds': { type: 'string', default: '2' },
   },
 })
-const STEPS = ['b1', 'b2', 'b3', 's1', 's2', 's3', 's4', 's6']
+const STEPS = ['b1', 'b2', 'b3', 's1', 's2', 's3', 's4', 's6', 's7']
 const only = args.only?.split(',').map((s) => s.trim().toLowerCase())
 const unknown = only?.filter((id) => !STEPS.includes(id)) ?? []
 if (unknown.length > 0) throw new Error(`--only: unknown ${unknown.join(', ')} (known: ${STEPS.join(', ')})`)
@@ -65,10 +66,16 @@ const { PORT: _port, HOST: _host, API_KEYS: _keys, ...appEnv } = process.env
 appEnv.KAFKA_BROKERS = services.KAFKA_BROKERS
 appEnv.TARGET_ALLOWLIST = [process.env.TARGET_ALLOWLIST, '127.0.0.1'].filter(Boolean).join(',')
 appEnv.HEALTH_PORT = '0' // the tasker's probe server: any free port, never a running tasker's 8081
+// The bench submits with one API key, as a deployment with a single client does, and such a deployment lets that
+// key use every send slot (the default share is half of them), unless the caller set a share of its own.
+appEnv.SEND_SLOTS_PER_KEY ??= appEnv.SEND_CONCURRENCY ?? '10000'
 const tasker = loadConfig({ ...appEnv, DATABASE_URL: services.DATABASE_URL })
 
 const settings = {
   SEND_CONCURRENCY: tasker.SEND_CONCURRENCY,
+  SEND_SLOTS_PER_KEY: Math.min(tasker.SEND_SLOTS_PER_KEY, tasker.SEND_CONCURRENCY),
+  OUTCOME_BUFFER: tasker.OUTCOME_BUFFER,
+  OUTCOME_BUFFER_BYTES: tasker.OUTCOME_BUFFER_BYTES,
   HTTP_CONNECTIONS_PER_ORIGIN: tasker.HTTP_CONNECTIONS_PER_ORIGIN,
   KAFKA_PARTITIONS: tasker.KAFKA_PARTITIONS,
   CONSUMER_CHUNK_SIZE: tasker.CONSUMER_CHUNK_SIZE,
@@ -124,6 +131,7 @@ try {
   await step('s3', 'slow target', () => runSlowTarget(ctx))
   await step('s4', 'tasker memory', () => runMemory(ctx))
   await step('s6', 'server memory, 1 MB submissions', () => runLargeSubmissions(ctx))
+  await step('s7', 'large-answer drain', () => runLargeAnswers(ctx))
 } finally {
   await targetProc.stop().catch((err: Error) => {
     errors.target = err.message

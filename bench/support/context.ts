@@ -36,6 +36,8 @@ export type Sizes = {
   /** S6: clients each sending 1 MB submissions, for this long. */
   largeConnections: number
   largeSubmitS: number
+  /** S7: tasks queued whose answers are 64 KiB each. */
+  largeAnswerTasks: number
 }
 
 export const FULL: Sizes = {
@@ -51,6 +53,7 @@ export const FULL: Sizes = {
   finishTimeoutMs: 240_000,
   largeConnections: 100,
   largeSubmitS: 15,
+  largeAnswerTasks: 20_000,
 }
 
 export const QUICK: Sizes = {
@@ -66,6 +69,7 @@ export const QUICK: Sizes = {
   finishTimeoutMs: 60_000,
   largeConnections: 10,
   largeSubmitS: 2,
+  largeAnswerTasks: 1_000,
 }
 
 export type Target = {
@@ -75,6 +79,8 @@ export type Target = {
   url(delayMs: number): string
   /** One URL per origin (port), each answering after `delayMs`. */
   urlsPerOrigin(delayMs: number): string[]
+  /** The target's URL on its first origin, answering at once with a body of `bytes`. */
+  sized(bytes: number): string
 }
 
 export function targetAt(pid: number, ports: number[]): Target {
@@ -84,6 +90,7 @@ export function targetAt(pid: number, ports: number[]): Target {
     ports,
     url: (delayMs) => urlAt(ports[0]!, delayMs),
     urlsPerOrigin: (delayMs) => ports.map((p) => urlAt(p, delayMs)),
+    sized: (bytes) => `http://127.0.0.1:${ports[0]}/echo?size=${bytes}`,
   }
 }
 
