@@ -16,9 +16,9 @@ create or replace view task_history as
   select task_id, status, at, id, reason from task_statuses;
 
 -- The reconciler looks for tasks long in `new` (by updated_at) whose outbox entry is gone.
-create index tasks_new_since_idx on tasks (updated_at) where status = 'new';
+create index if not exists tasks_new_since_idx on tasks (updated_at) where status = 'new';
 -- Tasks waiting for a send slot of their API key, woken oldest first when one frees.
-create index tasks_key_busy_idx on tasks (owner_key_id, run_at) where status = 'scheduled' and wait_reason = 'key-busy';
+create index if not exists tasks_key_busy_idx on tasks (owner_key_id, run_at) where status = 'scheduled' and wait_reason = 'key-busy';
 
 -- Down Migration
 drop index tasks_key_busy_idx;
