@@ -16,11 +16,11 @@ afterAll(async () => {
   await db?.close()
 })
 
-// Large bodies skip the batched statement (see pgTaskRepository.add); small ones still share it. Both must land
+// Large bodies go alone (see makeSubmitTask); small ones still share a statement. Both must land
 // byte for byte, whichever way they went.
 describe('submissions with bodies large and small, at once', () => {
   it('stores every body byte for byte', async () => {
-    const tasks = pgTaskRepository(db.pool, { addBatches: 1 })
+    const tasks = pgTaskRepository(db.pool)
     const app = buildServer({
       useCases: makeTaskUseCases({
         tasks,

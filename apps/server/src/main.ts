@@ -3,10 +3,12 @@ import {
   checkReadiness,
   createLogger,
   createPool,
+  isDatabaseUnavailable,
   pgIdempotencyKeys,
   pgOutboxNotifier,
   pgTaskRepository,
   postgresChecks,
+  QUEUE_TIMEOUT_MESSAGE,
   targetPolicy,
   targetPolicyOptions,
   uuidV7Ids,
@@ -36,10 +38,15 @@ try {
   process.exit(1)
 }
 
-// A submission waits for its batch as long as it would for a connection: then 503, never written.
-const tasks = pgTaskRepository(pool, { addQueueMs: config.DATABASE_ACQUIRE_TIMEOUT_MS })
+const tasks = pgTaskRepository(pool)
 const useCases = makeTaskUseCases({
   tasks,
+  // A submission waits for its statement as long as it would for a connection: then 503, never written.
+  sharing: {
+    isUnavailable: isDatabaseUnavailable,
+    maxQueueMs: config.DATABASE_ACQUIRE_TIMEOUT_MS,
+    queueTimeout: () => new Error(QUEUE_TIMEOUT_MESSAGE),
+  },
   keys: pgIdempotencyKeys(pool),
   targets: targetPolicy(targetPolicyOptions(config)),
   wakeRelay: pgOutboxNotifier(pool, log),
@@ -82,7 +89,7 @@ const app = buildServer({
   submissionLimit: { max: config.SUBMISSIONS_PER_KEY_MAX, windowMs: config.SUBMISSIONS_PER_KEY_WINDOW_MS },
   shedding: {
     // Submissions queue in the repository's batches before they ask the pool: both are waiting for the database.
-    pressure: { poolWaiting: () => pool.waitingCount + tasks.queuedAdds() },
+    pressure: { poolWaiting: () => pool.waitingCount + useCases.submitTask.queued() },
     limits: { maxPoolWaiting: config.SHED_POOL_WAITING, maxEventLoopDelayMs: config.SHED_EVENT_LOOP_DELAY_MS },
   },
 })

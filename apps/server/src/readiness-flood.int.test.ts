@@ -31,19 +31,19 @@ afterAll(async () => {
 describe('a flood of readiness probes', () => {
   it('leaves submissions unaffected, running few checks', async () => {
     let checks = 0
-    const tasks = pgTaskRepository(pool)
+    const useCases = makeTaskUseCases({
+      tasks: pgTaskRepository(pool),
+      keys: pgIdempotencyKeys(pool),
+      targets: guardedTargets,
+      wakeRelay: () => {},
+      newId: uuidV7Ids(),
+      now: () => new Date(),
+      defaultTimeoutMs: 10_000,
+      defaultRetry: retryDefaults,
+      idempotencyWindowMs: 60_000,
+    })
     const app = buildServer({
-      useCases: makeTaskUseCases({
-        tasks,
-        keys: pgIdempotencyKeys(pool),
-        targets: guardedTargets,
-        wakeRelay: () => {},
-        newId: uuidV7Ids(),
-        now: () => new Date(),
-        defaultTimeoutMs: 10_000,
-        defaultRetry: retryDefaults,
-        idempotencyWindowMs: 60_000,
-      }),
+      useCases,
       apiKeys: [ALICE],
       bodyLimit: 1024 * 1024,
       logger: pino({ level: 'silent' }),
@@ -52,7 +52,7 @@ describe('a flood of readiness probes', () => {
         return checkReadiness(postgresChecks(pool, MIGRATIONS_DIR))
       },
       shedding: {
-        pressure: { poolWaiting: () => pool.waitingCount + tasks.queuedAdds() },
+        pressure: { poolWaiting: () => pool.waitingCount + useCases.submitTask.queued() },
         limits: { maxPoolWaiting: 10, maxEventLoopDelayMs: 0 },
       },
     })

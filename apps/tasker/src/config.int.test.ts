@@ -31,7 +31,7 @@ describe('the lease and wait settings at the top of their ranges', () => {
       now,
     })
     const tasks = pgTaskRepository(db.pool, { clock: () => now })
-    await tasks.add(task)
+    await tasks.add([task])
 
     const lease = { leaseGraceMs: LEASE_GRACE_MS, keyBusyWaitMs: KEY_BUSY_WAIT_MS }
     const { claimed } = await tasks.claim([task.id], lease, { byOwner: new Map(), others: 1 })

@@ -32,7 +32,7 @@ function world(send: (request: OutboundRequest) => SendOutcome | Promise<SendOut
   const add = async () => {
     const id = `00000000-0000-7000-8000-${String(++seq).padStart(12, '0')}` as TaskId
     const request = { method: 'GET' as const, url: `https://x.test/${id}`, headers: [], body: null, timeoutMs: 60_000 }
-    await store.add(
+    await store.add([
       createTask({
         id,
         ownerKeyId: 'k',
@@ -40,7 +40,7 @@ function world(send: (request: OutboundRequest) => SendOutcome | Promise<SendOut
         retry: { ...retryDefaults, retryOn: DEFAULT_RETRY_ON },
         now: new Date(),
       }),
-    )
+    ])
     return id
   }
   const claims: TaskId[][] = []

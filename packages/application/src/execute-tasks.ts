@@ -1,5 +1,5 @@
 import { type Attempt, nextStep, type SendOutcome, type Task, type TaskId } from '@request-tasker/domain'
-import { batched } from './batched.js'
+import { groupCommit } from './group-commit.js'
 import type { HttpSender } from './ports/http-sender.js'
 import type { AttemptResult, HeldAttempt, TaskRepository } from './ports/task-repository.js'
 import type { SendCapacity } from './send-capacity.js'
@@ -44,62 +44,65 @@ export function makeTaskExecutor(deps: ExecuteDeps): TaskExecutor {
   const held = new Map<TaskId, HeldAttempt>()
   const waitingOwners = new Set<string>()
 
-  // Calls from several partitions that overlap share one claim statement and so one commit.
-  const claim = batched(async (idLists: Array<readonly TaskId[]>) => {
-    const lease = { leaseGraceMs: deps.leaseGraceMs, keyBusyWaitMs: deps.keyBusyWaitMs }
-    const room = { byOwner: capacity.roomByOwner(), others: capacity.limits.slotsPerKey }
-    const { claimed, deferred } = await tasks.claim(idLists.flat(), lease, room)
-    // Counted before the next batch reads the room: a claim of the same key may follow at once.
-    for (const task of claimed) capacity.assign(task.ownerKeyId)
-    for (const { ownerKeyId } of deferred) waitingOwners.add(ownerKeyId)
-    const byId = new Map(claimed.map((t) => [t.id, t]))
-    return idLists.map((ids) =>
-      ids.map((id) => {
-        const task = byId.get(id)
-        byId.delete(id) // a repeated id sends once
-        return task
-      }),
-    )
-  }, maxBatch)
+  const { isUnavailable } = deps
 
-  // Outcomes are stored as they come, many per write. While the store cannot be reached the same write is tried
-  // again: these requests were sent, and dropping their outcomes would let the sweeper send them twice. A write the
-  // store refuses goes again outcome by outcome, so one bad outcome fails alone.
-  const record = batched(async (results: AttemptResult[]): Promise<unknown[]> => {
+  // Calls from several partitions that overlap share one claim statement and so one commit.
+  const claim = groupCommit(
+    async (idLists: Array<readonly TaskId[]>) => {
+      const lease = { leaseGraceMs: deps.leaseGraceMs, keyBusyWaitMs: deps.keyBusyWaitMs }
+      const room = { byOwner: capacity.roomByOwner(), others: capacity.limits.slotsPerKey }
+      const { claimed, deferred } = await tasks.claim(idLists.flat(), lease, room)
+      // Counted before the next batch reads the room: a claim of the same key may follow at once.
+      for (const task of claimed) capacity.assign(task.ownerKeyId)
+      for (const { ownerKeyId } of deferred) waitingOwners.add(ownerKeyId)
+      const byId = new Map(claimed.map((t) => [t.id, t]))
+      return idLists.map((ids) =>
+        ids.map((id) => {
+          const task = byId.get(id)
+          byId.delete(id) // a repeated id sends once
+          return task
+        }),
+      )
+    },
+    { maxBatch, isUnavailable },
+  )
+
+  // Outcomes are stored as they come, many per write, up to 4 MiB of bodies and headers in one statement.
+  const record = groupCommit(
+    async (results: AttemptResult[]) => {
+      await tasks.recordAttempts(results)
+      return results.map(() => undefined)
+    },
+    { maxBatch, maxWeight: 4 * 1024 * 1024, weigh: (r) => sizeOf(r.attempt.outcome), isUnavailable },
+  )
+  // While the store cannot be reached, the outcome is written again until it is stored: the request was sent, and
+  // dropping its outcome would let the sweeper send it twice. Its lease is renewed meanwhile.
+  async function store(result: AttemptResult): Promise<void> {
     for (let waitMs = 100; ; waitMs = Math.min(waitMs * 2, 1_000)) {
       try {
-        await tasks.recordAttempts(results)
-        return results.map(() => undefined)
+        return await record(result)
       } catch (err) {
-        if (deps.isUnavailable(err)) {
-          await sleep(waitMs)
-          continue
-        }
-        if (results.length === 1) return [err]
-        return Promise.all(
-          results.map((r) =>
-            tasks.recordAttempts([r]).then(
-              () => undefined,
-              (e: unknown) => e,
-            ),
-          ),
-        )
+        if (!isUnavailable(err)) throw err
+        await sleep(waitMs)
       }
     }
-  }, maxBatch)
+  }
 
   // Each freed slot of a key whose tasks wait wakes one of them, oldest first. Woken tasks still have Kafka to
   // cross before their claim, so waking more than the freed slots would only have them wait again.
-  const wake = batched(async (owners: string[]) => {
-    const freed = new Map<string, number>()
-    for (const owner of owners) freed.set(owner, (freed.get(owner) ?? 0) + 1)
-    for (const [owner, slots] of freed) {
-      if (!waitingOwners.has(owner)) continue
-      const woken = await tasks.wakeKeyBusy(owner, slots)
-      if (woken.length < slots) waitingOwners.delete(owner)
-    }
-    return owners.map(() => undefined)
-  }, maxBatch)
+  const wake = groupCommit(
+    async (owners: string[]) => {
+      const freed = new Map<string, number>()
+      for (const owner of owners) freed.set(owner, (freed.get(owner) ?? 0) + 1)
+      for (const [owner, slots] of freed) {
+        if (!waitingOwners.has(owner)) continue
+        const woken = await tasks.wakeKeyBusy(owner, slots)
+        if (woken.length < slots) waitingOwners.delete(owner)
+      }
+      return owners.map(() => undefined)
+    },
+    { maxBatch, isUnavailable },
+  )
 
   async function send(task: Task): Promise<AttemptResult> {
     const startedAt = deps.now()
@@ -126,8 +129,7 @@ export function makeTaskExecutor(deps: ExecuteDeps): TaskExecutor {
       wake(task.ownerKeyId).catch((err: unknown) => deps.warn(err, 'waking tasks of a busy key failed'))
     }
     try {
-      const refused = await record(result)
-      if (refused !== undefined) throw refused
+      await store(result)
       return result
     } finally {
       held.delete(task.id)

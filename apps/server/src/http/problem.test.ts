@@ -11,9 +11,12 @@ function serverWhoseGetTaskThrows(err: Error) {
   const lines: Array<Record<string, unknown>> = []
   const app = buildServer({
     useCases: {
-      submitTask: async () => {
-        throw err
-      },
+      submitTask: Object.assign(
+        async () => {
+          throw err
+        },
+        { queued: () => 0 },
+      ),
       submitTaskOnce: async () => {
         throw err
       },

@@ -53,10 +53,10 @@ export type ExpiredLeases = { readonly requeued: readonly TaskId[]; readonly int
 
 export interface TaskRepository {
   /**
-   * Stores a new task, its first status and, when it is `new`, an outbox entry that asks for its publication: all
-   * or nothing. A `scheduled` task waits for promoteDue.
+   * Stores new tasks, each with its first status and, when it is `new`, an outbox entry that asks for its
+   * publication: all of them or none. A `scheduled` task waits for promoteDue.
    */
-  add(task: Task): Promise<void>
+  add(tasks: readonly Task[]): Promise<void>
   /**
    * Like add, but only if no submission of the same owner holds `claim.key` since `claim.expiredBefore`; the key
    * is taken in the same statement (a unique index, not a read first), so of two racing submissions one stores.

@@ -48,8 +48,14 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
   private nextOutboxId = 1
   private readonly draining = new Set<string>()
 
-  async add(task: Task): Promise<void> {
-    if (this.rows.has(task.id)) throw new Error(`duplicate task id ${task.id}`)
+  async add(tasks: readonly Task[]): Promise<void> {
+    // All or none, as one statement stores them.
+    const ids = tasks.map((t) => t.id)
+    if (new Set(ids).size < ids.length || ids.some((id) => this.rows.has(id))) throw new Error('duplicate task id')
+    for (const task of tasks) this.store(task)
+  }
+
+  private store(task: Task): void {
     this.rows.set(task.id, {
       task,
       history: [{ status: task.status, at: task.createdAt, reason: task.waitReason }],
@@ -67,7 +73,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
     }
     // Taken before the first await, as the unique index takes it before the task row: a racing twin finds it held.
     this.keys.set(name, { bodyHash: claim.bodyHash, taskId: task.id, createdAt: task.createdAt })
-    await this.add(task)
+    await this.add([task])
     return { created: true }
   }
 

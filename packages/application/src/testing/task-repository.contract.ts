@@ -102,7 +102,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
 
     async function added(overrides: Partial<OutboundRequest> = {}): Promise<Task> {
       const task = createTask({ id: nextId(), ownerKeyId: OWNER, request: outboundRequest(overrides), retry, now: T0 })
-      await tasks.add(task)
+      await tasks.add([task])
       return task
     }
 
@@ -169,11 +169,22 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         ])
       })
 
+      it('stores several tasks in one call, all of them or none', async () => {
+        const [a, b, c] = [nextId(), nextId(), nextId()].map((id) =>
+          createTask({ id, ownerKeyId: OWNER, request: outboundRequest(), retry, now: T0 }),
+        )
+        await tasks.add([a!, b!])
+        await expect(tasks.add([c!, a!])).rejects.toThrow() // a is there already: c is not stored either
+
+        expect(await tasks.findOwned(c!.id, OWNER)).toBeNull()
+        expect((await drainAll()).map((e) => e.taskId)).toEqual([a!.id, b!.id])
+      })
+
       it('rejects a second task with the same id and keeps the first untouched', async () => {
         const task = await added()
         const twin = { ...task, request: outboundRequest({ url: 'https://other.test/' }) }
 
-        await expect(tasks.add(twin)).rejects.toThrow()
+        await expect(tasks.add([twin])).rejects.toThrow()
         expect((await tasks.findOwned(task.id, OWNER))?.task).toEqual(task)
         expect(await drainAll()).toHaveLength(1)
       })
@@ -396,7 +407,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           runAt: at(500),
           now: T0,
         })
-        await tasks.add(task)
+        await tasks.add([task])
 
         expect(await tasks.findOwned(task.id, OWNER)).toEqual({
           task,
@@ -661,7 +672,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           runAt: at(100),
           now: T0,
         })
-        await tasks.add(task)
+        await tasks.add([task])
 
         expect(await tasks.cancel(task.id, OWNER, at(5))).toBe('scheduled')
 
@@ -755,7 +766,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           retry: { ...retry, maxAttempts: 2 },
           now: T0,
         })
-        await tasks.add(task)
+        await tasks.add([task])
         // 1. Two claims whose tasker died each time: the first is sent again, the second used the last attempt.
         await claimAt(at(10), [task.id])
         expect(await expireAt(at(2_000), 10)).toEqual([task.id])
@@ -825,7 +836,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       it('claims the oldest tasks of each key up to its room, and lets the rest wait key-busy with no attempt spent', async () => {
         const mine = [await added(), await added(), await added()]
         const theirs = createTask({ id: nextId(), ownerKeyId: 'key-2', request: outboundRequest(), retry, now: T0 })
-        await tasks.add(theirs)
+        await tasks.add([theirs])
         await drainAll()
 
         clock.set(at(10))
@@ -850,7 +861,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       it("wakes a key's waiting tasks oldest first, back to new and queued, and leaves other keys' waiting", async () => {
         const mine = [await added(), await added(), await added()]
         const theirs = createTask({ id: nextId(), ownerKeyId: 'key-2', request: outboundRequest(), retry, now: T0 })
-        await tasks.add(theirs)
+        await tasks.add([theirs])
         const none = {
           byOwner: new Map([
             [OWNER, 0],

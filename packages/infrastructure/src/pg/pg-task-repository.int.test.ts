@@ -1,7 +1,9 @@
+import { groupCommit } from '@request-tasker/application'
 import { describeTaskStoreContract } from '@request-tasker/application/testing'
-import { createTask, DEFAULT_RETRY_ON, type TaskId } from '@request-tasker/domain'
+import { createTask, DEFAULT_RETRY_ON, type Task, type TaskId } from '@request-tasker/domain'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from '../testing/test-database.js'
+import { isDatabaseUnavailable } from './database-unavailable.js'
 import { pgOutbox } from './pg-outbox.js'
 import { pgTaskRepository } from './pg-task-repository.js'
 
@@ -30,9 +32,9 @@ describe('pgTaskRepository under concurrency', () => {
       now,
     })
 
-  it('stores concurrent submissions written together, each with its outbox entry and first status', async () => {
+  it('stores many tasks in one statement, each with its outbox entry and first status', async () => {
     await db.truncate()
-    const tasks = pgTaskRepository(db.pool, { addBatches: 1 })
+    const tasks = pgTaskRepository(db.pool)
     const body = new Uint8Array([0, 1, 2, 255])
     const scheduled = createTask({
       id: taskN(49).id,
@@ -52,7 +54,7 @@ describe('pgTaskRepository under concurrency', () => {
     })
     const all = [...Array.from({ length: 48 }, (_, i) => taskN(i)), retried, scheduled]
 
-    await Promise.all(all.map((t) => tasks.add(t)))
+    await tasks.add(all)
 
     const { rows } = await db.pool.query(
       `select count(*)::int as tasks, (select count(*)::int from outbox) as queued,
@@ -66,13 +68,18 @@ describe('pgTaskRepository under concurrency', () => {
     expect((await tasks.findOwned(taskN(0).id, 'key-1'))?.task.retry).toEqual(retry)
   })
 
-  it('fails only the submission that cannot be stored when it was written together with others', async () => {
+  it('fails only the submission that cannot be stored when it shared a statement with others', async () => {
     await db.truncate()
-    const tasks = pgTaskRepository(db.pool, { addBatches: 1 })
-    await tasks.add(taskN(1))
+    const tasks = pgTaskRepository(db.pool)
+    await tasks.add([taskN(1)])
+    const write = async (batch: Task[]) => {
+      await tasks.add(batch)
+      return batch.map(() => undefined)
+    }
+    const add = groupCommit(write, { maxBatch: 10, isUnavailable: isDatabaseUnavailable })
 
     // 2 goes alone; 3, 1 again (a duplicate id) and 4 wait and go together, which fails, then each alone.
-    const outcomes = await Promise.allSettled([2, 3, 1, 4].map((n) => tasks.add(taskN(n))))
+    const outcomes = await Promise.allSettled([2, 3, 1, 4].map((n) => add(taskN(n))))
 
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled'])
     const { rows } = await db.pool.query('select count(*)::int as n from outbox')
@@ -86,7 +93,7 @@ describe('pgTaskRepository under concurrency', () => {
     const id = '00000000-0000-7000-8000-00000000000a' as TaskId
     const request = { method: 'GET', url: 'https://example.test/', headers: [], body: null, timeoutMs: 1_000 } as const
     const retry = { maxAttempts: 1, backoff: { baseMs: 1, maxMs: 1 }, retryOn: DEFAULT_RETRY_ON }
-    await tasks.add(createTask({ id, ownerKeyId: 'key-1', request, retry, now }))
+    await tasks.add([createTask({ id, ownerKeyId: 'key-1', request, retry, now })])
 
     const lease = { leaseGraceMs: 0, keyBusyWaitMs: 1_000 }
     const room = { byOwner: new Map(), others: 10 }
