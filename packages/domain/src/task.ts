@@ -13,26 +13,43 @@ export function isTaskId(value: string): value is TaskId {
 export const TASK_STATUSES = ['new', 'scheduled', 'in_process', 'done', 'error', 'cancelled'] as const
 export type TaskStatus = (typeof TASK_STATUSES)[number]
 
-// `in_process → new` is the sweeper's requeue of a send whose tasker died: the attempt shows twice, never lost.
-// `in_process → scheduled` waits for a retry's time; `scheduled → new` is the scheduler finding it due.
-// `new → scheduled` is a claim that found the task's API key using its share of the send slots: it waits,
-// key-busy, with no attempt spent. `error → new` is a redrive: the owner asks for another round of attempts. Only a task nobody is sending can be
-// cancelled; the claim takes only `new` tasks, so a cancelled one is never sent.
-const TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
-  new: ['in_process', 'scheduled', 'cancelled'],
-  scheduled: ['new', 'cancelled'],
-  in_process: ['done', 'error', 'new', 'scheduled'],
-  done: [],
-  error: ['new'],
-  cancelled: [],
-}
+/**
+ * Every way a task's status changes, by name: from which statuses, to which. This table is the one truth: the
+ * store's statements take their status guards from it (as parameters), the in-memory store checks its moves
+ * against it, and a use case that refuses an action names the statuses it allows from here.
+ */
+export const MOVES = {
+  /** A tasker takes a task to send it. The status guard makes a redelivered message take nothing. */
+  claim: { from: ['new'], to: ['in_process'] },
+  /** A claim finds the task's API key using its share of the send slots: it waits, no attempt spent. */
+  waitForKey: { from: ['new'], to: ['scheduled'] },
+  /** An attempt's verdict, applied only while the claim that made it still holds the task. */
+  record: { from: ['in_process'], to: ['done', 'error', 'scheduled'] },
+  /** A lease ran out (its tasker died): sent again while attempts remain, else given up as interrupted. */
+  expire: { from: ['in_process'], to: ['new', 'error'] },
+  /** A wait is over: its time came (the scheduler), or a slot of its key freed (a wake-up). */
+  promote: { from: ['scheduled'], to: ['new'] },
+  /** The owner asks for another round of attempts for a task that gave up. */
+  redrive: { from: ['error'], to: ['new'] },
+  /** The owner withdraws a task nobody is sending; no claim takes it afterwards, so it is never sent. */
+  cancel: { from: ['new', 'scheduled'], to: ['cancelled'] },
+} as const satisfies Record<string, { from: readonly TaskStatus[]; to: readonly TaskStatus[] }>
+
+export type Move = keyof typeof MOVES
 
 export function canTransition(from: TaskStatus, to: TaskStatus): boolean {
-  return TRANSITIONS[from].includes(to)
+  return Object.values(MOVES).some(
+    (m) => (m.from as readonly TaskStatus[]).includes(from) && (m.to as readonly TaskStatus[]).includes(to),
+  )
 }
 
 export function assertTransition(from: TaskStatus, to: TaskStatus): void {
   if (!canTransition(from, to)) throw new DomainError('illegal-transition', `a task cannot go from ${from} to ${to}`)
+}
+
+/** The statuses `move` takes a task from, as a store's guard compares them. */
+export function movesFrom(move: Move): TaskStatus[] {
+  return [...MOVES[move].from]
 }
 
 // Why a scheduled task waits: its next retry, the notBefore (or delayMs) it was submitted with, or a send slot
@@ -122,10 +139,10 @@ export function cancelTask(task: Task, now: Date): Task {
 }
 
 export function assertCancellable(id: TaskId, status: TaskStatus): void {
-  if (!canTransition(status, 'cancelled')) {
+  if (!movesFrom('cancel').includes(status)) {
     throw new DomainError(
       'task-not-cancellable',
-      `task ${id} is ${status}; only a new or scheduled task can be cancelled`,
+      `task ${id} is ${status}; only a ${movesFrom('cancel').join(' or ')} task can be cancelled`,
       [],
       status,
     )
@@ -133,10 +150,10 @@ export function assertCancellable(id: TaskId, status: TaskStatus): void {
 }
 
 export function assertRedrivable(id: TaskId, status: TaskStatus): void {
-  if (status !== 'error') {
+  if (!movesFrom('redrive').includes(status)) {
     throw new DomainError(
       'task-not-retryable',
-      `task ${id} is ${status}; only a task in error can be retried`,
+      `task ${id} is ${status}; only a task in ${movesFrom('redrive').join(' or ')} can be retried`,
       [],
       status,
     )

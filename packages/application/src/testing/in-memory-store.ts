@@ -3,6 +3,8 @@ import {
   attemptsLeft,
   cancelTask,
   INTERRUPTED_MESSAGE,
+  type Move,
+  movesFrom,
   moveTask,
   type OutboundRequest,
   redriveTask,
@@ -111,7 +113,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
     // Oldest first per key, as the Postgres claim orders by id.
     for (const id of [...new Set(ids)].sort()) {
       const row = this.rows.get(id)
-      if (row?.task.status !== 'new') continue
+      if (!row || !may('claim', row)) continue
       const owner = row.task.ownerKeyId
       const place = (taken.get(owner) ?? 0) + 1
       taken.set(owner, place)
@@ -135,7 +137,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
       if (row.attempts.some((a) => a.n === attempt.n)) continue
       row.attempts.push(attempt)
       row.attempts.sort((a, b) => a.n - b.n)
-      if (row.task.status === 'in_process' && row.task.attempts === attempt.n) {
+      if (may('record', row) && row.task.attempts === attempt.n) {
         const wait: Wait | null =
           next.status === 'scheduled' ? { runAt: new Date(now.getTime() + next.delayMs), reason: 'retry' } : null
         this.move(row, next.status, now, wait)
@@ -150,7 +152,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
     let renewed = 0
     for (const { taskId, n } of held) {
       const row = this.rows.get(taskId)
-      if (row?.task.status !== 'in_process' || row.task.attempts !== n || row.leaseUntil === null) continue
+      if (!row || !may('record', row) || row.task.attempts !== n || row.leaseUntil === null) continue
       row.leaseUntil = new Date(Math.max(row.leaseUntil.getTime(), until))
       renewed++
     }
@@ -160,7 +162,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
   async expireLeases(limit: number): Promise<ExpiredLeases> {
     const now = this.clock()
     const expired = [...this.rows.values()]
-      .filter((r) => r.task.status === 'in_process' && r.leaseUntil !== null && r.leaseUntil < now)
+      .filter((r) => may('expire', r) && r.leaseUntil !== null && r.leaseUntil < now)
       .sort((a, b) => (a.leaseUntil?.getTime() ?? 0) - (b.leaseUntil?.getTime() ?? 0))
       .slice(0, limit)
     const requeued: TaskId[] = []
@@ -211,7 +213,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
     const now = this.clock()
     const queued = new Set(this.outbox.map((e) => e.taskId))
     const lost = [...this.rows.values()]
-      .filter((r) => r.task.status === 'new' && !queued.has(r.task.id))
+      .filter((r) => may('claim', r) && !queued.has(r.task.id))
       .filter((r) => r.task.updatedAt.getTime() < now.getTime() - olderThanMs)
       .sort((a, b) => a.task.updatedAt.getTime() - b.task.updatedAt.getTime())
       .slice(0, limit)
@@ -226,7 +228,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
     const row = this.rows.get(id)
     if (!row || row.task.ownerKeyId !== ownerKeyId) return null
     const found = row.task.status
-    if (found !== 'error') return found
+    if (!may('redrive', row)) return found
     row.task = redriveTask(row.task, now)
     row.history.push({ status: 'new', at: now, reason: null })
     row.leaseUntil = null
@@ -238,7 +240,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
     const row = this.rows.get(id)
     if (!row || row.task.ownerKeyId !== ownerKeyId) return null
     const found = row.task.status
-    if (found !== 'new' && found !== 'scheduled') return found
+    if (!may('cancel', row)) return found
     row.task = cancelTask(row.task, now)
     row.history.push({ status: 'cancelled', at: now, reason: null })
     return found
@@ -273,7 +275,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
   private wake(rows: Row[], limit: number): TaskId[] {
     const now = this.clock()
     const due = rows
-      .filter((r) => r.task.status === 'scheduled')
+      .filter((r) => may('promote', r))
       .sort((a, b) => (a.task.runAt?.getTime() ?? 0) - (b.task.runAt?.getTime() ?? 0))
       .slice(0, limit)
     for (const row of due) {
@@ -292,3 +294,6 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
     this.outbox.push({ id: String(this.nextOutboxId++), kind: 'task.requested', taskId })
   }
 }
+
+/** Whether the domain's MOVES let `move` take this task from its status: the guard every store applies. */
+const may = (move: Move, row: Row) => movesFrom(move).includes(row.task.status)

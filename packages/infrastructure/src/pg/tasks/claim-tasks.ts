@@ -1,15 +1,15 @@
 import type { Claimed, KeyRoom } from '@request-tasker/application'
-import type { TaskId } from '@request-tasker/domain'
+import { movesFrom, type TaskId } from '@request-tasker/domain'
 import type { Queryable } from '../pool.js'
 import { type TaskRow, toTask } from './task-row.js'
 
-// The status guard (`status = 'new'`, re-checked after the row lock) makes a redelivered or concurrent claim of a
-// task take nothing, so it sends nothing. Per key, the oldest tasks go first, as many as the key has room for; the
+// The status guard ($8: the statuses a claim takes a task from, re-checked after the row lock) makes a redelivered
+// or concurrent claim of a task take nothing, so it sends nothing. Per key, the oldest tasks go first, as many as the key has room for; the
 // others wait `scheduled` as `key-busy` instead of holding a slot, and are woken when one frees (wakeKeyBusy).
 const CLAIM_TASKS = `
   with candidate as (
     select id, owner_key_id from tasks
-    where id = any($2::uuid[]) and status = 'new'
+    where id = any($2::uuid[]) and status = any($8::text[])
     for update
   ), ranked as (
     select id, owner_key_id, row_number() over (partition by owner_key_id order by id) as place
@@ -42,6 +42,9 @@ const CLAIM_TASKS = `
   union all
   select (null::tasks).*, id, owner_key_id from deferred`
 
+// A task a claim leaves waiting for its key goes from the same statuses (MOVES.waitForKey).
+const CLAIMABLE = movesFrom('claim')
+
 type ClaimRow = TaskRow & { deferred_id: TaskId | null; deferred_owner: string | null }
 
 export async function claimTasks(
@@ -61,6 +64,7 @@ export async function claimTasks(
     owners.map((o) => room.byOwner.get(o)),
     room.others,
     keyBusyWaitMs,
+    CLAIMABLE,
   ])
   const claimed = rows.filter((r) => r.deferred_id === null).map(toTask)
   const deferred = rows.flatMap((r) =>

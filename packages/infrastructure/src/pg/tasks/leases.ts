@@ -1,18 +1,19 @@
 import type { ExpiredLeases, HeldAttempt } from '@request-tasker/application'
-import { INTERRUPTED_MESSAGE, type TaskId } from '@request-tasker/domain'
+import { INTERRUPTED_MESSAGE, movesFrom, type TaskId } from '@request-tasker/domain'
 import type { Queryable } from '../pool.js'
 
-// Only an attempt still held (in_process, same attempt) is extended, and never shortened: the lease of a send
+// Only an attempt still held (its claim's status, $5, and the same attempt) is extended, and never shortened: the lease of a send
 // still running already covers its timeout.
 const RENEW_LEASES = `
   update tasks t
   set lease_until = greatest(t.lease_until, coalesce($1::timestamptz, now()) + $4::integer * interval '1 millisecond')
   from unnest($2::uuid[], $3::integer[]) as held (id, attempt)
-  where t.id = held.id and t.status = 'in_process' and t.attempts = held.attempt`
+  where t.id = held.id and t.status = any($5::text[]) and t.attempts = held.attempt`
 
 export async function renewLeases(db: Queryable, at: Date | null, held: readonly HeldAttempt[], graceMs: number) {
   if (held.length === 0) return 0
-  const { rowCount } = await db.query(RENEW_LEASES, [at, held.map((h) => h.taskId), held.map((h) => h.n), graceMs])
+  const values = [at, held.map((h) => h.taskId), held.map((h) => h.n), graceMs, movesFrom('record')]
+  const { rowCount } = await db.query(RENEW_LEASES, values)
   return rowCount ?? 0
 }
 
@@ -25,7 +26,7 @@ const EXPIRE_LEASES = `
   with expired as (
     select id, attempts - budget_from >= max_attempts as spent, updated_at as claimed_at
     from tasks
-    where status = 'in_process' and lease_until < coalesce($1::timestamptz, now())
+    where status = any($4::text[]) and lease_until < coalesce($1::timestamptz, now())
     order by lease_until
     limit $2
     for update skip locked
@@ -67,6 +68,7 @@ export async function expireLeases(db: Queryable, at: Date | null, limit: number
     at,
     limit,
     INTERRUPTED_MESSAGE,
+    movesFrom('expire'),
   ])
   return {
     requeued: rows.filter((r) => r.status === 'new').map((r) => r.id),

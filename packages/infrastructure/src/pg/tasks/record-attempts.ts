@@ -1,8 +1,9 @@
 import { type AttemptResult, deadLetterOf } from '@request-tasker/application'
+import { movesFrom } from '@request-tasker/domain'
 import type { Queryable } from '../pool.js'
 import { columnsOf } from './task-row.js'
 
-// Every attempt is kept; a task moves only while its claim still holds it (in_process, attempts = n), so a late
+// Every attempt is kept; a task moves only while its claim still holds it (in_process, $16, attempts = n), so a late
 // result after a requeue is history, not a status, and a re-recorded attempt changes nothing: the statement is safe
 // to run again after a connection broke, whether or not its first run committed. A retry is due `delay_ms` after
 // the database's now(), the clock every due time is compared with.
@@ -26,7 +27,7 @@ const RECORD_ATTEMPTS = `
         run_at = coalesce($1::timestamptz, now()) + i.delay_ms * interval '1 millisecond',
         wait_reason = case when i.next_status = 'scheduled' then 'retry' end
     from input i
-    where t.id = i.task_id and t.status = 'in_process' and t.attempts = i.attempt
+    where t.id = i.task_id and t.status = any($16::text[]) and t.attempts = i.attempt
     returning t.id, t.status, t.wait_reason, i.dead_letter
   ), history as (
     insert into task_statuses (task_id, status, at, reason)
@@ -38,7 +39,7 @@ const RECORD_ATTEMPTS = `
 
 export async function recordAttempts(db: Queryable, at: Date | null, results: readonly AttemptResult[]) {
   if (results.length === 0) return
-  await db.query(RECORD_ATTEMPTS, [at, ...attemptColumns(results)])
+  await db.query(RECORD_ATTEMPTS, [at, ...attemptColumns(results), movesFrom('record')])
 }
 
 // One array per column, in the order of the unnest above.

@@ -1,15 +1,16 @@
-import type { TaskId } from '@request-tasker/domain'
+import { movesFrom, type TaskId } from '@request-tasker/domain'
 import type { Queryable } from '../pool.js'
 
 // Each statement below puts tasks back to `new` with their status row and outbox entry, in one statement, so a
 // task is queued exactly when its status says so. skip locked: two taskers split the tasks instead of queueing one
-// twice.
+// twice. The statuses come from the domain's MOVES; these statements stay unnamed (planned with those values), so
+// Postgres still sees that the partial index on scheduled (or new) tasks serves them.
 
 // Scheduled tasks whose time has come, earliest first: a retry, a notBefore, a key-busy wait that ran out.
 const PROMOTE_DUE = `
   with due as (
     select id from tasks
-    where status = 'scheduled' and run_at <= coalesce($1::timestamptz, now())
+    where status = any($3::text[]) and run_at <= coalesce($1::timestamptz, now())
     order by run_at
     limit $2
     for update skip locked
@@ -28,7 +29,7 @@ const PROMOTE_DUE = `
 const WAKE_KEY_BUSY = `
   with woken as (
     select id from tasks
-    where status = 'scheduled' and wait_reason = 'key-busy' and owner_key_id = $2
+    where status = any($4::text[]) and wait_reason = 'key-busy' and owner_key_id = $2
     order by run_at
     limit $3
     for update skip locked
@@ -48,7 +49,7 @@ const WAKE_KEY_BUSY = `
 const REQUEUE_LOST = `
   with lost as (
     select t.id from tasks t
-    where t.status = 'new'
+    where t.status = any($4::text[])
       and t.updated_at < coalesce($1::timestamptz, now()) - $2::integer * interval '1 millisecond'
       and not exists (select from outbox o where o.task_id = t.id)
     order by t.updated_at
@@ -66,10 +67,12 @@ async function ids(db: Queryable, statement: string, values: unknown[]): Promise
   return rows.map((r) => r.id)
 }
 
-export const promoteDue = (db: Queryable, at: Date | null, limit: number) => ids(db, PROMOTE_DUE, [at, limit])
+export const promoteDue = (db: Queryable, at: Date | null, limit: number) =>
+  ids(db, PROMOTE_DUE, [at, limit, movesFrom('promote')])
 
 export const wakeKeyBusy = (db: Queryable, at: Date | null, ownerKeyId: string, limit: number) =>
-  ids(db, WAKE_KEY_BUSY, [at, ownerKeyId, limit])
+  ids(db, WAKE_KEY_BUSY, [at, ownerKeyId, limit, movesFrom('promote')])
 
+// Not a move: the task stays as it is, as claimable as it was, and only gets a message again.
 export const requeueLost = (db: Queryable, at: Date | null, olderThanMs: number, limit: number) =>
-  ids(db, REQUEUE_LOST, [at, olderThanMs, limit])
+  ids(db, REQUEUE_LOST, [at, olderThanMs, limit, movesFrom('claim')])
