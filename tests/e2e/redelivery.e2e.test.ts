@@ -75,7 +75,9 @@ it('moves an unreadable message to the dead-letter topic and reads on past it', 
   const [letter] = deadLetters
   expect(letter!.key?.toString()).toBe('garbage-key')
   expect(JSON.parse(letter!.value!.toString())).toEqual({
-    reason: expect.stringMatching(/^value is not JSON: /),
+    version: 1,
+    reason: 'unreadable',
+    detail: expect.stringMatching(/^value is not JSON: /),
     source: { topic: e2e.kafka.topics.tasks, partition: garbage.partition, offset: garbage.baseOffset },
     key: { encoding: 'utf8', data: 'garbage-key' },
     value: { encoding: 'utf8', data: 'not json {' },

@@ -131,6 +131,7 @@ describe('retries', () => {
           {
             key: id,
             value: {
+              version: 1,
               reason: 'gave-up',
               taskId: id,
               attemptCount: 1,

@@ -195,7 +195,9 @@ describe('runTaskConsumer', () => {
       {
         key: 'k1',
         value: {
-          reason: expect.stringMatching(/^value is not JSON: /),
+          version: 1,
+          reason: 'unreadable',
+          detail: expect.stringMatching(/^value is not JSON: /),
           source: source('1'),
           key: { encoding: 'utf8', data: 'k1' },
           value: { encoding: 'utf8', data: 'not json' },
@@ -204,7 +206,9 @@ describe('runTaskConsumer', () => {
       {
         key: 'k2',
         value: {
-          reason: 'taskId: must be a UUID',
+          version: 1,
+          reason: 'unreadable',
+          detail: 'taskId: must be a UUID',
           source: source('2'),
           key: { encoding: 'utf8', data: 'k2' },
           value: { encoding: 'utf8', data: '{"taskId":"nope"}' },
@@ -213,7 +217,9 @@ describe('runTaskConsumer', () => {
       {
         key: 'k3',
         value: {
-          reason: expect.stringMatching(/^value is not JSON: /),
+          version: 1,
+          reason: 'unreadable',
+          detail: expect.stringMatching(/^value is not JSON: /),
           source: source('3'),
           key: { encoding: 'utf8', data: 'k3' },
           value: { encoding: 'base64', data: '//4=' },

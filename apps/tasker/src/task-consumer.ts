@@ -1,3 +1,4 @@
+import { unreadableLetterOf } from '@request-tasker/application'
 import type { TaskId } from '@request-tasker/domain'
 import { ACKS_ALL, decodeTaskMessage, type Logger, type Topics } from '@request-tasker/infrastructure'
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs'
@@ -266,29 +267,11 @@ async function publishDeadLetters(
     acks: ACKS_ALL,
     messages: deadLetters.map(({ message, reason }) => ({
       key: message.key,
-      value: JSON.stringify(deadLetterOf(message, reason, topic, partition)),
+      value: JSON.stringify(unreadableLetterOf(message, reason, { topic, partition, offset: message.offset })),
     })),
   })
   deps.log.warn(
     { topic, partition, offsets: deadLetters.map((d) => d.message.offset), reasons: deadLetters.map((d) => d.reason) },
     'messages dead-lettered',
   )
-}
-
-function deadLetterOf(message: KafkaMessage, reason: string, topic: string, partition: number) {
-  return {
-    reason,
-    source: { topic, partition, offset: message.offset },
-    key: message.key === null ? null : asText(message.key),
-    value: message.value === null ? null : asText(message.value),
-  }
-}
-
-// UTF-8 text stays readable in the dead-letter topic; anything else is kept exactly as base64.
-function asText(bytes: Buffer): { encoding: 'utf8' | 'base64'; data: string } {
-  try {
-    return { encoding: 'utf8', data: new TextDecoder('utf-8', { fatal: true }).decode(bytes) }
-  } catch {
-    return { encoding: 'base64', data: bytes.toString('base64') }
-  }
 }

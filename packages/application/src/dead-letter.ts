@@ -1,10 +1,14 @@
 import type { Attempt, TaskId } from '@request-tasker/domain'
 
+/** The one message type of the dead-letter topic (`task.dead-lettered.v1`); a breaking change is a new version. */
+export type DeadLetter = GaveUp | Unreadable
+
 /**
- * What the dead-letter topic receives when a task gives up: its last outcome, without the response's headers and
- * body (read those with GET). `reason` tells it apart from an unreadable message dead-lettered by the consumer.
+ * A task that gave up (status `error`): its last outcome, without the response's headers and body (read those with
+ * GET). Written through the outbox by the statement that ends the task.
  */
-export type DeadLetter = {
+export type GaveUp = {
+  readonly version: 1
   readonly reason: 'gave-up'
   readonly taskId: TaskId
   readonly attemptCount: number
@@ -17,8 +21,23 @@ export type DeadLetter = {
   }
 }
 
-export function deadLetterOf({ taskId, n, startedAt, outcome }: Attempt): DeadLetter {
+/** A message of the tasks topic that names no task: kept byte for byte, so nothing is lost, and skipped. */
+export type Unreadable = {
+  readonly version: 1
+  readonly reason: 'unreadable'
+  /** Why it could not be read. */
+  readonly detail: string
+  readonly source: { readonly topic: string; readonly partition: number; readonly offset: string }
+  readonly key: Bytes | null
+  readonly value: Bytes | null
+}
+
+/** UTF-8 text stays readable; anything else is kept exactly, as base64. */
+export type Bytes = { readonly encoding: 'utf8' | 'base64'; readonly data: string }
+
+export function deadLetterOf({ taskId, n, startedAt, outcome }: Attempt): GaveUp {
   return {
+    version: 1,
     reason: 'gave-up',
     taskId,
     attemptCount: n,
@@ -28,5 +47,28 @@ export function deadLetterOf({ taskId, n, startedAt, outcome }: Attempt): DeadLe
       durationMs: outcome.durationMs,
       ...(outcome.kind === 'response' ? { httpStatusCode: outcome.httpStatusCode } : { error: outcome.error }),
     },
+  }
+}
+
+export function unreadableLetterOf(
+  message: { key: Uint8Array | null; value: Uint8Array | null },
+  detail: string,
+  source: Unreadable['source'],
+): Unreadable {
+  return {
+    version: 1,
+    reason: 'unreadable',
+    detail,
+    source,
+    key: message.key === null ? null : bytesOf(message.key),
+    value: message.value === null ? null : bytesOf(message.value),
+  }
+}
+
+function bytesOf(bytes: Uint8Array): Bytes {
+  try {
+    return { encoding: 'utf8', data: new TextDecoder('utf-8', { fatal: true }).decode(bytes) }
+  } catch {
+    return { encoding: 'base64', data: Buffer.from(bytes).toString('base64') }
   }
 }

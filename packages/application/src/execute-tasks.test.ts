@@ -113,6 +113,7 @@ describe('taskExecutor', () => {
       kind: 'task.dead-lettered',
       taskId: id,
       payload: {
+        version: 1,
         reason: 'gave-up',
         taskId: id,
         attemptCount: 2,

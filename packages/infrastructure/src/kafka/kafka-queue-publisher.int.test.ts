@@ -61,6 +61,7 @@ describe('kafkaQueuePublisher', () => {
     const newId = sequentialIds()
     const [sent, gaveUp] = [newId(), newId()]
     const payload: DeadLetter = {
+      version: 1,
       reason: 'gave-up',
       taskId: gaveUp,
       attemptCount: 2,

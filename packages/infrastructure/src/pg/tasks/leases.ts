@@ -53,7 +53,7 @@ const EXPIRE_LEASES = `
     -- The message deadLetterOf (application/dead-letter.ts) writes for an attempt that failed without a response.
     insert into outbox (kind, task_id, payload)
     select 'task.dead-lettered', id, jsonb_build_object(
-      'reason', 'gave-up', 'taskId', id, 'attemptCount', attempts,
+      'version', 1, 'reason', 'gave-up', 'taskId', id, 'attemptCount', attempts,
       'lastAttempt', jsonb_build_object(
         'n', attempts,
         'startedAt', to_char(claimed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
