@@ -29,8 +29,8 @@ import {
 import { loadConfig } from './config.js'
 import { startHealthServer } from './health-server.js'
 import { keepConsuming } from './keep-consuming.js'
-import { startPeriodicLoop } from './periodic-loop.js'
 import { createTaskConsumer, runTaskConsumer } from './task-consumer.js'
+import { startTaskLoops } from './task-loops.js'
 
 // Composition root of the tasker: outbox relay → Kafka → consumer → HTTP send → outcomes, plus the loops that
 // keep tasks moving: the lease keeper, the sweeper of run-out leases, the scheduler of due tasks and the reconciler
@@ -92,66 +92,23 @@ const executor = makeTaskExecutor({
   isUnavailable: isDatabaseUnavailable,
   warn: (err, message) => log.warn({ err }, message),
 })
-const publishPending = makePublishPending({ outbox: pgOutbox(pool), publisher: kafkaQueuePublisher(producer, topics) })
-const expireLeases = makeExpireLeases({ tasks })
-const promoteDue = makePromoteDue({ tasks })
-const requeueLost = makeRequeueLost({ tasks, afterMs: config.RECONCILE_AFTER_MS })
-const batch = config.RELAY_BATCH_SIZE
-
-const relay = startPeriodicLoop(
-  'outbox-relay',
-  async () => ({ more: (await publishPending(batch)) === batch }),
-  config.RELAY_POLL_MS,
-  log,
-)
-const listener = await listenForOutbox(pool, () => relay.wake(), log)
-// Every third of the grace, so a lease never runs out while this process still holds its task.
-const leaseKeeper = startPeriodicLoop(
-  'lease-keeper',
-  async () => {
-    await executor.renewLeases()
-    return { more: false }
+const loops = startTaskLoops({
+  publishPending: makePublishPending({ outbox: pgOutbox(pool), publisher: kafkaQueuePublisher(producer, topics) }),
+  renewLeases: () => executor.renewLeases(),
+  expireLeases: makeExpireLeases({ tasks }),
+  promoteDue: makePromoteDue({ tasks }),
+  requeueLost: makeRequeueLost({ tasks, afterMs: config.RECONCILE_AFTER_MS }),
+  batch: config.RELAY_BATCH_SIZE,
+  intervals: {
+    relayMs: config.RELAY_POLL_MS,
+    leaseGraceMs: config.LEASE_GRACE_MS,
+    sweepMs: config.SWEEP_INTERVAL_MS,
+    scheduleMs: config.SCHEDULE_INTERVAL_MS,
+    reconcileMs: config.RECONCILE_INTERVAL_MS,
   },
-  Math.max(100, Math.floor(config.LEASE_GRACE_MS / 3)),
   log,
-)
-const sweeper = startPeriodicLoop(
-  'lease-sweeper',
-  async () => {
-    const { requeued, interrupted } = await expireLeases(batch)
-    for (const taskId of requeued) log.warn({ taskId }, 'lease expired, task requeued')
-    for (const taskId of interrupted) log.error({ taskId }, 'lease expired with no attempts left, task ends in error')
-    if (requeued.length + interrupted.length > 0) relay.wake()
-    return { more: requeued.length + interrupted.length === batch }
-  },
-  config.SWEEP_INTERVAL_MS,
-  log,
-)
-// Due tasks go through the outbox like new ones: a retry is only as timely as this interval, and never lost.
-const scheduler = startPeriodicLoop(
-  'scheduler',
-  async () => {
-    const due = await promoteDue(batch)
-    if (due.length > 0) {
-      log.debug({ count: due.length }, 'due tasks queued')
-      relay.wake()
-    }
-    return { more: due.length === batch }
-  },
-  config.SCHEDULE_INTERVAL_MS,
-  log,
-)
-const reconciler = startPeriodicLoop(
-  'reconciler',
-  async () => {
-    const lost = await requeueLost(batch)
-    for (const taskId of lost) log.warn({ taskId }, 'task long new without a message, queued again')
-    if (lost.length > 0) relay.wake()
-    return { more: lost.length === batch }
-  },
-  config.RECONCILE_INTERVAL_MS,
-  log,
-)
+})
+const listener = await listenForOutbox(pool, loops.wakeRelay, log)
 
 // Registered before joining the group, which can take a session timeout: a SIGTERM then still stops cleanly.
 let consuming: { stop(): Promise<void> } | undefined
@@ -206,7 +163,7 @@ async function shutdown(signal: string) {
   deadline.unref()
   try {
     await consuming?.stop() // takes no more tasks, stores the outcomes of those in flight and commits them
-    await Promise.all([relay, leaseKeeper, sweeper, scheduler, reconciler].map((loop) => loop.stop()))
+    await loops.stop()
     await listener.close()
     await producer.disconnect()
     await Promise.all([probeAdmin.disconnect(), health.close()])
