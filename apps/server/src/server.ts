@@ -11,8 +11,9 @@ import { type Shedding, shedUnderPressure } from './http/load-shedding.js'
 import { replyNotFound, replyWithProblem } from './http/problem.js'
 import type { SubmissionLimit } from './http/submission-limit.js'
 import { healthRoutes, type ReadinessProbe } from './routes/health.js'
-import { type TaskUseCases, taskRoutes } from './routes/tasks.js'
+import { taskRoutes } from './routes/tasks.js'
 import { CHECK_TIMEOUTS_EVERY_MS, DEFAULT_TIMEOUTS, type ServerTimeouts } from './server-timeouts.js'
+import type { TaskUseCases } from './use-cases.js'
 
 export type ServerDeps = {
   useCases: TaskUseCases

@@ -1,13 +1,26 @@
 import {
+  type CancelTask,
+  type GetTask,
   type IdempotencyKeys,
   makeCancelTask,
   makeGetTask,
   makeRedriveTask,
   makeSubmitTask,
   makeSubmitTaskOnce,
+  type RedriveTask,
   type SubmitDeps,
+  type SubmitTask,
+  type SubmitTaskOnce,
 } from '@request-tasker/application'
-import type { TaskUseCases } from './routes/tasks.js'
+
+/** What the task routes call: main.ts and the tests build it with makeTaskUseCases, or fake it whole. */
+export type TaskUseCases = {
+  submitTask: SubmitTask
+  submitTaskOnce: SubmitTaskOnce
+  getTask: GetTask
+  redriveTask: RedriveTask
+  cancelTask: CancelTask
+}
 
 /** Every use case the routes call, over one repository and clock: main.ts and the tests wire them alike. */
 export function makeTaskUseCases(

@@ -3,9 +3,9 @@ import { DomainError, type DomainErrorCode } from '@request-tasker/domain'
 import { isDatabaseUnavailable, notReadyProblem } from '@request-tasker/infrastructure'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { components } from '../generated/openapi.js'
-import { NotReady } from '../routes/health.js'
 import { ApiKeyRejected } from './auth.js'
 import { Overloaded } from './load-shedding.js'
+import { NotReady } from './not-ready.js'
 import { TooManySubmissions } from './submission-limit.js'
 
 // How long a client should wait before retrying a 503; the cause is usually gone within seconds.

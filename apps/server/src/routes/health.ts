@@ -1,6 +1,7 @@
 import type { Readiness } from '@request-tasker/infrastructure'
 import type { FastifyPluginAsync } from 'fastify'
 import type { components } from '../generated/openapi.js'
+import { NotReady } from '../http/not-ready.js'
 import { cachedProbe } from './cached-probe.js'
 
 type Health = components['schemas']['Health']
@@ -8,14 +9,6 @@ type Ready = components['schemas']['Readiness']
 
 /** Asks every dependency the server needs; see buildServer's caller for which. */
 export type ReadinessProbe = () => Promise<Readiness>
-
-/** Thrown by the readiness route so the one problem mapper answers 503 naming the failed checks. */
-export class NotReady extends Error {
-  constructor(readonly readiness: Extract<Readiness, { status: 'failing' }>) {
-    super('not ready')
-    this.name = 'NotReady'
-  }
-}
 
 /**
  * Outside the API-key plugin: probes carry no key. The readiness result is shared for `readinessCacheMs` (see

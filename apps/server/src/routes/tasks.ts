@@ -1,21 +1,14 @@
 import { createHash } from 'node:crypto'
-import type { CancelTask, GetTask, RedriveTask, SubmitTask, SubmitTaskOnce } from '@request-tasker/application'
 import type { FastifyPluginAsync, RouteHandler } from 'fastify'
 import type { ApiKey } from '../config.js'
 import type { components } from '../generated/openapi.js'
 import { requireApiKey } from '../http/auth.js'
 import { parseSubmitTaskBody } from '../http/request-schema.js'
 import { limitSubmissions, type SubmissionLimit } from '../http/submission-limit.js'
+import type { TaskUseCases } from '../use-cases.js'
 import { toTaskViewJson } from './task-view.js'
 
 type Schemas = components['schemas']
-export type TaskUseCases = {
-  submitTask: SubmitTask
-  submitTaskOnce: SubmitTaskOnce
-  getTask: GetTask
-  redriveTask: RedriveTask
-  cancelTask: CancelTask
-}
 
 type SubmitRoute = { Body: unknown; Reply: { 200: Schemas['TaskCreated']; 201: Schemas['TaskCreated'] } }
 type GetRoute = { Params: { id: string }; Reply: Schemas['Task'] }
