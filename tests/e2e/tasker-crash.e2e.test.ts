@@ -12,8 +12,10 @@ const SHORT_LEASES = {
   LEASE_GRACE_MS: '1000',
   SWEEP_INTERVAL_MS: '500',
   KAFKA_SESSION_TIMEOUT_MS: '10000',
-  // One API key sends every task: it may use every send slot, as in a deployment with a single client.
+  // One API key sends every task to one origin: it may use every send slot, as a deployment with a single client and
+  // destination would set it.
   SEND_SLOTS_PER_KEY: '200',
+  FLOW_DEFAULT_PARALLELISM: '200',
 }
 
 it('sends all 1,000 tasks when the tasker is killed mid-run, resending at most those in flight', async () => {
@@ -57,13 +59,25 @@ it('sends all 1,000 tasks when the tasker is killed mid-run, resending at most t
   expect(sentTwice).toBeLessThanOrEqual(inFlight)
 
   // Every task in flight at the kill was requeued once by the sweeper, and its history shows both claims; it counts
-  // two attempts even when the first claim died before sending.
-  const { rows } = await e2e.db.pool.query<{ shape: string }>(
-    `select t.attempts || ':' || string_agg(s.status, ',' order by s.seq) as shape
+  // two attempts even when the first claim died before sending. A task may also have waited for a slot of its
+  // flow-control key (the dead tasker's leased sends count as in flight until their leases run out): such a detour,
+  // scheduled (parallelism) and back to new, is no claim and is left out of the shape.
+  const { rows } = await e2e.db.pool.query<{ attempts: number; statuses: string[]; reasons: Array<string | null> }>(
+    `select t.attempts, array_agg(s.status order by s.seq) as statuses, array_agg(s.reason order by s.seq) as reasons
      from tasks t join task_history s on s.task_id = t.id group by t.id`,
   )
   const shapes = new Map<string, number>()
-  for (const { shape } of rows) shapes.set(shape, (shapes.get(shape) ?? 0) + 1)
+  let waited = 0
+  for (const { attempts, statuses, reasons } of rows) {
+    const kept = statuses.filter((status, i) => {
+      const waitedHere = status === 'scheduled' && reasons[i] === 'parallelism'
+      const backFromWait = status === 'new' && statuses[i - 1] === 'scheduled' && reasons[i - 1] === 'parallelism'
+      return !waitedHere && !backFromWait
+    })
+    if (kept.length < statuses.length) waited++
+    const shape = `${attempts}:${kept.join(',')}`
+    shapes.set(shape, (shapes.get(shape) ?? 0) + 1)
+  }
   const requeued = shapes.get('2:new,in_process,new,in_process,done') ?? 0
   expect(Object.fromEntries(shapes)).toEqual({
     '1:new,in_process,done': TOTAL - requeued,
@@ -74,7 +88,8 @@ it('sends all 1,000 tasks when the tasker is killed mid-run, resending at most t
   console.log(
     `kill -9 tasker: ${TOTAL} tasks, ${sentTwice} sent twice, ${inFlight} were in flight ` +
       `(${atKill.done} done at the kill, ${seconds(restarted - started)} s after the first tasker started; ` +
-      `the new tasker finished the rest in ${seconds(finished - restarted)} s, ready included)`,
+      `the new tasker finished the rest in ${seconds(finished - restarted)} s, ready included; ${waited} waited ` +
+      'for a slot of their flow-control key meanwhile)',
   )
 })
 

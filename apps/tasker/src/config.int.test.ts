@@ -1,3 +1,4 @@
+import { roomyFlow } from '@request-tasker/application/testing'
 import { createTask, DEFAULT_RETRY_ON, MAX_TIMEOUT_MS, type TaskId } from '@request-tasker/domain'
 import { pgTaskRepository } from '@request-tasker/infrastructure'
 import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
@@ -33,7 +34,7 @@ describe('the lease and wait settings at the top of their ranges', () => {
     const tasks = pgTaskRepository(db.pool, { clock: () => now })
     await tasks.add([task])
 
-    const lease = { leaseGraceMs: LEASE_GRACE_MS, keyBusyWaitMs: KEY_BUSY_WAIT_MS }
+    const lease = { leaseGraceMs: LEASE_GRACE_MS, keyBusyWaitMs: KEY_BUSY_WAIT_MS, flow: roomyFlow }
     const { claimed } = await tasks.claim([task.id], lease, { byOwner: new Map(), others: 1 })
     expect(claimed.map((t) => t.id)).toEqual([task.id])
     expect(await tasks.renewLeases([{ taskId: task.id, n: 1 }], LEASE_GRACE_MS)).toBe(1)

@@ -16,6 +16,13 @@ export const taskerEnv = sharedEnv.extend({
   // the share wait as key-busy (no attempt spent) and are woken as its slots free, or after KEY_BUSY_WAIT_MS.
   SEND_SLOTS_PER_KEY: int(1, 10_000, 100),
   KEY_BUSY_WAIT_MS: int(100, 3_600_000, 30_000),
+  // Flow control (see packages/domain/src/flow-control.ts): what a key nobody configured may have in flight at once,
+  // across every tasker; the run of failures that opens a key's circuit, and how long it stays open.
+  FLOW_DEFAULT_PARALLELISM: int(1, 10_000, 50),
+  FLOW_BREAKER_FAILURES: int(1, 10_000, 10),
+  FLOW_BREAKER_COOLDOWN_MS: int(100, 3_600_000, 30_000),
+  // Longest a task waits for a slot of its flow-control key, or for its paused key, before it is looked at again.
+  FLOW_WAIT_MS: int(100, 3_600_000, 30_000),
   // Outcomes sent but not yet stored, at most, in count and bytes: claims wait beyond either, so sends never
   // outrun the writes of their outcomes and memory stays bounded whatever the body sizes.
   OUTCOME_BUFFER: int(1, 10_000, 200),

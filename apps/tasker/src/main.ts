@@ -89,6 +89,13 @@ const executor = makeTaskExecutor({
   random: Math.random,
   leaseGraceMs: config.LEASE_GRACE_MS,
   keyBusyWaitMs: config.KEY_BUSY_WAIT_MS,
+  flow: {
+    parallelism: config.FLOW_DEFAULT_PARALLELISM,
+    breaker: { failures: config.FLOW_BREAKER_FAILURES, coolDownMs: config.FLOW_BREAKER_COOLDOWN_MS },
+    waitMs: config.FLOW_WAIT_MS,
+  },
+  onCircuit: ({ ownerKeyId, key, circuit }) => log.warn({ ownerKeyId, flowKey: key, circuit }, 'circuit changed'),
+  onQueued: () => loops.wakeRelay(),
   isUnavailable: isDatabaseUnavailable,
   warn: (err, message) => log.warn({ err }, message),
 })

@@ -1,5 +1,11 @@
 import { makeTaskExecutor, type OutboxEntry, SendCapacity } from '@request-tasker/application'
-import { InMemoryStore, okResponse, retryDefaults, ScriptedSender } from '@request-tasker/application/testing'
+import {
+  InMemoryStore,
+  okResponse,
+  retryDefaults,
+  roomyFlow,
+  ScriptedSender,
+} from '@request-tasker/application/testing'
 import {
   createTask,
   DEFAULT_RETRY_ON,
@@ -73,6 +79,7 @@ function world(send: (request: OutboundRequest) => SendOutcome | Promise<SendOut
         random: () => 0.5,
         leaseGraceMs: 10_000,
         keyBusyWaitMs: 10_000,
+        flow: roomyFlow,
         isUnavailable: () => false,
         warn: () => {},
       })

@@ -13,6 +13,7 @@ import {
   okResponse,
   RecordingPublisher,
   retryDefaults,
+  roomyFlow,
   ScriptedSender,
   sequentialIds,
 } from './testing/index.js'
@@ -49,6 +50,7 @@ function setup(respond?: ConstructorParameters<typeof ScriptedSender>[0], limits
     random: () => 0.5,
     leaseGraceMs: 500,
     keyBusyWaitMs: 60_000,
+    flow: roomyFlow,
     isUnavailable: (err) => (err as Error).message === 'database unreachable',
     warn: (_err, message) => warnings.push(message),
   })
@@ -271,7 +273,7 @@ describe('taskExecutor', () => {
     const id = await submitOne()
     const { claimed } = await store.claim(
       [id],
-      { leaseGraceMs: 0, keyBusyWaitMs: 0 },
+      { leaseGraceMs: 0, keyBusyWaitMs: 0, flow: roomyFlow },
       { byOwner: new Map(), others: 1 },
     )
     clock.advance(2000)

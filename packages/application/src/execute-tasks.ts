@@ -1,5 +1,14 @@
-import { type Attempt, nextStep, type SendOutcome, type Task, type TaskId } from '@request-tasker/domain'
+import {
+  type Attempt,
+  type FlowDefaults,
+  nextStep,
+  type SendOutcome,
+  signalOf,
+  type Task,
+  type TaskId,
+} from '@request-tasker/domain'
 import { groupCommit } from './group-commit.js'
+import type { CircuitChange, FlowObservation } from './outcome-plan.js'
 import type { HttpSender } from './ports/http-sender.js'
 import type { AttemptResult, HeldAttempt, TaskRepository } from './ports/task-repository.js'
 import type { SendCapacity } from './send-capacity.js'
@@ -25,6 +34,12 @@ export type ExecuteDeps = {
   leaseGraceMs: number
   /** Longest a task waits for its key's share of slots before it is queued again anyway. */
   keyBusyWaitMs: number
+  /** The deployment's defaults for flow-control keys (see FlowDefaults). */
+  flow: FlowDefaults
+  /** Told when a flow-control key's circuit opens or closes. */
+  onCircuit?: (change: CircuitChange) => void
+  /** Told when waiting tasks were queued again (woken), so the relay publishes them without waiting for its poll. */
+  onQueued?: () => void
   /** Whether an error means the store could not be reached, so the same write may simply be tried again. */
   isUnavailable: (err: unknown) => boolean
   /** Told of failures nobody awaits: a wake-up of waiting tasks that did not happen (their wait then runs out). */
@@ -49,12 +64,12 @@ export function makeTaskExecutor(deps: ExecuteDeps): TaskExecutor {
   // Calls from several partitions that overlap share one claim statement and so one commit.
   const claim = groupCommit(
     async (idLists: Array<readonly TaskId[]>) => {
-      const lease = { leaseGraceMs: deps.leaseGraceMs, keyBusyWaitMs: deps.keyBusyWaitMs }
+      const policy = { leaseGraceMs: deps.leaseGraceMs, keyBusyWaitMs: deps.keyBusyWaitMs, flow: deps.flow }
       const room = { byOwner: capacity.roomByOwner(), others: capacity.limits.slotsPerKey }
-      const { claimed, deferred } = await tasks.claim(idLists.flat(), lease, room)
+      const { claimed, deferred } = await tasks.claim(idLists.flat(), policy, room)
       // Counted before the next batch reads the room: a claim of the same key may follow at once.
       for (const task of claimed) capacity.assign(task.ownerKeyId)
-      for (const { ownerKeyId } of deferred) waitingOwners.add(ownerKeyId)
+      for (const { ownerKeyId, reason } of deferred) if (reason === 'key-busy') waitingOwners.add(ownerKeyId)
       const byId = new Map(claimed.map((t) => [t.id, t]))
       return idLists.map((ids) =>
         ids.map((id) => {
@@ -97,9 +112,22 @@ export function makeTaskExecutor(deps: ExecuteDeps): TaskExecutor {
       for (const [owner, slots] of freed) {
         if (!waitingOwners.has(owner)) continue
         const woken = await tasks.wakeKeyBusy(owner, slots)
+        if (woken.length > 0) deps.onQueued?.()
         if (woken.length < slots) waitingOwners.delete(owner)
       }
       return owners.map(() => undefined)
+    },
+    { maxBatch, isUnavailable },
+  )
+
+  // What each ended send tells about its flow-control key, many sends per write; a send that ended also frees a slot
+  // of its key, for a task of the key waiting for one. Advisory: a lost observation only costs a wake-up.
+  const observe = groupCommit(
+    async (observations: FlowObservation[]) => {
+      const { changes, woken } = await tasks.observe(observations, deps.flow)
+      for (const change of changes) deps.onCircuit?.(change)
+      if (woken > 0) deps.onQueued?.()
+      return observations.map(() => undefined)
     },
     { maxBatch, isUnavailable },
   )
@@ -125,6 +153,10 @@ export function makeTaskExecutor(deps: ExecuteDeps): TaskExecutor {
     }
     const bytes = sizeOf(result.attempt.outcome)
     capacity.sent(task.ownerKeyId, bytes)
+    const signal = signalOf(result.attempt.outcome, deps.now())
+    observe({ ownerKeyId: task.ownerKeyId, flowKey: task.flowKey, signal }).catch((err: unknown) =>
+      deps.warn(err, 'flow-control state not updated'),
+    )
     if (waitingOwners.has(task.ownerKeyId)) {
       wake(task.ownerKeyId).catch((err: unknown) => deps.warn(err, 'waking tasks of a busy key failed'))
     }

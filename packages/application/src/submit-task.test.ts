@@ -46,6 +46,7 @@ describe('submitTask', () => {
         body: new TextEncoder().encode('hi'),
         timeoutMs: 5000,
       },
+      flowKey: 'https://x.test',
       status: 'new',
       attempts: 0,
       budgetFrom: 0,

@@ -8,6 +8,7 @@
 // - RetryPolicy: a task's attempt budget, backoff and which outcomes are retryable (see retry-policy.ts).
 export * from './attempt.js'
 export * from './errors.js'
+export * from './flow-control.js'
 export * from './outbound-request.js'
 export * from './retry-policy.js'
 export * from './schedule.js'

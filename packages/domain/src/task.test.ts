@@ -24,6 +24,7 @@ describe('task', () => {
       id: 'id-1',
       ownerKeyId: 'k',
       request,
+      flowKey: new URL(request.url).origin,
       status: 'new',
       attempts: 0,
       budgetFrom: 0,

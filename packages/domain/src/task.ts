@@ -52,9 +52,17 @@ export function movesFrom(move: Move): TaskStatus[] {
   return [...MOVES[move].from]
 }
 
-// Why a scheduled task waits: its next retry, the notBefore (or delayMs) it was submitted with, or a send slot
-// for its API key, whose share of a tasker's slots was in use.
-export const WAIT_REASONS = ['retry', 'not-before', 'key-busy'] as const
+// Why a scheduled task waits: its next retry, the notBefore (or delayMs) it was submitted with, a send slot for its
+// API key (whose share of a tasker's slots was in use), or its flow-control key (see flow-control.ts).
+export const WAIT_REASONS = [
+  'retry',
+  'not-before',
+  'key-busy',
+  'rate-limited',
+  'parallelism',
+  'paused',
+  'circuit-open',
+] as const
 export type WaitReason = (typeof WAIT_REASONS)[number]
 
 /** A scheduled task's due time and why it waits. */
@@ -64,6 +72,8 @@ export type Task = {
   readonly id: TaskId
   readonly ownerKeyId: string
   readonly request: OutboundRequest
+  /** Whose limits the task's sends count against, within its owner's keys: by default its URL's origin. */
+  readonly flowKey: string
   readonly status: TaskStatus
   /** Attempts started so far; the claim of a send increments it. */
   readonly attempts: number
@@ -85,15 +95,17 @@ export function createTask(args: {
   request: OutboundRequest
   retry: RetryPolicy
   runAt?: Date | null
+  flowKey?: string
   now: Date
 }): Task {
-  const { id, ownerKeyId, request, retry, runAt = null, now } = args
+  const { id, ownerKeyId, request, retry, runAt = null, now, flowKey = originOf(request.url) } = args
   const status = runAt === null ? 'new' : 'scheduled'
   const waitReason = runAt === null ? null : 'not-before'
   return {
     id,
     ownerKeyId,
     request,
+    flowKey,
     status,
     attempts: 0,
     budgetFrom: 0,
@@ -103,6 +115,11 @@ export function createTask(args: {
     createdAt: now,
     updatedAt: now,
   }
+}
+
+/** A URL's origin (scheme, host, port), the flow-control key of a task that names none. */
+export function originOf(url: string): string {
+  return new URL(url).origin
 }
 
 /** `wait` is given exactly when moving to `scheduled`. */

@@ -286,10 +286,13 @@ export interface components {
         /**
          * @description Why a `scheduled` task waits: `retry`, its next attempt after a retryable outcome; `not-before`, the
          *     `notBefore` or `delayMs` it was submitted with; `key-busy`, a send slot for its API key, which already uses
-         *     its share of a tasker's slots (no attempt is spent waiting; it is sent as soon as one of them frees).
+         *     its share of a tasker's slots. The others are its flow-control key's (see `/flow-controls`):
+         *     `rate-limited`, a token of its rate (or the Retry-After its destination asked for); `parallelism`, one of its
+         *     requests in flight to end; `paused`, its resume; `circuit-open`, the end of its circuit's cool-down. No
+         *     attempt is spent waiting.
          * @enum {string}
          */
-        WaitReason: "retry" | "not-before" | "key-busy";
+        WaitReason: "retry" | "not-before" | "key-busy" | "rate-limited" | "parallelism" | "paused" | "circuit-open";
         StatusChange: {
             status: components["schemas"]["TaskStatus"];
             /** Format: date-time */

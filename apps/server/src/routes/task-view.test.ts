@@ -8,6 +8,7 @@ const task: Task = {
   id: '00000000-0000-7000-8000-000000000001' as TaskId,
   ownerKeyId: 'alice',
   request: { method: 'GET', url: 'https://example.com/', headers: [], body: null, timeoutMs: 1000 },
+  flowKey: 'https://example.com',
   status: 'done',
   attempts: 1,
   budgetFrom: 0,

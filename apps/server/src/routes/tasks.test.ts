@@ -1,5 +1,5 @@
 import { makeTaskExecutor, SendCapacity } from '@request-tasker/application'
-import { okResponse, retryDefaults, ScriptedSender } from '@request-tasker/application/testing'
+import { okResponse, retryDefaults, roomyFlow, ScriptedSender } from '@request-tasker/application/testing'
 import { DEFAULT_RETRY_ON, type SendOutcome, type TaskId } from '@request-tasker/domain'
 import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
@@ -26,6 +26,7 @@ async function sendWith({ store, clock }: Server, id: string, outcome: SendOutco
     random: () => 0.5,
     leaseGraceMs: 1000,
     keyBusyWaitMs: 1000,
+    flow: roomyFlow,
     isUnavailable: () => false,
     warn: () => {},
   })
@@ -61,6 +62,7 @@ describe('POST /tasks', () => {
         body: new TextEncoder().encode('{"qty":2}'),
         timeoutMs: 2500,
       },
+      flowKey: 'https://example.com',
       status: 'new',
       attempts: 0,
       budgetFrom: 0,

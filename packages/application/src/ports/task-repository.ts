@@ -1,4 +1,15 @@
-import type { Attempt, NextStep, SendErrorCode, Task, TaskId, TaskStatus, WaitReason } from '@request-tasker/domain'
+import type {
+  Attempt,
+  FlowDefaults,
+  NextStep,
+  SendErrorCode,
+  Task,
+  TaskId,
+  TaskStatus,
+  WaitReason,
+} from '@request-tasker/domain'
+import type { ClaimPolicy } from '../claim-plan.js'
+import type { CircuitChange, FlowObservation } from '../outcome-plan.js'
 
 /** One attempt without its response's headers and body: what a list of attempts shows. */
 export type AttemptSummary = {
@@ -39,10 +50,10 @@ export type AttemptResult = { readonly attempt: Attempt; readonly next: NextStep
  */
 export type KeyRoom = { readonly byOwner: ReadonlyMap<string, number>; readonly others: number }
 
-/** The tasks a claim took, and those it left waiting for their key (see KeyRoom). */
+/** The tasks a claim took, and those it left waiting (see planClaim) with why. */
 export type Claimed = {
   readonly claimed: readonly Task[]
-  readonly deferred: ReadonlyArray<{ readonly id: TaskId; readonly ownerKeyId: string }>
+  readonly deferred: ReadonlyArray<{ readonly id: TaskId; readonly ownerKeyId: string; readonly reason: WaitReason }>
 }
 
 /** An attempt a tasker still holds (sending, or its outcome not yet stored), whose lease it keeps alive. */
@@ -68,15 +79,21 @@ export interface TaskRepository {
   // caller's: taskers whose clocks disagree then agree on when a lease runs out and when a task is due.
 
   /**
-   * Moves the given tasks from `new` to `in_process`, oldest first per key within `room`, and leases each for its
-   * timeout plus `leaseGraceMs`; tasks past their key's room wait `scheduled` as `key-busy` for `keyBusyWaitMs` at
-   * most (wakeKeyBusy wakes them sooner). A redelivered message for a claimed or finished task takes nothing.
+   * Takes the given tasks that are claimable, as planClaim decides with their flow-control keys locked: the taken
+   * go `in_process`, leased for their timeout plus `leaseGraceMs`; the others wait `scheduled`, each with its reason
+   * and time (wakeKeyBusy and observe wake some sooner). A redelivered message for a claimed or finished task takes
+   * nothing.
    */
-  claim(
-    ids: readonly TaskId[],
-    lease: { readonly leaseGraceMs: number; readonly keyBusyWaitMs: number },
-    room: KeyRoom,
-  ): Promise<Claimed>
+  claim(ids: readonly TaskId[], policy: ClaimPolicy, room: KeyRoom): Promise<Claimed>
+  /**
+   * Applies what ended sends told about their flow-control keys (planOutcomes), with the keys locked, and wakes,
+   * per send that ended, one task of that key waiting for a free slot. Returns the circuits that changed, and how
+   * many tasks it woke.
+   */
+  observe(
+    observations: readonly FlowObservation[],
+    flow: FlowDefaults,
+  ): Promise<{ changes: CircuitChange[]; woken: number }>
   /**
    * Stores every attempt and moves its task as its verdict says (done, error, or scheduled `delayMs` from now), but
    * only while the task is still held by the claim that made the attempt: a late result after a requeue is kept as

@@ -1,4 +1,4 @@
-import type { OutboundRequest, SendOutcome, TaskId } from '@request-tasker/domain'
+import type { FlowDefaults, OutboundRequest, SendOutcome, TaskId } from '@request-tasker/domain'
 import type { HttpSender } from '../ports/http-sender.js'
 import type { OutboxEntry, QueuePublisher } from '../ports/outbox.js'
 import type { TargetPolicy } from '../ports/target-policy.js'
@@ -51,6 +51,13 @@ export function refusingTargets(...hosts: string[]): TargetPolicy {
     check: (url) =>
       hosts.includes(new URL(url).hostname) ? [{ path: 'url', message: 'the address range is not allowed' }] : [],
   }
+}
+
+/** Flow-control defaults that hold nothing back, for tests about something else: no key's limit is ever reached. */
+export const roomyFlow: FlowDefaults = {
+  parallelism: 10_000,
+  breaker: { failures: 10_000, coolDownMs: 1_000 },
+  waitMs: 60_000,
 }
 
 /** The server's default retry settings, as submitTask takes them. */

@@ -2,10 +2,13 @@ import {
   type Attempt,
   attemptsLeft,
   cancelTask,
+  type FlowDefaults,
+  type FlowState,
   INTERRUPTED_MESSAGE,
   type Move,
   movesFrom,
   moveTask,
+  newFlowState,
   type OutboundRequest,
   redriveTask,
   type Task,
@@ -14,7 +17,9 @@ import {
   type Wait,
   type WaitReason,
 } from '@request-tasker/domain'
+import { type ClaimPolicy, flowKeyId, type KeyAtClaim, planClaim } from '../claim-plan.js'
 import { deadLetterOf } from '../dead-letter.js'
+import { type CircuitChange, type FlowObservation, planOutcomes } from '../outcome-plan.js'
 import type { IdempotencyHolder, IdempotencyKeys } from '../ports/idempotency-keys.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
 import type {
@@ -47,6 +52,8 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
   readonly outbox: OutboxEntry[] = []
   /** Idempotency keys by owner and key. */
   readonly keys = new Map<string, { bodyHash: string; taskId: TaskId; createdAt: Date }>()
+  /** Flow-control keys' states, by flowKeyId. */
+  readonly flowKeys = new Map<string, FlowState>()
   private nextOutboxId = 1
   private readonly draining = new Set<string>()
 
@@ -101,32 +108,64 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
     }
   }
 
-  async claim(
-    ids: readonly TaskId[],
-    { leaseGraceMs, keyBusyWaitMs }: { leaseGraceMs: number; keyBusyWaitMs: number },
-    room: KeyRoom,
-  ): Promise<Claimed> {
+  async claim(ids: readonly TaskId[], policy: ClaimPolicy, room: KeyRoom): Promise<Claimed> {
     const now = this.clock()
+    // Oldest first, as the Postgres claim orders by id.
+    const rows = [...new Set(ids)]
+      .sort()
+      .flatMap((id) => this.rows.get(id) ?? [])
+      .filter((row) => may('claim', row))
+    const candidates = rows.map(({ task }) => ({ id: task.id, ownerKeyId: task.ownerKeyId, flowKey: task.flowKey }))
+    const plan = planClaim(candidates, this.keysOf(candidates, now), room, now, policy)
+    this.saveKeys(plan.keys)
     const claimed: Task[] = []
-    const deferred: Array<{ id: TaskId; ownerKeyId: string }> = []
-    const taken = new Map<string, number>()
-    // Oldest first per key, as the Postgres claim orders by id.
-    for (const id of [...new Set(ids)].sort()) {
-      const row = this.rows.get(id)
-      if (!row || !may('claim', row)) continue
-      const owner = row.task.ownerKeyId
-      const place = (taken.get(owner) ?? 0) + 1
-      taken.set(owner, place)
-      if (place > (room.byOwner.get(owner) ?? room.others)) {
-        this.move(row, 'scheduled', now, { runAt: new Date(now.getTime() + keyBusyWaitMs), reason: 'key-busy' })
-        deferred.push({ id, ownerKeyId: owner })
-        continue
-      }
+    for (const id of plan.claim) {
+      const row = this.rows.get(id)!
       this.move(row, 'in_process', now)
-      row.leaseUntil = new Date(now.getTime() + row.task.request.timeoutMs + leaseGraceMs)
+      row.leaseUntil = new Date(now.getTime() + row.task.request.timeoutMs + policy.leaseGraceMs)
       claimed.push(row.task)
     }
-    return { claimed, deferred }
+    for (const { id, reason, runAt } of plan.hold) this.move(this.rows.get(id)!, 'scheduled', now, { runAt, reason })
+    return { claimed, deferred: plan.hold.map(({ id, ownerKeyId, reason }) => ({ id, ownerKeyId, reason })) }
+  }
+
+  async observe(
+    observations: readonly FlowObservation[],
+    flow: FlowDefaults,
+  ): Promise<{ changes: CircuitChange[]; woken: number }> {
+    const now = this.clock()
+    const keys = this.keysOf(
+      observations.map((o) => ({ ownerKeyId: o.ownerKeyId, flowKey: o.flowKey })),
+      now,
+    )
+    const plan = planOutcomes(observations, keys, now, flow)
+    this.saveKeys(plan.keys)
+    let woken = 0
+    for (const { ownerKeyId, key, sends } of plan.ended) {
+      const waiting = [...this.rows.values()].filter(
+        (r) => r.task.ownerKeyId === ownerKeyId && r.task.flowKey === key && r.task.waitReason === 'parallelism',
+      )
+      woken += this.wake(waiting, sends).length
+    }
+    return { changes: [...plan.changes], woken }
+  }
+
+  /** A flow-control key's state (a fresh one the first time), and its sends in flight. */
+  flowKey(ownerKeyId: string, key: string, now = this.clock()): KeyAtClaim {
+    const state = this.flowKeys.get(flowKeyId(ownerKeyId, key)) ?? newFlowState(now)
+    const inFlight = [...this.rows.values()].filter(
+      (r) => r.task.ownerKeyId === ownerKeyId && r.task.flowKey === key && r.task.status === 'in_process',
+    ).length
+    return { ownerKeyId, key, state, inFlight }
+  }
+
+  private keysOf(items: ReadonlyArray<{ ownerKeyId: string; flowKey: string }>, now: Date): KeyAtClaim[] {
+    const ids = new Map(items.map((i) => [flowKeyId(i.ownerKeyId, i.flowKey), i]))
+    return [...ids.values()].map((i) => this.flowKey(i.ownerKeyId, i.flowKey, now))
+  }
+
+  private saveKeys(keys: ReadonlyArray<Omit<KeyAtClaim, 'inFlight'>>): void {
+    for (const k of keys) this.flowKeys.set(flowKeyId(k.ownerKeyId, k.key), k.state)
   }
 
   async recordAttempts(results: readonly AttemptResult[]): Promise<void> {

@@ -13,7 +13,7 @@ import { beforeEach, describe, expect, it } from 'vitest'
 import { deadLetterOf } from '../dead-letter.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
 import type { AttemptResult, AttemptSummary, KeyRoom, TaskRepository } from '../ports/task-repository.js'
-import { manualClock, sequentialIds } from './fakes.js'
+import { manualClock, roomyFlow, sequentialIds } from './fakes.js'
 
 /** A fresh, empty store for each test, whose own clock (for Postgres, the database's) reads `clock`. */
 export type OpenStore = (clock: () => Date) => Promise<{ tasks: TaskRepository; outbox: Outbox }>
@@ -22,7 +22,7 @@ const T0 = new Date('2026-01-01T00:00:00.000Z')
 const at = (ms: number) => new Date(T0.getTime() + ms)
 const OWNER = 'key-1'
 const GRACE_MS = 500
-const LEASE = { leaseGraceMs: GRACE_MS, keyBusyWaitMs: 60_000 }
+const LEASE = { leaseGraceMs: GRACE_MS, keyBusyWaitMs: 60_000, flow: roomyFlow }
 /** Room for every task a test claims, whatever its key. */
 const ANY_ROOM: KeyRoom = { byOwner: new Map(), others: 1_000 }
 
@@ -845,8 +845,8 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
 
         expect(claimed.map((t) => t.id).sort()).toEqual([mine[0]!.id, theirs.id].sort())
         expect([...deferred].sort((a, b) => a.id.localeCompare(b.id))).toEqual([
-          { id: mine[1]!.id, ownerKeyId: OWNER },
-          { id: mine[2]!.id, ownerKeyId: OWNER },
+          { id: mine[1]!.id, ownerKeyId: OWNER, reason: 'key-busy' },
+          { id: mine[2]!.id, ownerKeyId: OWNER, reason: 'key-busy' },
         ])
         expect(await tasks.findOwned(mine[1]!.id, OWNER)).toMatchObject({
           task: { status: 'scheduled', attempts: 0, waitReason: 'key-busy', runAt: at(10 + LEASE.keyBusyWaitMs) },

@@ -1,5 +1,5 @@
 import { groupCommit } from '@request-tasker/application'
-import { describeTaskStoreContract } from '@request-tasker/application/testing'
+import { describeTaskStoreContract, roomyFlow } from '@request-tasker/application/testing'
 import { createTask, DEFAULT_RETRY_ON, type Task, type TaskId } from '@request-tasker/domain'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from '../testing/test-database.js'
@@ -95,7 +95,7 @@ describe('pgTaskRepository under concurrency', () => {
     const retry = { maxAttempts: 1, backoff: { baseMs: 1, maxMs: 1 }, retryOn: DEFAULT_RETRY_ON }
     await tasks.add([createTask({ id, ownerKeyId: 'key-1', request, retry, now })])
 
-    const lease = { leaseGraceMs: 0, keyBusyWaitMs: 1_000 }
+    const lease = { leaseGraceMs: 0, keyBusyWaitMs: 1_000, flow: roomyFlow }
     const room = { byOwner: new Map(), others: 10 }
     const results = await Promise.all([tasks.claim([id], lease, room), tasks.claim([id], lease, room)])
 

@@ -1,10 +1,11 @@
 import type { TaskRepository } from '@request-tasker/application'
 import type { Task } from '@request-tasker/domain'
-import type { Queryable } from './pool.js'
+import type pg from 'pg'
 import { addTask, addTaskOnce, addTasks } from './tasks/add-tasks.js'
 import { claimTasks } from './tasks/claim-tasks.js'
 import { findOwned } from './tasks/find-task.js'
 import { expireLeases, renewLeases } from './tasks/leases.js'
+import { observeOutcomes } from './tasks/observe-outcomes.js'
 import { cancelTask, redriveTask } from './tasks/owner-actions.js'
 import { recordAttempts } from './tasks/record-attempts.js'
 import { promoteDue, requeueLost, wakeKeyBusy } from './tasks/requeue.js'
@@ -17,7 +18,7 @@ const BATCHED_BODY_MAX_BYTES = 64 * 1024
  * The tasks table and what goes with it, one statement per operation in pg/tasks. `clock` is for tests only: it
  * pins the instant the tasker's statements run at, which is otherwise the database's own (see StoreClock).
  */
-export function pgTaskRepository(db: Queryable, { clock }: { clock?: StoreClock } = {}): TaskRepository {
+export function pgTaskRepository(db: pg.Pool, { clock }: { clock?: StoreClock } = {}): TaskRepository {
   const at = () => instantOf(clock)
   return {
     async add(tasks) {
@@ -35,7 +36,8 @@ export function pgTaskRepository(db: Queryable, { clock }: { clock?: StoreClock 
     redrive: (id, ownerKeyId, now) => redriveTask(db, id, ownerKeyId, now),
     cancel: (id, ownerKeyId, now) => cancelTask(db, id, ownerKeyId, now),
 
-    claim: (ids, lease, room) => claimTasks(db, at(), ids, lease, room),
+    claim: (ids, policy, room) => claimTasks(db, at(), ids, policy, room),
+    observe: (observations, flow) => observeOutcomes(db, at(), observations, flow),
     recordAttempts: (results) => recordAttempts(db, at(), results),
     renewLeases: (held, graceMs) => renewLeases(db, at(), held, graceMs),
     expireLeases: (limit) => expireLeases(db, at(), limit),

@@ -11,28 +11,29 @@ const ADD_TASK = `
   with task as (
     insert into tasks (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts,
                        budget_from, max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at, wait_reason,
-                       created_at, updated_at, initial_status)
-    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $8)
+                       created_at, updated_at, flow_key, initial_status)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $8)
     returning id, status
   )
   insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'`
 
 // Many tasks at once, each parameter one column as an array. A task with the default retry lists has null there and
-// $19 holds them once: Postgres then parses that JSON once per statement, not once per task, where it was the
+// $20 holds them once: Postgres then parses that JSON once per statement, not once per task, where it was the
 // largest part of the statement's own work.
 const ADD_TASKS = `
   with task as (
     insert into tasks (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts,
                        budget_from, max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at, wait_reason,
-                       created_at, updated_at, initial_status)
+                       created_at, updated_at, flow_key, initial_status)
     select id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts, budget_from,
-           max_attempts, backoff_base_ms, backoff_max_ms, coalesce(retry_on, $19::jsonb), run_at, wait_reason,
-           created_at, updated_at, status
+           max_attempts, backoff_base_ms, backoff_max_ms, coalesce(retry_on, $20::jsonb), run_at, wait_reason,
+           created_at, updated_at, flow_key, status
     from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bytea[], $7::integer[], $8::text[],
                 $9::integer[], $10::integer[], $11::integer[], $12::integer[], $13::integer[], $14::jsonb[],
-                $15::timestamptz[], $16::text[], $17::timestamptz[], $18::timestamptz[])
+                $15::timestamptz[], $16::text[], $17::timestamptz[], $18::timestamptz[], $19::text[])
       as t (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts, budget_from,
-            max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at, wait_reason, created_at, updated_at)
+            max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at, wait_reason, created_at, updated_at,
+            flow_key)
     returning id, status
   )
   insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'`
@@ -42,18 +43,18 @@ const ADD_TASKS = `
 const ADD_TASK_ONCE = `
   with claimed as (
     insert into task_idempotency (owner_key_id, key, body_hash, task_id, created_at)
-    values ($2, $19, $20, $1, $17)
+    values ($2, $20, $21, $1, $17)
     on conflict (owner_key_id, key) do update
       set body_hash = excluded.body_hash, task_id = excluded.task_id, created_at = excluded.created_at
-      where task_idempotency.created_at < $21
+      where task_idempotency.created_at < $22
     returning task_id
   ), task as (
     insert into tasks (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts,
                        budget_from, max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at, wait_reason,
-                       created_at, updated_at, initial_status)
+                       created_at, updated_at, flow_key, initial_status)
     select $1::uuid, $2::text, $3::text, $4::text, $5::jsonb, $6::bytea, $7::integer, $8::text, $9::integer,
-           $10::integer, $11::integer, $12::integer, $13::integer, coalesce($14::jsonb, $22::jsonb), $15::timestamptz,
-           $16::text, $17::timestamptz, $18::timestamptz, $8::text
+           $10::integer, $11::integer, $12::integer, $13::integer, coalesce($14::jsonb, $23::jsonb), $15::timestamptz,
+           $16::text, $17::timestamptz, $18::timestamptz, $19::text, $8::text
     where exists (select from claimed)
     returning id, status
   ), queued as (
@@ -64,7 +65,7 @@ const ADD_TASK_ONCE = `
 // The default lists, serialised once: most tasks carry them (see createRetryPolicy).
 const DEFAULT_RETRY_ON_JSON = JSON.stringify(DEFAULT_RETRY_ON)
 
-/** A task's columns, named as in `tasks`; their order is that of the parameters $1 to $18 of the statements above. */
+/** A task's columns, named as in `tasks`; their order is that of the parameters $1 to $19 of the statements above. */
 function columnsOf(task: Task) {
   return {
     id: task.id,
@@ -85,6 +86,7 @@ function columnsOf(task: Task) {
     wait_reason: task.waitReason,
     created_at: task.createdAt,
     updated_at: task.updatedAt,
+    flow_key: task.flowKey,
   }
 }
 
@@ -95,7 +97,7 @@ export async function addTask(db: Queryable, task: Task): Promise<void> {
 }
 
 export async function addTasks(db: Queryable, tasks: readonly Task[]): Promise<void> {
-  // One array per column, for unnest; a null retry_on takes the default lists, sent once as $19.
+  // One array per column, for unnest; a null retry_on takes the default lists, sent once as $20.
   const rows = tasks.map(columnsOf)
   const names = Object.keys(rows[0]!) as Array<keyof ReturnType<typeof columnsOf>>
   const values = names.map((name) => rows.map((row) => row[name]))

@@ -1,74 +1,88 @@
-import type { Claimed, KeyRoom } from '@request-tasker/application'
-import { movesFrom, type TaskId } from '@request-tasker/domain'
-import type { Queryable } from '../pool.js'
+import {
+  type Candidate,
+  type Claimed,
+  type ClaimPolicy,
+  flowKeyId,
+  type KeyRoom,
+  planClaim,
+} from '@request-tasker/application'
+import { movesFrom, originOf, type TaskId, type WaitReason } from '@request-tasker/domain'
+import type pg from 'pg'
+import { inTransaction } from '../transaction.js'
+import { lockFlowKeys, saveFlowStates } from './flow-keys.js'
 import { type TaskRow, toTask } from './task-row.js'
 
-// The status guard ($8: the statuses a claim takes a task from, re-checked after the row lock) makes a redelivered
-// or concurrent claim of a task take nothing, so it sends nothing. Per key, the oldest tasks go first, as many as the key has room for; the
-// others wait `scheduled` as `key-busy` instead of holding a slot, and are woken when one frees (wakeKeyBusy).
-const CLAIM_TASKS = `
-  with candidate as (
-    select id, owner_key_id from tasks
-    where id = any($2::uuid[]) and status = any($8::text[])
-    for update
-  ), ranked as (
-    select id, owner_key_id, row_number() over (partition by owner_key_id order by id) as place
-    from candidate
-  ), chosen as (
-    select ranked.id
-    from ranked left join unnest($4::text[], $5::integer[]) as room (owner_key_id, slots) using (owner_key_id)
-    where ranked.place <= coalesce(room.slots, $6::integer)
-  ), claimed as (
+// A claim is one transaction: lock the claimable tasks (the status guard, re-checked after the row lock, makes a
+// redelivered or concurrent claim of a task take nothing, so it sends nothing), lock their flow-control keys, let
+// planClaim decide who goes, then write it all. Every tasker decides on the same locked state, so a key's rate and
+// parallelism hold in total, however many taskers claim its tasks.
+
+// Rows of the previous release have no flow key: they count against their origin (computed from the url).
+const LOCK_CANDIDATES = `
+  select id, owner_key_id, flow_key, url, coalesce($3::timestamptz, now()) as now
+  from tasks
+  where id = any($1::uuid[]) and status = any($2::text[])
+  order by id
+  for update`
+
+const APPLY_CLAIM = `
+  with claimed as (
     update tasks t
-    set status = 'in_process', attempts = t.attempts + 1, updated_at = coalesce($1::timestamptz, now()),
-        lease_until = coalesce($1::timestamptz, now()) + (t.timeout_ms + $3::integer) * interval '1 millisecond'
-    from chosen
-    where t.id = chosen.id
+    set status = 'in_process', attempts = t.attempts + 1, updated_at = $1::timestamptz,
+        lease_until = $1::timestamptz + (t.timeout_ms + $3::integer) * interval '1 millisecond'
+    where t.id = any($2::uuid[])
     returning t.*
-  ), deferred as (
+  ), held as (
     update tasks t
-    set status = 'scheduled', wait_reason = 'key-busy', updated_at = coalesce($1::timestamptz, now()),
-        run_at = coalesce($1::timestamptz, now()) + $7::integer * interval '1 millisecond'
-    from candidate
-    where t.id = candidate.id and candidate.id not in (select id from chosen)
-    returning t.id, t.owner_key_id
+    set status = 'scheduled', wait_reason = h.reason, run_at = h.run_at, updated_at = $1::timestamptz
+    from unnest($4::uuid[], $5::text[], $6::timestamptz[]) as h (id, reason, run_at)
+    where t.id = h.id
+    returning t.id, h.reason
   ), history as (
     insert into task_statuses (task_id, status, at, reason)
-    select id, 'in_process', coalesce($1::timestamptz, now()), null from claimed
+    select id, 'in_process', $1::timestamptz, null from claimed
     union all
-    select id, 'scheduled', coalesce($1::timestamptz, now()), 'key-busy' from deferred
+    select id, 'scheduled', $1::timestamptz, reason from held
   )
-  select claimed.*, null::uuid as deferred_id, null::text as deferred_owner from claimed
-  union all
-  select (null::tasks).*, id, owner_key_id from deferred`
+  select * from claimed`
 
-// A task a claim leaves waiting for its key goes from the same statuses (MOVES.waitForKey).
-const CLAIMABLE = movesFrom('claim')
-
-type ClaimRow = TaskRow & { deferred_id: TaskId | null; deferred_owner: string | null }
+type CandidateRow = { id: TaskId; owner_key_id: string; flow_key: string | null; url: string; now: Date }
 
 export async function claimTasks(
-  db: Queryable,
+  pool: pg.Pool,
   at: Date | null,
   ids: readonly TaskId[],
-  { leaseGraceMs, keyBusyWaitMs }: { leaseGraceMs: number; keyBusyWaitMs: number },
+  policy: ClaimPolicy,
   room: KeyRoom,
 ): Promise<Claimed> {
   if (ids.length === 0) return { claimed: [], deferred: [] }
-  const owners = [...room.byOwner.keys()]
-  const { rows } = await db.query<ClaimRow>(CLAIM_TASKS, [
-    at,
-    ids,
-    leaseGraceMs,
-    owners,
-    owners.map((o) => room.byOwner.get(o)),
-    room.others,
-    keyBusyWaitMs,
-    CLAIMABLE,
-  ])
-  const claimed = rows.filter((r) => r.deferred_id === null).map(toTask)
-  const deferred = rows.flatMap((r) =>
-    r.deferred_id === null ? [] : [{ id: r.deferred_id, ownerKeyId: r.deferred_owner! }],
-  )
-  return { claimed, deferred }
+  return inTransaction(pool, async (tx) => {
+    const found = await tx.query<CandidateRow>(LOCK_CANDIDATES, [ids, movesFrom('claim'), at])
+    if (found.rows.length === 0) return { claimed: [], deferred: [] }
+    const now = found.rows[0]!.now
+    const candidates: Candidate[] = found.rows.map((r) => ({
+      id: r.id,
+      ownerKeyId: r.owner_key_id,
+      flowKey: r.flow_key ?? originOf(r.url),
+    }))
+    const keys = await lockFlowKeys(tx, now, distinctKeys(candidates))
+    const plan = planClaim(candidates, keys, room, now, policy)
+    await saveFlowStates(tx, plan.keys)
+    const { rows } = await tx.query<TaskRow>(APPLY_CLAIM, [
+      now,
+      plan.claim,
+      policy.leaseGraceMs,
+      plan.hold.map((h) => h.id),
+      plan.hold.map((h) => h.reason),
+      plan.hold.map((h) => h.runAt),
+    ])
+    const deferred = plan.hold.map((h) => ({ id: h.id, ownerKeyId: h.ownerKeyId, reason: h.reason as WaitReason }))
+    return { claimed: rows.map(toTask), deferred }
+  })
+}
+
+export function distinctKeys(items: ReadonlyArray<{ ownerKeyId: string; flowKey: string }>) {
+  const keys = new Map<string, { ownerKeyId: string; key: string }>()
+  for (const { ownerKeyId, flowKey } of items) keys.set(flowKeyId(ownerKeyId, flowKey), { ownerKeyId, key: flowKey })
+  return [...keys.values()].sort((a, b) => a.ownerKeyId.localeCompare(b.ownerKeyId) || a.key.localeCompare(b.key))
 }

@@ -1,4 +1,13 @@
-import type { HeaderList, HttpMethod, RetryOn, Task, TaskId, TaskStatus, WaitReason } from '@request-tasker/domain'
+import {
+  type HeaderList,
+  type HttpMethod,
+  originOf,
+  type RetryOn,
+  type Task,
+  type TaskId,
+  type TaskStatus,
+  type WaitReason,
+} from '@request-tasker/domain'
 
 /** A row of `tasks` as pg returns it. */
 export type TaskRow = {
@@ -18,6 +27,7 @@ export type TaskRow = {
   retry_on: RetryOn
   run_at: Date | null
   wait_reason: WaitReason | null
+  flow_key: string | null
   created_at: Date
   updated_at: Date
 }
@@ -33,6 +43,8 @@ export function toTask(row: TaskRow): Task {
       body: row.request_body === null ? null : bytesOf(row.request_body),
       timeoutMs: row.timeout_ms,
     },
+    // Rows of the previous release have none: they count against their origin, as they would have.
+    flowKey: row.flow_key ?? originOf(row.url),
     status: row.status,
     attempts: row.attempts,
     budgetFrom: row.budget_from,
