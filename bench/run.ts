@@ -29,10 +29,6 @@ import { deleteBenchKafkaState } from './support/kafka.ts'
 import { startNode } from './support/processes.ts'
 import { localServices, removeDeadRuns } from './support/services.ts'
 
-// kafkajs 2.2.4 arms timers with a negative delay on Node 24: harmless (Node clamps it to 1 ms), and only noise here.
-process.removeAllListeners('warning').on('warning', (w) => {
-  if (w.name !== 'TimeoutNegativeWarning') console.warn(w)
-})
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const started = Date.now()
 const { values: args } = parseArgs({
