@@ -1,12 +1,15 @@
 import { createRequire } from 'node:module'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 
-// kafkajs 2.2.4 as patched by patches/kafkajs@2.2.4.patch: its request queue armed a timer after every response,
-// even with nothing queued, with a negative delay that Node runs after 1 ms and that arms the next one. These
-// tests hold the patch to "a timer only while requests wait", and to sending what waits once it may go.
+// kafkajs 2.2.4 as patched by patches/kafkajs@2.2.4.patch. Its request queue armed a timer after every response,
+// even with nothing queued, with a negative delay that Node runs after 1 ms and that arms the next one; and every
+// connection looked for timed-out requests every 100 ms. These tests hold the patch to "a timer only while
+// requests wait" and "a timeout check a second", and to sending what waits, and timing out what is late, all the same.
 
 type Entry = { correlationId: number; apiKey: number; apiName: string; apiVersion: number }
 type RequestQueue = {
+  scheduleRequestTimeoutCheck(): void
+  destroy(): void
   push(request: { entry: Entry; expectResponse: boolean; sendRequest: () => void }): void
   fulfillRequest(response: { correlationId: number; payload: null; size: number }): void
   maybeThrottle(ms: number): void
@@ -18,7 +21,7 @@ const RequestQueue = require('kafkajs/src/network/requestQueue/index.js') as Req
 
 const quietLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
-function newQueue(maxInFlightRequests: number): RequestQueue {
+function newQueue(maxInFlightRequests: number, options: Record<string, unknown> = {}): RequestQueue {
   return new RequestQueue({
     maxInFlightRequests,
     requestTimeout: 30_000,
@@ -26,6 +29,7 @@ function newQueue(maxInFlightRequests: number): RequestQueue {
     clientId: 'test',
     broker: '127.0.0.1:9092',
     logger: quietLogger,
+    ...options,
   })
 }
 
@@ -35,8 +39,8 @@ function request(correlationId: number) {
     apiKey: 3,
     apiName: 'Metadata',
     apiVersion: 6,
-    resolve: () => {},
-    reject: () => {},
+    resolve: vi.fn(),
+    reject: vi.fn(),
   }
   return { entry, expectResponse: true, sendRequest: vi.fn() }
 }
@@ -88,5 +92,19 @@ describe('kafkajs request queue (patched)', () => {
     queue.fulfillRequest({ correlationId: 1, payload: null, size: 0 })
     vi.advanceTimersByTime(1_000)
     expect(vi.getTimerCount()).toBe(0)
+  })
+  it('looks for timed-out requests once a second, and times out a late one within that second', () => {
+    const isConnected = vi.fn(() => true)
+    const queue = newQueue(10, { enforceRequestTimeout: true, isConnected })
+    queue.scheduleRequestTimeoutCheck()
+    const late = request(1)
+    queue.push(late)
+
+    vi.advanceTimersByTime(30_000)
+    expect(isConnected).toHaveBeenCalledTimes(30) // once per check
+    expect(late.entry.reject).not.toHaveBeenCalled()
+    vi.advanceTimersByTime(1_000)
+    expect(late.entry.reject).toHaveBeenCalledOnce()
+    queue.destroy()
   })
 })
