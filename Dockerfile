@@ -21,4 +21,4 @@ ENV NODE_ENV=production
 COPY --from=build /app /app
 COPY migrations migrations
 USER node
-CMD ["node", "apps/server/dist/main.js"]
+CMD ["node", "apps/server/dist/start.js"]

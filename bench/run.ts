@@ -48,7 +48,7 @@ if (!Number.isInteger(memoryRounds) || memoryRounds < 1) throw new Error('--memo
 const runId = new Date(started).toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').toLowerCase()
 
 for (const app of ['server', 'tasker']) {
-  if (!existsSync(join(ROOT, `apps/${app}/dist/main.js`)))
+  if (!existsSync(join(ROOT, `apps/${app}/dist/start.js`)))
     throw new Error(`apps/${app} is not built: run \`task build\``)
 }
 const services = localServices(ROOT)

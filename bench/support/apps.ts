@@ -6,8 +6,8 @@ import type { BenchDatabase } from './database.ts'
 import { benchKafka } from './kafka.ts'
 import { freePort, type NodeProcess, startNode, waitForHttp } from './processes.ts'
 
-const SERVER_MAIN = fileURLToPath(new URL('../../apps/server/dist/main.js', import.meta.url))
-const TASKER_MAIN = fileURLToPath(new URL('../../apps/tasker/dist/main.js', import.meta.url))
+const SERVER_MAIN = fileURLToPath(new URL('../../apps/server/dist/start.js', import.meta.url))
+const TASKER_MAIN = fileURLToPath(new URL('../../apps/tasker/dist/start.js', import.meta.url))
 
 export const API_KEY = 'bench-key'
 
