@@ -134,8 +134,9 @@ pg_up() {
 
   if [[ ! -f $PG_DIR/data/PG_VERSION ]]; then
     rm -rf "$PG_DIR/data"
-    rt_progress "[infra] initdb in $PG_DIR/data" as_pg "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust \
-      --encoding=UTF8 --no-locale >"$PG_DIR/initdb.log" || die "initdb failed (log: $PG_DIR/initdb.log)"
+    rt_progress "[infra] initdb in $PG_DIR/data" --log "$PG_DIR/initdb.log" \
+      as_pg "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 --no-locale ||
+      { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
     echo "include_if_exists = 'requesttasker.conf'" >>"$PG_DIR/data/postgresql.conf"
   fi
   # Clients use TCP; the socket is a convenience, skipped where the path would
@@ -214,8 +215,9 @@ EOF
   rm -rf "$KAFKA_LIBS.tmp"
   # Output goes to a file: Maven 3.8 prints stray colour codes even with -q -B.
   rt_progress "[infra] resolving Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS (once)" \
+    --log "$tmp/mvn.log" \
     mvn -B -q -f "$tmp/pom.xml" org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS.tmp" >"$tmp/mvn.log" 2>&1 ||
+    -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS.tmp" ||
     { cat "$tmp/mvn.log" >&2; die "maven could not resolve the Kafka jars"; }
   rm -rf "$tmp" "$KAFKA_LIBS"
   mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
@@ -283,10 +285,10 @@ EOF
       python3 -c 'import base64,uuid
 while (i := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"): pass
 print(i)' >"$KAFKA_DIR/cluster.id"
-    rt_progress "[infra] formatting kafka storage" \
+    rt_progress "[infra] formatting kafka storage" --log "$KAFKA_DIR/format.log" \
       java -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -cp "$KAFKA_LIBS/*" \
       kafka.tools.StorageTool format --ignore-formatted \
-      -t "$(cat "$KAFKA_DIR/cluster.id")" -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1 ||
+      -t "$(cat "$KAFKA_DIR/cluster.id")" -c "$KAFKA_DIR/server.properties" ||
       { cat "$KAFKA_DIR/format.log" >&2; die "kafka storage format failed"; }
   fi
 
