@@ -92,8 +92,8 @@ rt_bootstrap() (
   mkdir -p "$RT_CACHE"
   exec 9>"$RT_CACHE/.bootstrap.lock"
   flock 9
-  rt_ensure_node
-  rt_ensure_task
+  # Called as `rt_bootstrap || return 1`, this runs with `set -e` ignored: a failed step must stop it explicitly.
+  rt_ensure_node && rt_ensure_task
 )
 
 rt_bootstrap || return 1
