@@ -7,8 +7,8 @@
 # carries the prebuilt binary (seconds); only when Python or pip fail is it built with `go install` (minutes). On a
 # bare Debian machine, the npm and Python these need are installed from Debian first.
 #
-# Being sourced, this file does not touch the caller's shell options: each install step runs in a subshell with
-# `set -euo pipefail`, and the file returns non-zero if any step failed.
+# Being sourced, this file does not touch the caller's shell options: each install step runs in a subshell and ends by
+# checking that it got what it installs, and the file returns non-zero if any step failed.
 
 RT_CACHE=${RT_CACHE:-$HOME/.cache/requesttasker}
 RT_TASK_VERSION=v3.54.0
