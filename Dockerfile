@@ -4,11 +4,16 @@ WORKDIR /app
 RUN npm install -g pnpm@10
 # Manifests first, so the dependency layer is reused until a lockfile changes.
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
+COPY patches patches
 COPY apps/server/package.json apps/server/
 COPY apps/tasker/package.json apps/tasker/
 COPY packages/domain/package.json packages/domain/
 COPY packages/application/package.json packages/application/
 COPY packages/infrastructure/package.json packages/infrastructure/
+# Every workspace project's manifest, or the frozen lockfile would not match; what tests and bench install (dev
+# dependencies only) is pruned by the --prod install below.
+COPY tests/package.json tests/
+COPY bench/package.json bench/
 RUN pnpm install --frozen-lockfile
 COPY tsconfig.base.json tsconfig.json ./
 COPY apps apps
@@ -21,4 +26,4 @@ ENV NODE_ENV=production
 COPY --from=build /app /app
 COPY migrations migrations
 USER node
-CMD ["node", "apps/server/dist/main.js"]
+CMD ["node", "apps/server/dist/start.js"]

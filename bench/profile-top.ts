@@ -30,7 +30,10 @@ export type ProfileSummary = {
   byPackage: Array<{ name: string; ms: number; share: number }>
 }
 
-export function topSelfTime(profile: CpuProfile, count = 15): ProfileSummary {
+/** Seconds from the profile's start; only the samples taken within it count (the idle measurement skips start-up). */
+export type ProfileWindow = { fromS: number; toS: number }
+
+export function topSelfTime(profile: CpuProfile, count = 15, window?: ProfileWindow): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const parentOf = new Map<number, number>()
   for (const n of profile.nodes) for (const child of n.children ?? []) parentOf.set(child, n.id)
@@ -50,11 +53,14 @@ export function topSelfTime(profile: CpuProfile, count = 15): ProfileSummary {
 
   const byFunction = new Map<string, SelfTime & { viaMs: Map<string, number> }>()
   let busyUs = 0
+  let sampledAtUs = 0
   profile.samples.forEach((nodeId, i) => {
-    const frame = byId.get(nodeId)?.callFrame
-    if (!frame || frame.functionName === '(idle)') return
     // timeDeltas[i] is the time before sample i, the usual attribution of V8's sampled profiles.
     const us = profile.timeDeltas[i] ?? 0
+    sampledAtUs += us
+    if (window && (sampledAtUs < window.fromS * 1e6 || sampledAtUs > window.toS * 1e6)) return
+    const frame = byId.get(nodeId)?.callFrame
+    if (!frame || frame.functionName === '(idle)') return
     busyUs += us
     const key = `${frame.functionName}|${frame.url}|${frame.lineNumber}`
     let entry = byFunction.get(key)
@@ -122,16 +128,16 @@ function whereOf({ url, lineNumber }: CallFrame): string {
   return `${short}:${lineNumber + 1}`
 }
 
-export function formatTop(file: string, count = 15): string {
+export function formatTop(file: string, count = 15, window?: ProfileWindow): string {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
-  const seconds = (profile.endTime - profile.startTime) / 1e6
-  const { busyMs, top, byPackage } = topSelfTime(profile, count)
+  const seconds = window ? window.toS - window.fromS : (profile.endTime - profile.startTime) / 1e6
+  const { busyMs, top, byPackage } = topSelfTime(profile, count, window)
   const lines = top.flatMap((e, i) => {
     const head = `${String(i + 1).padStart(2)}. ${e.selfMs.toFixed(0).padStart(6)} ms ${(e.share * 100).toFixed(1).padStart(5)}%  ${e.name}  ${e.where}`
     const via = e.via.map((v) => `${v.ms.toFixed(0)} ms ${v.frame}`).join('; ')
     return via === '' ? [head] : [head, `                        via ${via}`]
   })
-  const header = `${file}: ${seconds.toFixed(1)} s profiled, ${(busyMs / 1000).toFixed(1)} s busy (shares are of busy time)`
+  const header = `${file}: ${seconds.toFixed(1)} s profiled, ${(busyMs / 1000).toFixed(window ? 3 : 1)} s busy (shares are of busy time)`
   const packages = byPackage
     .slice(0, 10)
     .map((p) => `${p.name} ${(p.share * 100).toFixed(0)}%`)

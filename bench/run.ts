@@ -31,10 +31,6 @@ import { deleteBenchKafkaState } from './support/kafka.ts'
 import { startNode } from './support/processes.ts'
 import { localServices, removeDeadRuns } from './support/services.ts'
 
-// kafkajs 2.2.4 arms timers with a negative delay on Node 24: harmless (Node clamps it to 1 ms), and only noise here.
-process.removeAllListeners('warning').on('warning', (w) => {
-  if (w.name !== 'TimeoutNegativeWarning') console.warn(w)
-})
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const started = Date.now()
 const { values: args } = parseArgs({
@@ -54,7 +50,7 @@ if (!Number.isInteger(memoryRounds) || memoryRounds < 1) throw new Error('--memo
 const runId = new Date(started).toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').toLowerCase()
 
 for (const app of ['server', 'tasker']) {
-  if (!existsSync(join(ROOT, `apps/${app}/dist/main.js`)))
+  if (!existsSync(join(ROOT, `apps/${app}/dist/start.js`)))
     throw new Error(`apps/${app} is not built: run \`task build\``)
 }
 const services = localServices(ROOT)

@@ -26,8 +26,22 @@ READY_TIMEOUT=90
 log() { echo "[infra] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# shellcheck source=scripts/progress.sh
+. "$ROOT/scripts/progress.sh"
+# shellcheck source=scripts/debian-packages.sh
+. "$ROOT/scripts/debian-packages.sh"
+
+# On a bare Debian machine, what the services need comes from Debian the first time (README, "Two commands").
+need() {
+  local cmd=$1 package=$2
+  command -v "$cmd" >/dev/null && return
+  log "$cmd not found; installing Debian's $package"
+  rt_apt_install "$package" || die "$cmd not found and $package could not be installed"
+}
+
 # Two free loopback ports at once (both sockets held open so they differ).
 free_ports() {
+  need python3 python3
   python3 - "$1" <<'PY'
 import socket, sys
 socks = [socket.socket() for _ in range(int(sys.argv[1]))]
@@ -55,8 +69,7 @@ pg_bin_dir() { compgen -G '/usr/lib/postgresql/*/bin' | sort -V | tail -n1; }
 pg_bin() {
   if ! pg_bin_dir >/dev/null; then
     log "no PostgreSQL server binaries; installing Debian's postgresql"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql </dev/null >/dev/null
+    rt_apt_install postgresql || die "postgresql could not be installed"
   fi
   pg_bin_dir
 }
@@ -120,10 +133,10 @@ pg_up() {
   if pg_running; then log "postgres already running on 127.0.0.1:$port"; return; fi
 
   if [[ ! -f $PG_DIR/data/PG_VERSION ]]; then
-    log "initdb in $PG_DIR/data"
     rm -rf "$PG_DIR/data"
-    as_pg "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust \
-      --encoding=UTF8 --no-locale >"$PG_DIR/initdb.log"
+    rt_progress "[infra] initdb in $PG_DIR/data" --log "$PG_DIR/initdb.log" \
+      as_pg "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 --no-locale ||
+      { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
     echo "include_if_exists = 'requesttasker.conf'" >>"$PG_DIR/data/postgresql.conf"
   fi
   # Clients use TCP; the socket is a convenience, skipped where the path would
@@ -182,8 +195,7 @@ KAFKA_PID=$KAFKA_DIR/kafka.pid
 # reload4j (what the official tarball ships) the broker would log nothing.
 kafka_libs() {
   [[ -f $KAFKA_LIBS/.complete ]] && return
-  command -v mvn >/dev/null || die "mvn not found (needed once to fetch Kafka jars)"
-  log "resolving Kafka $KAFKA_VERSION jars with Maven into $KAFKA_LIBS"
+  need mvn maven # once, to fetch Kafka's jars
   local tmp
   tmp=$(mktemp -d)
   cat >"$tmp/pom.xml" <<EOF
@@ -202,8 +214,10 @@ kafka_libs() {
 EOF
   rm -rf "$KAFKA_LIBS.tmp"
   # Output goes to a file: Maven 3.8 prints stray colour codes even with -q -B.
-  mvn -B -q -f "$tmp/pom.xml" org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS.tmp" >"$tmp/mvn.log" 2>&1 ||
+  rt_progress "[infra] resolving Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS (once)" \
+    --log "$tmp/mvn.log" \
+    mvn -B -q -f "$tmp/pom.xml" org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS.tmp" ||
     { cat "$tmp/mvn.log" >&2; die "maven could not resolve the Kafka jars"; }
   rm -rf "$tmp" "$KAFKA_LIBS"
   mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
@@ -228,7 +242,7 @@ kafka_up() {
   if [[ ! -s $KAFKA_DIR/ports ]]; then free_ports 2 >"$KAFKA_DIR/ports"; fi
   read -r port cport <"$KAFKA_DIR/ports"
   if kafka_running; then log "kafka already running on 127.0.0.1:$port"; return; fi
-  command -v java >/dev/null || die "java not found"
+  need java openjdk-17-jre-headless
   kafka_libs
 
   cat >"$KAFKA_DIR/server.properties" <<EOF
@@ -271,10 +285,10 @@ EOF
       python3 -c 'import base64,uuid
 while (i := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"): pass
 print(i)' >"$KAFKA_DIR/cluster.id"
-    log "formatting kafka storage"
-    java -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -cp "$KAFKA_LIBS/*" \
+    rt_progress "[infra] formatting kafka storage" --log "$KAFKA_DIR/format.log" \
+      java -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -cp "$KAFKA_LIBS/*" \
       kafka.tools.StorageTool format --ignore-formatted \
-      -t "$(cat "$KAFKA_DIR/cluster.id")" -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1 ||
+      -t "$(cat "$KAFKA_DIR/cluster.id")" -c "$KAFKA_DIR/server.properties" ||
       { cat "$KAFKA_DIR/format.log" >&2; die "kafka storage format failed"; }
   fi
 
@@ -299,8 +313,13 @@ print(i)' >"$KAFKA_DIR/cluster.id"
     ((SECONDS - start < 10)) || die "kafka launcher did not start (log: $KAFKA_DIR/server.log)"
   done
   # Ready = the broker logged its start AND its listener accepts connections.
+  local said=$SECONDS
   until grep -q 'Kafka Server started' "$KAFKA_DIR/server.log" && port_open "$port"; do
     sleep 0.5
+    if ((SECONDS - said >= 15)); then
+      log "  ... waiting for kafka: $((SECONDS - start)) s so far"
+      said=$SECONDS
+    fi
     if ! kafka_running || ((SECONDS - start > READY_TIMEOUT)); then
       tail -n 40 "$KAFKA_DIR/server.log" >&2
       die "kafka not ready after $((SECONDS - start)) s (log: $KAFKA_DIR/server.log)"

@@ -4,9 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # As docker-compose.yml does: no key is built in, so say what to set rather than let the server's config refuse it.
 : "${API_KEYS:?set API_KEYS to the comma-separated id:key entries the server accepts (README, Settings)}"
-NODE_OPTIONS="${SERVER_NODE_OPTIONS:-}" node apps/server/dist/main.js &
+NODE_OPTIONS="${SERVER_NODE_OPTIONS:-}" node apps/server/dist/start.js &
 server=$!
-NODE_OPTIONS="${TASKER_NODE_OPTIONS:-}" node apps/tasker/dist/main.js &
+NODE_OPTIONS="${TASKER_NODE_OPTIONS:-}" node apps/tasker/dist/start.js &
 tasker=$!
 trap 'kill -TERM $server $tasker 2>/dev/null; wait' INT TERM
 echo "server: http://${HOST:-127.0.0.1}:${PORT:-8080}  (API keys from API_KEYS)" >&2

@@ -6,10 +6,13 @@ import type { BenchDatabase } from './database.ts'
 import { benchKafka } from './kafka.ts'
 import { freePort, type NodeProcess, startNode, waitForHttp } from './processes.ts'
 
-const SERVER_MAIN = fileURLToPath(new URL('../../apps/server/dist/main.js', import.meta.url))
-const TASKER_MAIN = fileURLToPath(new URL('../../apps/tasker/dist/main.js', import.meta.url))
+const SERVER_MAIN = fileURLToPath(new URL('../../apps/server/dist/start.js', import.meta.url))
+const TASKER_MAIN = fileURLToPath(new URL('../../apps/tasker/dist/start.js', import.meta.url))
 
 export const API_KEY = 'bench-key'
+
+/** What starting an app needs from the run: the idle measurement starts a tasker outside a full bench run. */
+export type AppContext = Pick<BenchContext, 'runId' | 'appEnv' | 'brokers' | 'logDir' | 'profileDir'>
 
 export type RunningServer = { proc: NodeProcess; url: string }
 export type RunningTasker = {
@@ -19,7 +22,7 @@ export type RunningTasker = {
   readyAtMs: number
 }
 
-function profileArgs(ctx: BenchContext, name: string, profile: boolean): string[] {
+function profileArgs(ctx: AppContext, name: string, profile: boolean): string[] {
   return profile
     ? ['--cpu-prof', '--cpu-prof-dir', ctx.profileDir, '--cpu-prof-name', `${name}-${ctx.runId}.cpuprofile`]
     : []
@@ -53,7 +56,7 @@ export async function startServer(
   return { proc, url: `http://127.0.0.1:${port}` }
 }
 
-function taskerTopics(ctx: BenchContext, scenario: string) {
+function taskerTopics(ctx: AppContext, scenario: string) {
   const prefix = `bench.${ctx.runId}.${scenario}`
   return {
     KAFKA_TOPIC_TASKS: `${prefix}.task.requested.v1`,
@@ -67,7 +70,7 @@ function taskerTopics(ctx: BenchContext, scenario: string) {
  * with partitions assigned: from then on, time to completion is the tasker's, not Kafka's group join.
  */
 export async function startTasker(
-  ctx: BenchContext,
+  ctx: AppContext,
   db: BenchDatabase,
   scenario: string,
   { profile = false } = {},
@@ -98,7 +101,7 @@ function killAndThrow(proc: NodeProcess) {
   }
 }
 
-async function waitForGroupStable(ctx: BenchContext, groupId: string, proc: NodeProcess): Promise<number> {
+async function waitForGroupStable(ctx: AppContext, groupId: string, proc: NodeProcess): Promise<number> {
   const admin = benchKafka(ctx.brokers, 'bench-ready').admin()
   await admin.connect()
   try {

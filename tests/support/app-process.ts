@@ -7,9 +7,10 @@ import { expect, vi } from 'vitest'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const LOG_DIR = `${ROOT}.local/e2e-logs`
-const MAIN = { server: `${ROOT}apps/server/dist/main.js`, tasker: `${ROOT}apps/tasker/dist/main.js` }
+/** Each app's entry point, which checks the Node.js version before it loads the app (start.ts). */
+export const ENTRY = { server: `${ROOT}apps/server/dist/start.js`, tasker: `${ROOT}apps/tasker/dist/start.js` }
 
-export type AppName = keyof typeof MAIN
+export type AppName = keyof typeof ENTRY
 export type Exit = { code: number | null; signal: NodeJS.Signals | null }
 /** One JSON log line of an app (pino). */
 export type LogLine = { msg?: string; level?: number; [field: string]: unknown }
@@ -50,7 +51,7 @@ export function buildApps(): void {
 }
 
 let started = 0
-/** Starts `node apps/<name>/dist/main.js` with exactly `env` (plus PATH), logging to a file under .local/e2e-logs. */
+/** Starts `node apps/<name>/dist/start.js` with exactly `env` (plus PATH), logging to a file under .local/e2e-logs. */
 export function spawnApp(name: AppName, label: string, env: Record<string, string>): AppProcess {
   buildApps()
   mkdirSync(LOG_DIR, { recursive: true })
@@ -59,7 +60,7 @@ export function spawnApp(name: AppName, label: string, env: Record<string, strin
   // Not the test runner's environment: its DATABASE_URL names no schema, and .env values must not leak in.
   // The server runs with the heap settings of .env (SERVER_NODE_OPTIONS), as scripts/run-apps.sh starts it.
   const nodeOptions = name === 'server' ? { NODE_OPTIONS: process.env.SERVER_NODE_OPTIONS ?? '' } : {}
-  const child = spawn(process.execPath, [MAIN[name]], {
+  const child = spawn(process.execPath, [ENTRY[name]], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...nodeOptions, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -30,15 +30,16 @@ export async function ensureTopics(
     const existing = new Set(await admin.listTopics())
     const missing = names.filter((name) => !existing.has(name))
     if (missing.length > 0) {
-      // kafkajs answers `false` instead of throwing when every "missing" topic was created meanwhile by
-      // someone else, but then skips its own wait for leaders: hence the wait below in every case.
+      // kafkajs's own wait for leaders retries only "leader not available", and gives up on the "unknown topic or
+      // partition" that a broker answers for a topic created a moment ago, ending the start-up; it also skips the
+      // wait when someone else created the topics meanwhile. The wait below retries both, in every case.
       await admin.createTopics({
         topics: missing.map((topic) => ({
           topic,
           numPartitions: settings.partitions,
           replicationFactor: settings.replicationFactor,
         })),
-        waitForLeaders: true,
+        waitForLeaders: false,
       })
     }
     await waitForLeaders(admin, names)
