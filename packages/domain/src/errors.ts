@@ -8,6 +8,7 @@ export type DomainErrorCode =
   | 'task-not-retryable'
   | 'task-not-cancellable'
   | 'idempotency-key-reused'
+  | 'flow-control-not-found'
 
 /** One reason a submission was refused; `path` names the field, e.g. `headers.Host` or `url`. */
 export type FieldIssue = { path: string; message: string }

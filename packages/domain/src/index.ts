@@ -9,6 +9,7 @@
 export * from './attempt.js'
 export * from './errors.js'
 export * from './flow-control.js'
+export * from './flow-limits.js'
 export * from './outbound-request.js'
 export * from './retry-policy.js'
 export * from './schedule.js'

@@ -21,6 +21,7 @@ const domainProblems: Record<DomainErrorCode, { status: number; title: string }>
   'task-not-retryable': { status: 409, title: 'Task not retryable' },
   'task-not-cancellable': { status: 409, title: 'Task not cancellable' },
   'idempotency-key-reused': { status: 409, title: 'Idempotency key reused' },
+  'flow-control-not-found': { status: 404, title: 'Flow-control key not found' },
 }
 
 // Fastify's own refusals that clients meet often enough to deserve a stable type. Their messages are fixed

@@ -3,5 +3,5 @@ import { describeTaskStoreContract } from './task-repository.contract.js'
 
 describeTaskStoreContract('InMemoryStore', async (clock) => {
   const store = new InMemoryStore(clock)
-  return { tasks: store, outbox: store }
+  return { tasks: store, outbox: store, flowControls: store }
 })

@@ -3,7 +3,9 @@ import {
   attemptsLeft,
   cancelTask,
   type FlowDefaults,
+  type FlowLimits,
   type FlowState,
+  type FlowWaitReason,
   INTERRUPTED_MESSAGE,
   type Move,
   movesFrom,
@@ -19,7 +21,9 @@ import {
 } from '@request-tasker/domain'
 import { type ClaimPolicy, flowKeyId, type KeyAtClaim, planClaim } from '../claim-plan.js'
 import { deadLetterOf } from '../dead-letter.js'
+import { flowControlView } from '../flow-control-view.js'
 import { type CircuitChange, type FlowObservation, planOutcomes } from '../outcome-plan.js'
+import type { FlowControlPage, FlowControls, FlowControlView } from '../ports/flow-controls.js'
 import type { IdempotencyHolder, IdempotencyKeys } from '../ports/idempotency-keys.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
 import type {
@@ -45,15 +49,16 @@ type Row = {
  * TaskRepository, Outbox and IdempotencyKeys over one in-memory state, keeping the same promises as the Postgres
  * adapters. `clock` stands for the database's: the one every lease and due time is set and compared with.
  */
-export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
+export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, FlowControls {
   constructor(private readonly clock: () => Date = () => new Date()) {}
 
   readonly rows = new Map<TaskId, Row>()
   readonly outbox: OutboxEntry[] = []
   /** Idempotency keys by owner and key. */
   readonly keys = new Map<string, { bodyHash: string; taskId: TaskId; createdAt: Date }>()
-  /** Flow-control keys' states, by flowKeyId. */
+  /** Flow-control keys' states, by flowKeyId, and when their owner last set their limits. */
   readonly flowKeys = new Map<string, FlowState>()
+  private readonly configured = new Map<string, Date>()
   private nextOutboxId = 1
   private readonly draining = new Set<string>()
 
@@ -148,6 +153,65 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys {
       woken += this.wake(waiting, sends).length
     }
     return { changes: [...plan.changes], woken }
+  }
+
+  async put(ownerKeyId: string, key: string, limits: FlowLimits): Promise<FlowControlView> {
+    const { state } = this.flowKey(ownerKeyId, key)
+    this.flowKeys.set(flowKeyId(ownerKeyId, key), { ...state, limits })
+    this.configured.set(flowKeyId(ownerKeyId, key), this.clock())
+    return this.view(ownerKeyId, key)
+  }
+
+  async get(ownerKeyId: string, key: string): Promise<FlowControlView | null> {
+    return this.flowKeys.has(flowKeyId(ownerKeyId, key)) ? this.view(ownerKeyId, key) : null
+  }
+
+  async list(ownerKeyId: string, after: string | null, limit: number): Promise<FlowControlPage> {
+    const keys = [...this.flowKeys.keys()]
+      .map((id) => id.split('\u0000') as [string, string])
+      .filter(([owner, key]) => owner === ownerKeyId && (after === null || key > after))
+      .map(([, key]) => key)
+      .sort()
+    const items = keys.slice(0, limit).map((key) => this.view(ownerKeyId, key))
+    return { items, next: keys.length > limit ? items.at(-1)!.key : null }
+  }
+
+  async remove(ownerKeyId: string, key: string): Promise<boolean> {
+    this.releasePaused(ownerKeyId, key)
+    this.configured.delete(flowKeyId(ownerKeyId, key))
+    return this.flowKeys.delete(flowKeyId(ownerKeyId, key))
+  }
+
+  async setPaused(ownerKeyId: string, key: string, paused: boolean): Promise<FlowControlView> {
+    const { state } = this.flowKey(ownerKeyId, key)
+    this.flowKeys.set(flowKeyId(ownerKeyId, key), { ...state, paused })
+    if (!paused) this.releasePaused(ownerKeyId, key)
+    return this.view(ownerKeyId, key)
+  }
+
+  private view(ownerKeyId: string, key: string): FlowControlView {
+    const now = this.clock()
+    const { state, inFlight } = this.flowKey(ownerKeyId, key, now)
+    const waiting: Partial<Record<FlowWaitReason, number>> = {}
+    for (const r of this.rows.values()) {
+      const reason = r.task.waitReason
+      if (r.task.ownerKeyId !== ownerKeyId || r.task.flowKey !== key || r.task.status !== 'scheduled') continue
+      if (reason === 'rate-limited' || reason === 'parallelism' || reason === 'paused' || reason === 'circuit-open') {
+        waiting[reason] = (waiting[reason] ?? 0) + 1
+      }
+    }
+    const configuredAt = this.configured.get(flowKeyId(ownerKeyId, key)) ?? null
+    return flowControlView(key, state, { now, inFlight, waiting, configuredAt })
+  }
+
+  /** Paused tasks come due now, as the Postgres store makes them. */
+  private releasePaused(ownerKeyId: string, key: string): void {
+    const now = this.clock()
+    for (const row of this.rows.values()) {
+      const { task } = row
+      if (task.ownerKeyId !== ownerKeyId || task.flowKey !== key || task.waitReason !== 'paused') continue
+      row.task = { ...task, runAt: now }
+    }
   }
 
   /** A flow-control key's state (a fresh one the first time), and its sends in flight. */

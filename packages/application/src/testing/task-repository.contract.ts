@@ -11,12 +11,15 @@ import {
 } from '@request-tasker/domain'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { deadLetterOf } from '../dead-letter.js'
+import type { FlowControls } from '../ports/flow-controls.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
 import type { AttemptResult, AttemptSummary, KeyRoom, TaskRepository } from '../ports/task-repository.js'
 import { manualClock, roomyFlow, sequentialIds } from './fakes.js'
 
 /** A fresh, empty store for each test, whose own clock (for Postgres, the database's) reads `clock`. */
-export type OpenStore = (clock: () => Date) => Promise<{ tasks: TaskRepository; outbox: Outbox }>
+export type OpenStore = (
+  clock: () => Date,
+) => Promise<{ tasks: TaskRepository; outbox: Outbox; flowControls: FlowControls }>
 
 const T0 = new Date('2026-01-01T00:00:00.000Z')
 const at = (ms: number) => new Date(T0.getTime() + ms)
@@ -90,13 +93,14 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
   describe(`${name} keeps the TaskRepository and Outbox contract`, () => {
     let tasks: TaskRepository
     let outbox: Outbox
+    let flowControls: FlowControls
     let nextId: ReturnType<typeof sequentialIds>
 
     const clock = manualClock(T0)
 
     beforeEach(async () => {
       clock.set(T0)
-      ;({ tasks, outbox } = await open(clock.now))
+      ;({ tasks, outbox, flowControls } = await open(clock.now))
       nextId = sequentialIds()
     })
 
@@ -917,6 +921,111 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         clock.set(at(120_000))
         expect(await tasks.requeueLost(60_000, 10)).toEqual([])
         expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: task.id }])
+      })
+    })
+
+    describe('flow control', () => {
+      const HOST = 'https://example.test'
+      const flow = { parallelism: 2, breaker: { failures: 3, coolDownMs: 10_000 }, waitMs: 30_000 }
+      const policy = { ...LEASE, flow }
+      const claimWithFlow = async (now: Date, ids: TaskId[]) => {
+        clock.set(now)
+        return tasks.claim(ids, policy, ANY_ROOM)
+      }
+
+      it('holds a key to its parallelism over every claim, and a send that ends wakes one task waiting for a slot', async () => {
+        const [a, b, c, d] = [await added(), await added(), await added(), await added()]
+        await drainAll()
+
+        // 1. The default parallelism of 2: two go, two wait for a slot, no attempt spent, nothing queued.
+        const first = await claimWithFlow(at(10), [a.id, b.id, c.id, d.id])
+        expect(first.claimed.map((t) => t.id)).toEqual([a.id, b.id])
+        expect(first.deferred.map((h) => [h.id, h.reason])).toEqual([
+          [c.id, 'parallelism'],
+          [d.id, 'parallelism'],
+        ])
+        expect(await tasks.findOwned(c.id, OWNER)).toMatchObject({
+          task: { status: 'scheduled', waitReason: 'parallelism', attempts: 0, runAt: at(30_010) },
+        })
+        expect(await drainAll()).toEqual([])
+        // 2. One send ends: one waiting task, the oldest, is queued again.
+        clock.set(at(50))
+        expect(await tasks.observe([{ ownerKeyId: OWNER, flowKey: HOST, signal: { kind: 'ok' } }], flow)).toEqual({
+          changes: [],
+          woken: 1,
+        })
+        expect((await drainAll()).map((e) => e.taskId)).toEqual([c.id])
+        // 3. Its claim still counts the key's other send in flight (b): with a finishing, there is room for it.
+        await recordAt([finished({ taskId: a.id, n: 1, startedAt: at(11), outcome: response })], at(60))
+        expect((await claimWithFlow(at(70), [c.id])).claimed.map((t) => t.id)).toEqual([c.id])
+      })
+
+      it("spaces a rate-limited key's tasks by its rate, each coming back when its token will be there", async () => {
+        await flowControls.put(OWNER, HOST, { rate: 2, periodMs: 1000, burst: null, parallelism: 10 })
+        const [a, b, c] = [await added(), await added(), await added()]
+
+        const { claimed, deferred } = await claimWithFlow(at(10), [a.id, b.id, c.id])
+
+        expect(claimed.map((t) => t.id)).toEqual([a.id])
+        expect((await tasks.findOwned(b.id, OWNER))?.task).toMatchObject({ waitReason: 'rate-limited', runAt: at(510) })
+        expect((await tasks.findOwned(c.id, OWNER))?.task).toMatchObject({
+          waitReason: 'rate-limited',
+          runAt: at(1010),
+        })
+        expect(deferred).toHaveLength(2)
+      })
+
+      it('holds every task of a paused key, and a resume makes them due at once', async () => {
+        await flowControls.setPaused(OWNER, HOST, true)
+        const [a, b] = [await added(), await added()]
+
+        const { claimed } = await claimWithFlow(at(10), [a.id, b.id])
+        expect(claimed).toEqual([])
+        expect(await flowControls.get(OWNER, HOST)).toMatchObject({
+          paused: true,
+          waiting: { paused: 2, parallelism: 0, 'rate-limited': 0, 'circuit-open': 0 },
+        })
+
+        clock.set(at(20))
+        await flowControls.setPaused(OWNER, HOST, false)
+        expect(await promoteAt(at(100_000), 10)).toEqual([a.id, b.id])
+      })
+
+      it("opens a key's circuit after a run of failures, holding its tasks for the cool-down", async () => {
+        const failed = { kind: 'failed' } as const
+        clock.set(at(10))
+        const { changes } = await tasks.observe(
+          [1, 2, 3].map(() => ({ ownerKeyId: OWNER, flowKey: HOST, signal: failed })),
+          flow,
+        )
+        expect(changes).toEqual([{ ownerKeyId: OWNER, key: HOST, circuit: 'open' }])
+        const task = await added()
+
+        expect((await claimWithFlow(at(20), [task.id])).deferred).toEqual([
+          { id: task.id, ownerKeyId: OWNER, reason: 'circuit-open' },
+        ])
+        expect((await tasks.findOwned(task.id, OWNER))?.task.runAt).toEqual(at(10_010))
+        expect(await flowControls.get(OWNER, HOST)).toMatchObject({
+          circuit: { state: 'open', failures: 3, until: at(10_010) },
+          lastMinute: { failures: 3 },
+        })
+      })
+
+      it("keeps keys apart per owner, and lists, reads and forgets an owner's keys", async () => {
+        await flowControls.put(OWNER, 'b-key', { rate: 5, periodMs: 1000, burst: 2, parallelism: null })
+        await flowControls.put(OWNER, 'a-key', { rate: null, periodMs: 1000, burst: null, parallelism: 3 })
+        await flowControls.put('key-2', 'a-key', { rate: 1, periodMs: 1000, burst: null, parallelism: null })
+
+        const page = await flowControls.list(OWNER, null, 1)
+        expect(page.items.map((k) => [k.key, k.limits.parallelism])).toEqual([['a-key', 3]])
+        expect(page.next).toBe('a-key')
+        expect((await flowControls.list(OWNER, page.next, 10)).items.map((k) => k.key)).toEqual(['b-key'])
+        expect((await flowControls.get('key-2', 'a-key'))?.limits.rate).toBe(1)
+
+        expect(await flowControls.remove(OWNER, 'a-key')).toBe(true)
+        expect(await flowControls.remove(OWNER, 'a-key')).toBe(false)
+        expect(await flowControls.get(OWNER, 'a-key')).toBeNull()
+        expect(await flowControls.get('key-2', 'a-key')).not.toBeNull()
       })
     })
 

@@ -4,6 +4,7 @@ import { createTask, DEFAULT_RETRY_ON, type Task, type TaskId } from '@request-t
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from '../testing/test-database.js'
 import { isDatabaseUnavailable } from './database-unavailable.js'
+import { pgFlowControls } from './pg-flow-controls.js'
 import { pgOutbox } from './pg-outbox.js'
 import { pgTaskRepository } from './pg-task-repository.js'
 
@@ -17,7 +18,11 @@ afterAll(async () => {
 
 describeTaskStoreContract('pgTaskRepository and pgOutbox', async (clock) => {
   await db.truncate()
-  return { tasks: pgTaskRepository(db.pool, { clock }), outbox: pgOutbox(db.pool) }
+  return {
+    tasks: pgTaskRepository(db.pool, { clock }),
+    outbox: pgOutbox(db.pool),
+    flowControls: pgFlowControls(db.pool, { clock }),
+  }
 })
 
 describe('pgTaskRepository under concurrency', () => {

@@ -42,7 +42,9 @@ export async function createTestDatabase(name: string, databaseUrl = inject('dat
     schema,
     databaseUrl,
     async truncate() {
-      await pool.query('truncate tasks, task_statuses, task_results, outbox restart identity')
+      await pool.query(
+        'truncate tasks, task_statuses, task_results, outbox, flow_keys, task_idempotency restart identity',
+      )
     },
     async close() {
       try {
