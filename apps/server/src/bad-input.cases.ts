@@ -200,6 +200,14 @@ export const badInputCases: readonly BadInputCase[] = [
 
   // retry
   submit('retry a string', { retry: 'always' }, 'retry'),
+  submit('flowControl.key empty', { flowControl: { key: '' } }, 'flowControl.key'),
+  submit('flowControl.key with a newline', { flowControl: { key: 'a\nb' } }, 'flowControl.key'),
+  submit('flowControl.key of 256 characters', { flowControl: { key: 'k'.repeat(256) } }, 'flowControl.key'),
+  submit('flowControl.rate 0', { flowControl: { rate: 0 } }, 'flowControl.rate'),
+  submit('flowControl.parallelism 1.5', { flowControl: { parallelism: 1.5 } }, 'flowControl.parallelism'),
+  submit('flowControl.burst without a rate', { flowControl: { burst: 5 } }, 'flowControl.rate'),
+  submit('flowControl.rate a string', { flowControl: { rate: '50' } }, 'flowControl.rate'),
+  submit('flowControl a string', { flowControl: 'https://example.com' }, 'flowControl'),
   submit('retry.maxAttempts 0', { retry: { maxAttempts: 0 } }, 'retry.maxAttempts'),
   submit('retry.maxAttempts 101', { retry: { maxAttempts: 101 } }, 'retry.maxAttempts'),
   submit('retry.maxAttempts a string', { retry: { maxAttempts: '3' } }, 'retry.maxAttempts'),

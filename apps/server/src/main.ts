@@ -1,9 +1,11 @@
+import { makeFlowControlUseCases } from '@request-tasker/application'
 import {
   assertMigrationsCurrent,
   checkReadiness,
   createLogger,
   createPool,
   isDatabaseUnavailable,
+  pgFlowControls,
   pgIdempotencyKeys,
   pgOutboxNotifier,
   pgTaskRepository,
@@ -39,8 +41,10 @@ try {
 }
 
 const tasks = pgTaskRepository(pool)
+const flowControls = pgFlowControls(pool)
 const useCases = makeTaskUseCases({
   tasks,
+  flowControls,
   // A submission waits for its statement as long as it would for a connection: then 503, never written.
   sharing: {
     isUnavailable: isDatabaseUnavailable,
@@ -74,6 +78,7 @@ const probePool = createPool({
 const readinessChecks = postgresChecks(probePool, config.MIGRATIONS_DIR)
 const app = buildServer({
   useCases,
+  flowControls: makeFlowControlUseCases({ flowControls }),
   apiKeys: config.API_KEYS,
   bodyLimit: config.BODY_LIMIT_BYTES,
   maxInflightRequestBytes: config.MAX_INFLIGHT_REQUEST_BYTES,

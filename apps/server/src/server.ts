@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { FlowControlUseCases } from '@request-tasker/application'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -10,6 +11,7 @@ import { boundRequestBytesInFlight } from './http/inflight-bytes.js'
 import { type Shedding, shedUnderPressure } from './http/load-shedding.js'
 import { replyNotFound, replyWithProblem } from './http/problem.js'
 import type { SubmissionLimit } from './http/submission-limit.js'
+import { flowControlRoutes } from './routes/flow-controls.js'
 import { healthRoutes, type ReadinessProbe } from './routes/health.js'
 import { taskRoutes } from './routes/tasks.js'
 import { CHECK_TIMEOUTS_EVERY_MS, DEFAULT_TIMEOUTS, type ServerTimeouts } from './server-timeouts.js'
@@ -17,6 +19,8 @@ import type { TaskUseCases } from './use-cases.js'
 
 export type ServerDeps = {
   useCases: TaskUseCases
+  /** Absent: no flow-control routes. */
+  flowControls?: FlowControlUseCases
   apiKeys: readonly ApiKey[]
   bodyLimit: number
   logger: FastifyBaseLogger
@@ -35,6 +39,7 @@ export type ServerDeps = {
 /** The HTTP app, ready for `inject` or `listen`; it never listens by itself. */
 export function buildServer({
   useCases,
+  flowControls,
   apiKeys,
   bodyLimit,
   logger,
@@ -48,6 +53,8 @@ export function buildServer({
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit,
+    // A flow-control key (up to 255 characters, an origin among them) is a path parameter, percent-encoded.
+    maxParamLength: 1024,
     // Node's defaults (no request timeout, Fastify's 72 s keep-alive) let a client that trickles or stalls hold a
     // socket for good; these cut each one off, with 408 when a request was started.
     requestTimeout: timeouts.requestTimeoutMs,
@@ -70,6 +77,7 @@ export function buildServer({
 
   app.register(healthRoutes, { readiness, readinessCacheMs })
   app.register(taskRoutes, { useCases, apiKeys, ...(submissionLimit && { submissionLimit }) })
+  if (flowControls) app.register(flowControlRoutes, { useCases: flowControls, apiKeys })
   return app
 }
 

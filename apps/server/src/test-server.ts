@@ -1,3 +1,4 @@
+import { makeFlowControlUseCases } from '@request-tasker/application'
 import { InMemoryStore, manualClock, retryDefaults, sequentialIds } from '@request-tasker/application/testing'
 import { EMPTY_ALLOWLIST, type Readiness, targetPolicy } from '@request-tasker/infrastructure'
 import type { FastifyBaseLogger } from 'fastify'
@@ -36,6 +37,7 @@ export function testServer(
   const store = new InMemoryStore(clock.now)
   const useCases = makeTaskUseCases({
     tasks: store,
+    flowControls: store,
     keys: store,
     targets: guardedTargets,
     wakeRelay: () => {},
@@ -47,6 +49,7 @@ export function testServer(
   })
   const app = buildServer({
     useCases,
+    flowControls: makeFlowControlUseCases({ flowControls: store }),
     apiKeys: options.apiKeys ?? [ALICE, BOB],
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     logger: options.logger ?? pino({ level: 'silent' }),

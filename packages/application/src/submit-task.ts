@@ -1,20 +1,27 @@
 import {
+  checkFlowKey,
+  createFlowLimits,
   createOutboundRequest,
   createRetryPolicy,
   createTask,
   DomainError,
   type FieldIssue,
+  type FlowControlInput,
+  type FlowLimits,
   firstRunAt,
   type HeaderLimits,
   invalidRequest,
   type OutboundRequestInput,
+  originOf,
   type RetryPolicy,
   type RetryPolicyInput,
   type ScheduleInput,
+  setsLimits,
   type Task,
   type TaskId,
 } from '@request-tasker/domain'
 import { type Commit, groupCommit } from './group-commit.js'
+import type { FlowControls } from './ports/flow-controls.js'
 import type { IdempotencyHolder, IdempotencyKeys } from './ports/idempotency-keys.js'
 import type { TargetPolicy } from './ports/target-policy.js'
 import type { TaskRepository } from './ports/task-repository.js'
@@ -24,6 +31,7 @@ export type SubmitCommand = {
   request: OutboundRequestInput
   retry?: RetryPolicyInput
   schedule?: ScheduleInput
+  flowControl?: FlowControlInput
 }
 
 /** `queued()` counts submissions waiting for a statement of their own: pressure that the pool does not show. */
@@ -47,6 +55,8 @@ export type SubmitDeps = {
   headerLimits?: HeaderLimits
   /** Tells the relay a task is waiting; best effort, as the relay also polls. */
   wakeRelay: () => void
+  /** Where a submission's `flowControl` limits are set; without it, a submission may only name its key. */
+  flowControls?: FlowControls
   /** How submissions share statements; see makeSubmitTask. */
   sharing?: {
     /** Whether an error means the store could not be reached (a shared write then fails every submission in it). */
@@ -80,7 +90,8 @@ export function makeSubmitTask(deps: SubmitDeps): SubmitTask {
     },
   )
   const submit = async (cmd: SubmitCommand) => {
-    const task = taskOf(cmd, deps, [])
+    const { task, limits } = taskOf(cmd, deps, [])
+    if (limits) await deps.flowControls?.put(task.ownerKeyId, task.flowKey, limits)
     // Task, first status and outbox entry commit together: a 201 means it will be sent. A scheduled task gets its
     // outbox entry from the scheduler once due.
     await add(task)
@@ -109,7 +120,8 @@ export function makeSubmitTaskOnce(
     const holder = await deps.keys.findHolder(ownerKeyId, key, expiredBefore)
     if (holder) return repeatOf(holder, cmd)
 
-    const task = taskOf(cmd, deps, [])
+    const { task, limits } = taskOf(cmd, deps, [])
+    if (limits) await deps.flowControls?.put(task.ownerKeyId, task.flowKey, limits)
     // The lookup above is only the common case: two racing first tries both miss it, and the key taken in the
     // inserting statement decides between them.
     const result = await deps.tasks.addOnce(task, { key, bodyHash, expiredBefore })
@@ -129,18 +141,29 @@ function repeatOf(holder: IdempotencyHolder, cmd: { idempotencyKey: string; body
   return { id: holder.taskId, created: false }
 }
 
-/** Checks every part of a submission, so a client hears of every bad field at once, and builds the task. */
-function taskOf(cmd: SubmitCommand, deps: SubmitDeps, issues: FieldIssue[]): Task {
-  const { ownerKeyId, request, retry = {}, schedule = {} } = cmd
+/**
+ * Checks every part of a submission, so a client hears of every bad field at once, and builds the task, with the
+ * limits its `flowControl` sets for its key, if any.
+ */
+function taskOf(cmd: SubmitCommand, deps: SubmitDeps, issues: FieldIssue[]): { task: Task; limits: FlowLimits | null } {
+  const { ownerKeyId, request, retry = {}, schedule = {}, flowControl = { key: null } } = cmd
   const now = deps.now()
-  const limits = { timeoutMs: deps.defaultTimeoutMs, ...(deps.headerLimits && { headerLimits: deps.headerLimits }) }
-  const outbound = collectIssues(issues, () => createOutboundRequest(request, limits))
+  const defaults = { timeoutMs: deps.defaultTimeoutMs, ...(deps.headerLimits && { headerLimits: deps.headerLimits }) }
+  const outbound = collectIssues(issues, () => createOutboundRequest(request, defaults))
   const policy = collectIssues(issues, () => createRetryPolicy(retry, deps.defaultRetry))
   const runAt = collectIssues(issues, () => firstRunAt(schedule, now))
+  if (flowControl.key !== null) issues.push(...checkFlowKey(flowControl.key, 'flowControl.'))
+  const limits = setsLimits(flowControl)
+    ? collectIssues(issues, () => createFlowLimits(flowControl, 'flowControl.'))
+    : null
   // Refused now rather than failed later: a literal loopback or metadata address can never become sendable.
   if (outbound) issues.push(...deps.targets.check(outbound.url))
   if (issues.length > 0 || !outbound || !policy) throw invalidRequest(issues)
-  return createTask({ id: deps.newId(), ownerKeyId, request: outbound, retry: policy, runAt, now })
+  const flowKey = flowControl.key ?? originOf(outbound.url)
+  return {
+    task: createTask({ id: deps.newId(), ownerKeyId, request: outbound, retry: policy, runAt, flowKey, now }),
+    limits,
+  }
 }
 
 function collectIssues<T>(issues: FieldIssue[], check: () => T): T | null {

@@ -59,3 +59,6 @@ export function createFlowLimits(input: FlowLimitsInput, at = ''): FlowLimits {
 export function setsLimits(input: FlowLimitsInput): boolean {
   return [input.rate, input.periodMs, input.burst, input.parallelism].some((v) => v !== undefined && v !== null)
 }
+
+/** A submission's `flowControl`: the key its task counts against (its origin when null), and optional limits. */
+export type FlowControlInput = FlowLimitsInput & { key: string | null }

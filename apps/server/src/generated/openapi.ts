@@ -80,6 +80,113 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/flow-controls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the API key's flow-control keys
+         * @description Every flow-control key of the API key that was configured, paused or used, in key order, `limit` at a time
+         *     (1–1,000, 100 by default). `next`, when present, is the cursor for the page after this one.
+         */
+        get: operations["listFlowControls"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/flow-controls/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The flow-control key, percent-encoded (`https%3A%2F%2Fapi.example.com` for the origin
+                 *     `https://api.example.com`): 1 to 255 printable characters, within the API key's own keys.
+                 */
+                key: components["parameters"]["FlowKey"];
+            };
+            cookie?: never;
+        };
+        /** Read a flow-control key's limits and live state */
+        get: operations["getFlowControl"];
+        /**
+         * Set a flow-control key's limits
+         * @description Sets every limit of the key at once, as the latest value: a part left out (or null) takes the deployment's
+         *     default (no rate limit; `FLOW_DEFAULT_PARALLELISM` requests in flight). The limits hold in total over every
+         *     tasker.
+         */
+        put: operations["putFlowControl"];
+        post?: never;
+        /**
+         * Forget a flow-control key
+         * @description Its tasks go back to the defaults; tasks it held paused are queued again.
+         */
+        delete: operations["deleteFlowControl"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/flow-controls/{key}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The flow-control key, percent-encoded (`https%3A%2F%2Fapi.example.com` for the origin
+                 *     `https://api.example.com`): 1 to 255 printable characters, within the API key's own keys.
+                 */
+                key: components["parameters"]["FlowKey"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hold every task of a key
+         * @description Nothing of the key is sent until it is resumed; its tasks wait `scheduled` (`paused`), spending no attempt,
+         *     and can be cancelled meanwhile. Requests already in flight finish.
+         */
+        post: operations["pauseFlowControl"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/flow-controls/{key}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The flow-control key, percent-encoded (`https%3A%2F%2Fapi.example.com` for the origin
+                 *     `https://api.example.com`): 1 to 255 printable characters, within the API key's own keys.
+                 */
+                key: components["parameters"]["FlowKey"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a paused key's tasks again
+         * @description Its paused tasks are due at once, within the key's limits.
+         */
+        post: operations["resumeFlowControl"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/task": {
         parameters: {
             query?: never;
@@ -235,6 +342,87 @@ export interface components {
             delayMs?: number | null;
             /** @description When to send again; every absent field takes the server's default. */
             retry?: components["schemas"]["RetryPolicy"] | null;
+            /**
+             * @description Which flow-control key the task counts against (`key`; by default its URL's origin, within the API key's
+             *     own keys), and optionally the key's limits, set as the latest value as with `PUT /flow-controls/{key}`.
+             */
+            flowControl?: components["schemas"]["TaskFlowControl"] | null;
+        };
+        /**
+         * @description A key's limits, any subset; an absent (or null) part takes the deployment's default. `rate` requests per
+         *     `periodMs` on average (a token bucket holding `burst`, 1 by default, so they go evenly spaced);
+         *     `parallelism` requests in flight at once. Both hold in total over every tasker.
+         */
+        FlowLimits: {
+            rate?: number | null;
+            /** @description The rate's period; 1000 when absent. Needs `rate`. */
+            periodMs?: number | null;
+            /** @description Requests that may go at once after a quiet spell. Needs `rate`. */
+            burst?: number | null;
+            parallelism?: number | null;
+        };
+        /** @description A submission's flow-control key and, optionally, that key's limits (see FlowLimits). */
+        TaskFlowControl: {
+            /** @description Printable text, no control character; the URL's origin when absent. */
+            key?: string | null;
+            rate?: number | null;
+            periodMs?: number | null;
+            burst?: number | null;
+            parallelism?: number | null;
+        };
+        FlowControl: {
+            key: string;
+            limits: components["schemas"]["FlowLimits"];
+            paused: boolean;
+            /**
+             * @description `closed` sends; `open` after `FLOW_BREAKER_FAILURES` failures in a row (no response, a timeout or a 5xx)
+             *     holds every task until `until`; then `half-open` lets one probe go, whose success closes it.
+             */
+            circuit: {
+                /** @enum {string} */
+                state: "closed" | "open" | "half-open";
+                /** @description Failures in a row. */
+                failures: number;
+                /** Format: date-time */
+                until?: string;
+            };
+            /** @description Requests of the key in flight now */
+            inFlight: number;
+            /** @description Tasks of the key waiting for it, by reason (see WaitReason). */
+            waiting: {
+                "rate-limited": number;
+                parallelism: number;
+                paused: number;
+                "circuit-open": number;
+            };
+            /** @description Sends, 429 and 503 answers (`throttled`), and failures since `since`, at most a minute ago. */
+            lastMinute: {
+                /** Format: date-time */
+                since: string;
+                sends: number;
+                throttled: number;
+                failures: number;
+            };
+            /**
+             * @description Requests per second the key is held to after its destination pushed back (a 429, or a 503 with
+             *     Retry-After: halved, then grown back 10 % a second, never above `rate`); absent when it is not.
+             */
+            adaptiveRate?: number;
+            /**
+             * Format: date-time
+             * @description The key sends nothing until then, as its destination asked (Retry-After).
+             */
+            blockedUntil?: string;
+            /**
+             * Format: date-time
+             * @description When its limits were last set.
+             */
+            configuredAt?: string;
+        };
+        FlowControlPage: {
+            items: components["schemas"]["FlowControl"][];
+            /** @description The cursor of the next page; absent on the last. */
+            next?: string;
         };
         /**
          * @description A task is sent up to `maxAttempts` times. After an attempt whose outcome `retryOn` lists, and while attempts
@@ -351,6 +539,8 @@ export interface components {
             nextAttemptAt?: string;
             /** @description While `scheduled`, why the task waits until `nextAttemptAt`. */
             waitReason?: components["schemas"]["WaitReason"];
+            /** @description The flow-control key the task counts against (see `/flow-controls`); its URL's origin unless named. */
+            flowKey?: string;
             httpStatusCode?: number;
             headers?: components["schemas"]["ResponseHeaders"];
             /** @description Bytes of response body received, counting those past the stored cap. */
@@ -441,6 +631,24 @@ export interface components {
          *     400 rather than 422 so the original service's clients keep working.
          */
         BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The key's limits and live state. */
+        FlowControl: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["FlowControl"];
+            };
+        };
+        /** @description The API key has no such flow-control key (never configured, paused or used, or forgotten). */
+        FlowControlNotFound: {
             headers: {
                 [name: string]: unknown;
             };
@@ -548,6 +756,11 @@ export interface components {
     parameters: {
         /** @description The id `POST /tasks` answered; a UUID. Anything else answers 400. */
         TaskId: string;
+        /**
+         * @description The flow-control key, percent-encoded (`https%3A%2F%2Fapi.example.com` for the origin
+         *     `https://api.example.com`): 1 to 255 printable characters, within the API key's own keys.
+         */
+        FlowKey: string;
         /**
          * @description 1 to 255 characters naming this submission for its API key. Repeating the same key with the same body within
          *     the window (24 hours unless configured) answers 200 with the first submission's id and stores nothing; the
@@ -660,6 +873,157 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["TaskNotFound"];
             409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listFlowControls: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The `next` of the page before; opaque. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of keys. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowControlPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getFlowControl: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The flow-control key, percent-encoded (`https%3A%2F%2Fapi.example.com` for the origin
+                 *     `https://api.example.com`): 1 to 255 printable characters, within the API key's own keys.
+                 */
+                key: components["parameters"]["FlowKey"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["FlowControl"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["FlowControlNotFound"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    putFlowControl: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The flow-control key, percent-encoded (`https%3A%2F%2Fapi.example.com` for the origin
+                 *     `https://api.example.com`): 1 to 255 printable characters, within the API key's own keys.
+                 */
+                key: components["parameters"]["FlowKey"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FlowLimits"];
+            };
+        };
+        responses: {
+            200: components["responses"]["FlowControl"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteFlowControl: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The flow-control key, percent-encoded (`https%3A%2F%2Fapi.example.com` for the origin
+                 *     `https://api.example.com`): 1 to 255 printable characters, within the API key's own keys.
+                 */
+                key: components["parameters"]["FlowKey"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Forgotten. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["FlowControlNotFound"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    pauseFlowControl: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The flow-control key, percent-encoded (`https%3A%2F%2Fapi.example.com` for the origin
+                 *     `https://api.example.com`): 1 to 255 printable characters, within the API key's own keys.
+                 */
+                key: components["parameters"]["FlowKey"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["FlowControl"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resumeFlowControl: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The flow-control key, percent-encoded (`https%3A%2F%2Fapi.example.com` for the origin
+                 *     `https://api.example.com`): 1 to 255 printable characters, within the API key's own keys.
+                 */
+                key: components["parameters"]["FlowKey"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["FlowControl"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };

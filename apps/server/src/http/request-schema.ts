@@ -1,4 +1,5 @@
 import {
+  type FlowControlInput,
   invalidRequest,
   METHODS,
   type OutboundRequestInput,
@@ -52,6 +53,15 @@ const submitTaskBody = z.object({
         .nullish(),
     })
     .nullish(),
+  flowControl: z
+    .object({
+      key: z.string().nullish(),
+      rate: z.number().nullish(),
+      periodMs: z.number().nullish(),
+      burst: z.number().nullish(),
+      parallelism: z.number().nullish(),
+    })
+    .nullish(),
 })
 
 // Assignable both ways with the same keys (optional ones included): the build breaks when openapi.yaml and this
@@ -65,15 +75,17 @@ export function parseSubmitTaskBody(payload: unknown): {
   request: OutboundRequestInput
   retry: RetryPolicyInput
   schedule: ScheduleInput
+  flowControl: FlowControlInput
 } {
   const parsed = submitTaskBody.safeParse(payload)
   if (!parsed.success) {
     throw invalidRequest(parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })))
   }
-  const { notBefore, delayMs, retry } = parsed.data
+  const { notBefore, delayMs, retry, flowControl } = parsed.data
   const { backoff, retryOn } = retry ?? {}
   return {
     request: requestOf(parsed.data),
+    flowControl: { ...flowControl, key: flowControl?.key ?? null },
     schedule: { ...(notBefore != null && { notBefore }), ...(delayMs != null && { delayMs }) },
     retry: {
       ...(retry?.maxAttempts != null && { maxAttempts: retry.maxAttempts }),

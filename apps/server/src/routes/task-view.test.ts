@@ -74,6 +74,7 @@ describe('toTaskViewJson', () => {
       'attemptCount',
       'attempts',
       'createdAt',
+      'flowKey',
       'history',
       'id',
       'status',

@@ -17,6 +17,7 @@ export function toTaskViewJson({ task, history, attempts, lastAttempt }: TaskVie
     attempts: attempts.map(attemptJson),
     ...(task.runAt !== null && { nextAttemptAt: task.runAt.toISOString() }),
     ...(task.waitReason !== null && { waitReason: task.waitReason }),
+    flowKey: task.flowKey,
   }
   // Only a finished task shows a result: after a requeue, a late attempt may be stored while the task is new again.
   const outcome = task.status === 'done' || task.status === 'error' ? lastAttempt?.outcome : undefined

@@ -218,6 +218,7 @@ describe('GET /tasks/:id', () => {
       updatedAt: T0,
       history: [{ status: 'new', at: T0 }],
       attemptCount: 0,
+      flowKey: 'https://example.com',
       attempts: [],
     })
   })
@@ -251,6 +252,7 @@ describe('GET /tasks/:id', () => {
         { status: 'done', at: T1 },
       ],
       attemptCount: 1,
+      flowKey: 'https://example.com',
       attempts: [{ n: 1, startedAt: T1, durationMs: 42, httpStatusCode: 404 }],
       httpStatusCode: 404,
       headers: { 'content-type': 'application/octet-stream', 'set-cookie': ['a=1', 'b=2'] },
@@ -309,6 +311,7 @@ describe('GET /tasks/:id', () => {
         { status: 'error', at: T1 },
       ],
       attemptCount: 1,
+      flowKey: 'https://example.com',
       attempts: [
         { n: 1, startedAt: T1, durationMs: 10_001, error: { code: 'timeout', message: 'no response within 10000 ms' } },
       ],
@@ -338,6 +341,7 @@ describe('GET /tasks/:id', () => {
         { status: 'scheduled', at: T1, reason: 'retry' },
       ],
       attemptCount: 1,
+      flowKey: 'https://example.com',
       attempts: [{ n: 1, startedAt: T1, durationMs: 3, httpStatusCode: 503 }],
       nextAttemptAt: '2026-01-01T00:00:01.050Z', // half of the 100 ms ceiling: the test's random is 0.5
       waitReason: 'retry',
@@ -405,6 +409,7 @@ describe('POST /tasks/:id/retry', () => {
         { status: 'new', at: '2026-01-01T00:00:02.000Z' },
       ],
       attemptCount: 1,
+      flowKey: 'https://example.com',
       attempts: [{ n: 1, startedAt: T1, durationMs: 3, httpStatusCode: 500 }],
     })
     expect(server.store.outbox.map((e) => e.kind)).toEqual(['task.requested', 'task.dead-lettered', 'task.requested'])
@@ -468,6 +473,7 @@ describe('POST /tasks/:id/cancel', () => {
         { status: 'cancelled', at: T1 },
       ],
       attemptCount: 0,
+      flowKey: 'https://example.com',
       attempts: [],
     })
   })
