@@ -4,6 +4,8 @@
 -- every tasker sees the same limits. Expand only: new nullable columns, a new table, new indexes.
 
 alter table tasks add column flow_key text;
+-- The epoch of the key in which the task was given a place in its rate's queue (see admit); null: none.
+alter table tasks add column flow_reservation integer;
 alter table tasks drop constraint tasks_wait_reason_check;
 alter table tasks add constraint tasks_wait_reason_check
   check (wait_reason in ('retry', 'not-before', 'key-busy', 'rate-limited', 'parallelism', 'paused', 'circuit-open'));
@@ -19,7 +21,9 @@ create table flow_keys (
   paused boolean not null default false,
   -- The live state (see packages/domain/src/flow-control.ts).
   tokens double precision not null default 1,
+  send_tokens double precision not null default 1,
   refilled_at timestamptz not null default now(),
+  epoch integer not null default 0,
   adaptive_rate double precision,
   adapted_at timestamptz,
   blocked_until timestamptz,
@@ -50,4 +54,5 @@ update tasks set wait_reason = 'retry', run_at = coalesce(run_at, now())
 alter table tasks drop constraint tasks_wait_reason_check;
 alter table tasks add constraint tasks_wait_reason_check
   check (wait_reason in ('retry', 'not-before', 'key-busy'));
+alter table tasks drop column flow_reservation;
 alter table tasks drop column flow_key;

@@ -1,27 +1,26 @@
 import type { Logger } from '@request-tasker/infrastructure'
 import { createPause } from './pause.js'
 
+/** What a pass did: `more` to run again at once; `restMs` to rest less than the interval this time. */
+export type PassResult = { more: boolean; restMs?: number }
+
 /**
  * Runs `pass` until stopped. A pass that reports `more` runs again at once; otherwise the loop rests `intervalMs`
- * or until `wake()`. A failed pass counts as no progress, so a broken dependency makes it pause, not spin.
+ * (or the pass's shorter `restMs`) or until `wake()`. A failed pass counts as no progress, so a broken dependency
+ * makes it pause, not spin.
  */
-export function startPeriodicLoop(
-  name: string,
-  pass: () => Promise<{ more: boolean }>,
-  intervalMs: number,
-  log: Logger,
-) {
+export function startPeriodicLoop(name: string, pass: () => Promise<PassResult>, intervalMs: number, log: Logger) {
   const pause = createPause()
   let stopped = false
   const done = (async () => {
     while (!stopped) {
-      let more = false
+      let result: PassResult = { more: false }
       try {
-        more = (await pass()).more
+        result = await pass()
       } catch (err) {
         log.error({ err, loop: name }, 'loop pass failed')
       }
-      if (!more && !stopped) await pause.wait(intervalMs)
+      if (!result.more && !stopped) await pause.wait(Math.min(intervalMs, result.restMs ?? intervalMs))
     }
   })()
   return {

@@ -5,11 +5,14 @@ import { startPeriodicLoop } from './periodic-loop.js'
 
 type Pass = (limit: number) => Promise<readonly TaskId[]>
 
+/** The scheduler never rests less than this, so a task due in a moment costs no busy loop. */
+const MIN_SCHEDULER_REST_MS = 5
+
 export type TaskLoopsDeps = {
   publishPending: (limit: number) => Promise<number>
   renewLeases: () => Promise<number>
   expireLeases: (limit: number) => Promise<ExpiredLeases>
-  promoteDue: Pass
+  promoteDue: (limit: number) => Promise<{ promoted: readonly TaskId[]; nextDueInMs: number | null }>
   requeueLost: Pass
   /** Most rows one pass of a loop takes; a full pass goes again at once. */
   batch: number
@@ -56,13 +59,15 @@ export function startTaskLoops(deps: TaskLoopsDeps) {
     intervals.sweepMs,
     log,
   )
-  // Due tasks go through the outbox like new ones: a retry is only as timely as this interval, and never lost.
+  // Due tasks go through the outbox like new ones, never lost. The scheduler rests until the next is due (or the
+  // interval at most), so a rate-limited key's tasks leave at their places in its queue, not bunched a poll later.
   const scheduler = startPeriodicLoop(
     'scheduler',
     async () => {
-      const due = await deps.promoteDue(batch)
-      if (due.length > 0) log.debug({ count: due.length }, 'due tasks queued')
-      return queued(due)
+      const { promoted, nextDueInMs } = await deps.promoteDue(batch)
+      if (promoted.length > 0) log.debug({ count: promoted.length }, 'due tasks queued')
+      const restMs = nextDueInMs === null ? undefined : Math.max(MIN_SCHEDULER_REST_MS, nextDueInMs)
+      return { ...queued(promoted), ...(restMs !== undefined && { restMs }) }
     },
     intervals.scheduleMs,
     log,

@@ -1,8 +1,22 @@
 import { admit, type FlowDefaults, type FlowState, type TaskId, type WaitReason } from '@request-tasker/domain'
 import type { KeyRoom } from './ports/task-repository.js'
 
-/** A task a claim found claimable, in id order (oldest first). */
-export type Candidate = { readonly id: TaskId; readonly ownerKeyId: string; readonly flowKey: string }
+/** A task a claim found claimable, in id order (oldest first), with the place it holds in its key's queue, if any. */
+export type Candidate = {
+  readonly id: TaskId
+  readonly ownerKeyId: string
+  readonly flowKey: string
+  readonly reservation: number | null
+}
+
+/** A task the claim holds back: why, until when (or until woken), and the place in its key's queue it was given. */
+export type Hold = {
+  readonly id: TaskId
+  readonly ownerKeyId: string
+  readonly reason: WaitReason
+  readonly runAt: Date
+  readonly reservation: number | null
+}
 
 /** A flow-control key as the claim found it, locked: its state and its sends in flight on every tasker. */
 export type KeyAtClaim = {
@@ -14,13 +28,7 @@ export type KeyAtClaim = {
 
 export type ClaimPlan = {
   readonly claim: readonly TaskId[]
-  /** Tasks that wait instead, each with why and until when (or until woken). */
-  readonly hold: ReadonlyArray<{
-    readonly id: TaskId
-    readonly ownerKeyId: string
-    readonly reason: WaitReason
-    readonly runAt: Date
-  }>
+  readonly hold: readonly Hold[]
   /** Every key's state after the claim, to store. */
   readonly keys: readonly KeyAtClaim[]
 }
@@ -28,9 +36,10 @@ export type ClaimPlan = {
 export type ClaimPolicy = { readonly leaseGraceMs: number; readonly keyBusyWaitMs: number; readonly flow: FlowDefaults }
 
 /**
- * Which of the candidates a claim takes, decided the same way by every store: first each API key's room in this
- * tasker's send slots (the rest wait `key-busy`), then each flow-control key's admission (its rate, parallelism,
- * pause and circuit; see admit). Oldest first within each key.
+ * Which of the candidates a claim takes, decided the same way by every store: each flow-control key admits what
+ * its rate, parallelism, pause and circuit allow (see admit), and of those, each API key takes no more than its
+ * room in this tasker's send slots; the rest wait `key-busy`. A task held by its flow-control key takes no slot,
+ * so 5,000 tasks waiting for a slow key leave their owner's other tasks all the room.
  */
 export function planClaim(
   candidates: readonly Candidate[],
@@ -39,30 +48,34 @@ export function planClaim(
   now: Date,
   policy: ClaimPolicy,
 ): ClaimPlan {
-  const hold: Array<{ id: TaskId; ownerKeyId: string; reason: WaitReason; runAt: Date }> = []
-  const taken = new Map<string, number>()
   const byKey = new Map<string, Candidate[]>()
   for (const c of candidates) {
-    const place = (taken.get(c.ownerKeyId) ?? 0) + 1
-    taken.set(c.ownerKeyId, place)
-    if (place > (room.byOwner.get(c.ownerKeyId) ?? room.others)) {
-      hold.push({ id: c.id, ownerKeyId: c.ownerKeyId, reason: 'key-busy', runAt: after(now, policy.keyBusyWaitMs) })
-      continue
-    }
     const k = flowKeyId(c.ownerKeyId, c.flowKey)
     byKey.set(k, [...(byKey.get(k) ?? []), c])
   }
-
+  const slots = new Map<string, number>()
   const claim: TaskId[] = []
+  const hold: Hold[] = []
   const after_: KeyAtClaim[] = []
   for (const key of keys) {
     const group = byKey.get(flowKeyId(key.ownerKeyId, key.key)) ?? []
-    const { admitted, held, state } = admit(key.state, group.length, key.inFlight, now, policy.flow)
-    group.forEach((c, i) => {
-      if (i < admitted) claim.push(c.id)
-      else hold.push({ id: c.id, ownerKeyId: c.ownerKeyId, ...held[i - admitted]! })
+    const free = slots.get(key.ownerKeyId) ?? room.byOwner.get(key.ownerKeyId) ?? room.others
+    const admission = admit(
+      key.state,
+      group.map((c) => c.reservation),
+      { inFlight: key.inFlight, slots: free },
+      now,
+      policy.flow,
+    )
+    slots.set(key.ownerKeyId, free - admission.admitted)
+    admission.decisions.forEach((d, i) => {
+      const { id, ownerKeyId } = group[i]!
+      if (d.go) claim.push(id)
+      else if (d.reason === 'key-busy')
+        hold.push({ id, ownerKeyId, reason: 'key-busy', runAt: after(now, policy.keyBusyWaitMs), reservation: null })
+      else hold.push({ id, ownerKeyId, reason: d.reason, runAt: d.runAt, reservation: d.reservation })
     })
-    after_.push({ ...key, state })
+    after_.push({ ...key, state: admission.state })
   }
   return { claim, hold, keys: after_ }
 }

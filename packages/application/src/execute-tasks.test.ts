@@ -58,7 +58,8 @@ function setup(respond?: ConstructorParameters<typeof ScriptedSender>[0], limits
   const execute = async (ids: TaskId[]) => Promise.all(await executor.execute(ids))
   const submitOne = (url = 'https://x.test/', retry = {}, ownerKeyId = 'k') =>
     submit({ ownerKeyId, request: { method: 'GET', url }, retry })
-  const promoteDue = makePromoteDue({ tasks: store })
+  const promote = makePromoteDue({ tasks: store })
+  const promoteDue = async (limit: number) => (await promote(limit)).promoted
   const expireLeases = makeExpireLeases({ tasks: store })
   return { store, clock, sender, capacity, executor, execute, submitOne, promoteDue, expireLeases, warnings }
 }

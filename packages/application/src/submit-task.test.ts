@@ -77,9 +77,9 @@ describe('submitTask', () => {
     expect(store.outbox).toEqual([])
 
     const promote = makePromoteDue({ tasks: store })
-    expect(await promote(10)).toEqual([])
+    expect(await promote(10)).toEqual({ promoted: [], nextDueInMs: 60_000 })
     clock.advance(60_000)
-    expect(await promote(10)).toEqual([id])
+    expect(await promote(10)).toEqual({ promoted: [id], nextDueInMs: null })
     expect(store.outbox).toEqual([{ id: '1', kind: 'task.requested', taskId: id }])
   })
 

@@ -23,9 +23,16 @@ export type CircuitState = 'closed' | 'open' | 'half-open'
 export type FlowState = {
   readonly limits: FlowLimits
   readonly paused: boolean
-  /** The token bucket: its level at `refilledAt`. */
+  /** The token bucket: its level at `refilledAt`, below zero by the places given in the rate's queue. */
   readonly tokens: number
+  /** The sends' bucket, filled alike but never overdrawn: what keeps the destination within the rate and burst. */
+  readonly sendTokens: number
   readonly refilledAt: Date
+  /**
+   * Bumped when the pace changes (new limits, a back-off): places given in the queue before then no longer count,
+   * and the tasks holding them take a new one.
+   */
+  readonly epoch: number
   /** Requests per second the key backs off to after a 429 or 503, growing back on success; null: none. */
   readonly adaptiveRate: number | null
   /** When the adaptive rate last changed: it grows with the time since. */
@@ -56,14 +63,6 @@ export type FlowDefaults = {
 /** Why a task waits for its key, as its history says. */
 export type FlowWaitReason = 'rate-limited' | 'parallelism' | 'paused' | 'circuit-open'
 
-/** What a claim may do with the tasks of one key: send the first `admitted`, and hold each of the others. */
-export type Admission = {
-  readonly admitted: number
-  /** One entry per task held, in the order of the tasks: why, and when to look at it again. */
-  readonly held: ReadonlyArray<{ readonly reason: FlowWaitReason; readonly runAt: Date }>
-  readonly state: FlowState
-}
-
 /** Growth of the adaptive rate per second of sends without a 429 or 503: 10 %, so a few seconds test the ground. */
 const ADAPTIVE_GROWTH_PER_S = 0.1
 /** The adaptive rate never backs off below this (requests per second). */
@@ -79,7 +78,9 @@ export function newFlowState(now: Date, limits: FlowLimits = NO_LIMITS): FlowSta
     limits,
     paused: false,
     tokens: burstOf(limits),
+    sendTokens: burstOf(limits),
     refilledAt: now,
+    epoch: 0,
     adaptiveRate: null,
     adaptedAt: null,
     blockedUntil: null,
@@ -90,6 +91,13 @@ export function newFlowState(now: Date, limits: FlowLimits = NO_LIMITS): FlowSta
 }
 
 export const NO_LIMITS: FlowLimits = { rate: null, periodMs: 1000, burst: null, parallelism: null }
+
+/** New limits for a key. A new pace voids the places given in its rate's queue (see admit); its debt goes with them. */
+export function withLimits(state: FlowState, limits: FlowLimits): FlowState {
+  const { rate, periodMs, burst } = state.limits
+  if (rate === limits.rate && periodMs === limits.periodMs && burst === limits.burst) return { ...state, limits }
+  return { ...state, limits, epoch: state.epoch + 1, tokens: Math.max(state.tokens, 0) }
+}
 
 /** The rate the key's sends are held to now, per millisecond: the lower of the configured and the adaptive. */
 export function ratePerMs(state: FlowState): number | null {
@@ -104,80 +112,149 @@ function burstOf(limits: FlowLimits): number {
   return Math.max(1, limits.burst ?? 1)
 }
 
-/** The bucket filled for the time since its last fill, up to the burst; unlimited keys keep theirs full. */
+/**
+ * The bucket filled for the time since its last fill, up to the burst; unlimited keys keep theirs full. A bucket
+ * whose `refilledAt` lies ahead (a Retry-After holds the key) earns nothing until then.
+ */
 export function refill(state: FlowState, now: Date): FlowState {
   const perMs = ratePerMs(state)
   const cap = burstOf(state.limits)
-  const elapsed = Math.max(0, now.getTime() - state.refilledAt.getTime())
-  const tokens = perMs === null ? cap : Math.min(cap, state.tokens + elapsed * perMs)
-  return { ...state, tokens, refilledAt: now }
+  if (perMs === null) {
+    return { ...state, tokens: cap, sendTokens: cap, refilledAt: now > state.refilledAt ? now : state.refilledAt }
+  }
+  if (now <= state.refilledAt) return state
+  const earned = (now.getTime() - state.refilledAt.getTime()) * perMs
+  const tokens = Math.min(cap, state.tokens + earned)
+  return { ...state, tokens, sendTokens: Math.min(cap, state.sendTokens + earned), refilledAt: now }
 }
 
+/** What a claim decides for one task of a key: it goes, or it waits (why, until when, holding which reservation). */
+export type Decision =
+  | { readonly go: true }
+  /** Its key would take it, but its owner has no free send slot in this tasker (see planClaim). */
+  | { readonly go: false; readonly reason: 'key-busy' }
+  | {
+      readonly go: false
+      readonly reason: FlowWaitReason
+      readonly runAt: Date
+      /** The key's epoch when the task was given a place in the rate's queue; null: it holds none. */
+      readonly reservation: number | null
+    }
+
+export type Admission = {
+  /** One per task asked about, in the order asked. */
+  readonly decisions: readonly Decision[]
+  readonly admitted: number
+  readonly state: FlowState
+}
+
+/** What else bounds a claim: the key's sends in flight on every tasker, and the owner's free slots in this one. */
+export type ClaimRoom = { readonly inFlight: number; readonly slots: number }
+
 /**
- * How many of `wanted` tasks of the key may be sent now, with `inFlight` of its sends running on every tasker, and
- * when each of the others is worth looking at again. A rate-limited task is held until the bucket will have its
- * token (one after another, so they come back spread out, not all at once); a task waiting for a free slot until a
- * send of the key ends (which wakes it) or `waitMs` at the latest.
+ * Which of a key's tasks may be sent now. Each task comes with the reservation it holds (see Decision), if any.
+ *
+ * The rate is kept by two token buckets that fill alike. The queue's bucket (`tokens`) may go below zero: a task
+ * that finds no token there is given the next place in the key's queue (a reservation) and waits until that token
+ * will have been earned, so the tasks held by successive claims come back one after another, each once, at the
+ * key's pace, and a newcomer queues behind them. The sends' bucket (`sendTokens`) is never overdrawn: every send
+ * takes one of its tokens, so however late and close together tasks come back, the destination never gets more
+ * than the rate and the burst; a task back at its place finding none waits for the next, keeping its place. A task
+ * that comes back to its place and cannot go then (parallelism, pause, circuit, no slot) gives its place's token
+ * back. A task waiting for a free slot of the key comes back when a send of the key ends (which wakes it) or after
+ * `waitMs`.
  */
 export function admit(
   state: FlowState,
-  wanted: number,
-  inFlight: number,
+  reservations: ReadonlyArray<number | null>,
+  room: ClaimRoom,
   now: Date,
   defaults: FlowDefaults,
 ): Admission {
   let s = rollMinute(refill(state, now), now)
-  const hold = (reason: FlowWaitReason, runAt: (k: number) => Date): Admission => ({
-    admitted: 0,
-    held: Array.from({ length: wanted }, (_, k) => ({ reason, runAt: runAt(k) })),
-    state: s,
-  })
-  const later = (ms: number) => () => new Date(now.getTime() + ms)
-  if (s.paused) return hold('paused', later(defaults.waitMs))
+  const decisions: Decision[] = new Array(reservations.length)
+  const holds = (i: number) => reservations[i] !== null && reservations[i] === s.epoch
+  // Places in the queue first: they were there before any task of this claim.
+  const order = [...reservations.keys()].sort((a, b) => Number(holds(b)) - Number(holds(a)))
+  const giveBack = (i: number) => {
+    if (holds(i)) s = { ...s, tokens: Math.min(burstOf(s.limits), s.tokens + 1) }
+  }
+  const later = (ms: number) => new Date(now.getTime() + ms)
+  const holdAll = (reason: FlowWaitReason, runAt: Date): Admission => {
+    for (const i of order) {
+      giveBack(i)
+      decisions[i] = { go: false, reason, runAt, reservation: null }
+    }
+    return { decisions, admitted: 0, state: s }
+  }
+  if (s.paused) return holdAll('paused', later(defaults.waitMs))
 
   const { circuit } = s
-  if (circuit.state === 'open' && circuit.until !== null && circuit.until > now) {
-    const until = circuit.until
-    return hold('circuit-open', () => until)
-  }
-  let cap = Number.POSITIVE_INFINITY
+  if (circuit.state === 'open' && circuit.until !== null && circuit.until > now)
+    return holdAll('circuit-open', circuit.until)
+  let probes = Number.POSITIVE_INFINITY
   if (circuit.state !== 'closed') {
     // The cool-down is over: one probe goes; the rest wait to hear how it went.
-    if (inFlight > 0 || circuit.state === 'half-open') return hold('circuit-open', later(defaults.breaker.coolDownMs))
-    s = { ...s, circuit: { ...circuit, state: 'half-open' } }
-    cap = 1
-  }
-  if (s.blockedUntil !== null && s.blockedUntil > now) {
-    const until = s.blockedUntil.getTime()
-    const spacing = spacingMs(s)
-    return hold('rate-limited', (k) => new Date(until + k * spacing))
-  }
-
-  const room = Math.max(0, (s.limits.parallelism ?? defaults.parallelism) - inFlight)
-  const byRate = ratePerMs(s) === null ? Number.POSITIVE_INFINITY : Math.floor(s.tokens)
-  const admitted = Math.min(wanted, room, byRate, cap)
-  if (ratePerMs(s) !== null) s = { ...s, tokens: s.tokens - admitted }
-  s = { ...s, recent: { ...s.recent, sends: s.recent.sends + admitted } }
-
-  const held: Array<{ reason: FlowWaitReason; runAt: Date }> = []
-  for (let k = 0; k < wanted - admitted; k++) {
-    if (admitted + k < Math.min(room, cap) && byRate !== Number.POSITIVE_INFINITY) {
-      // Slots are free, tokens are not: back when the bucket holds this one's token.
-      const perMs = ratePerMs(s) as number
-      const missing = k + 1 - s.tokens
-      held.push({ reason: 'rate-limited', runAt: new Date(now.getTime() + Math.ceil(missing / perMs)) })
-    } else if (circuit.state !== 'closed') {
-      held.push({ reason: 'circuit-open', runAt: new Date(now.getTime() + defaults.breaker.coolDownMs) })
-    } else {
-      held.push({ reason: 'parallelism', runAt: new Date(now.getTime() + defaults.waitMs) })
+    if (room.inFlight > 0 || circuit.state === 'half-open') {
+      return holdAll('circuit-open', later(defaults.breaker.coolDownMs))
     }
+    s = { ...s, circuit: { ...circuit, state: 'half-open' } }
+    probes = 1
   }
-  return { admitted, held, state: s }
-}
 
-function spacingMs(state: FlowState): number {
-  const perMs = ratePerMs(state)
-  return perMs === null ? 0 : Math.ceil(1 / perMs)
+  const perMs = ratePerMs(s)
+  const blocked = s.blockedUntil !== null && s.blockedUntil > now
+  /** When the sends' bucket will hold its k-th next token (k = 1: the next one). */
+  const sendTokenAt = (k: number) => now.getTime() + Math.ceil(Math.max(0, k - s.sendTokens) / (perMs as number))
+  let free = Math.min(probes, Math.max(0, (s.limits.parallelism ?? defaults.parallelism) - room.inFlight))
+  let slots = room.slots
+  let admitted = 0
+  let early = 0 // tasks back at their places this claim that wait for a send token
+  for (const i of order) {
+    const reserved = holds(i)
+    const paced = perMs === null || (s.sendTokens >= 1 && (reserved || s.tokens >= 1))
+    if (!blocked && free > 0 && paced) {
+      if (slots <= 0) {
+        giveBack(i)
+        decisions[i] = { go: false, reason: 'key-busy' }
+        continue
+      }
+      if (perMs !== null) s = { ...s, sendTokens: s.sendTokens - 1, tokens: reserved ? s.tokens : s.tokens - 1 }
+      free--
+      slots--
+      admitted++
+      decisions[i] = { go: true }
+      continue
+    }
+    if (!blocked && free <= 0) {
+      giveBack(i)
+      decisions[i] =
+        probes === 1
+          ? { go: false, reason: 'circuit-open', runAt: later(defaults.breaker.coolDownMs), reservation: null }
+          : { go: false, reason: 'parallelism', runAt: later(defaults.waitMs), reservation: null }
+      continue
+    }
+    if (perMs === null) {
+      // Held by a Retry-After with no rate to pace the return: all together when it ends.
+      decisions[i] = { go: false, reason: 'rate-limited', runAt: s.blockedUntil ?? now, reservation: null }
+      continue
+    }
+    if (reserved && !blocked) {
+      early++
+      decisions[i] = { go: false, reason: 'rate-limited', runAt: new Date(sendTokenAt(early)), reservation: s.epoch }
+      continue
+    }
+    giveBack(i)
+    // The next place in the queue: when the queue's bucket will have earned this token (and the sends' bucket holds
+    // one). While a Retry-After holds the key both buckets are still (refilledAt lies ahead), so the queue starts
+    // where the wait ends.
+    const base = Math.max(now.getTime(), s.refilledAt.getTime())
+    const runAt = Math.max(base + Math.ceil(Math.max(0, 1 - s.tokens) / perMs), sendTokenAt(1))
+    s = { ...s, tokens: s.tokens - 1 }
+    decisions[i] = { go: false, reason: 'rate-limited', runAt: new Date(runAt), reservation: s.epoch }
+  }
+  s = { ...s, recent: { ...s.recent, sends: s.recent.sends + admitted } }
+  return { decisions, admitted, state: s }
 }
 
 /** What an outcome says about the destination, for its key. */
@@ -217,10 +294,17 @@ export function afterOutcome(state: FlowState, signal: FlowSignal, now: Date, de
     const until = new Date(now.getTime() + blockMs)
     // One back-off per episode: the answers of sends already in flight when the key was held say nothing new.
     const episode = s.blockedUntil === null || s.blockedUntil <= now
+    const blockedUntil = s.blockedUntil !== null && s.blockedUntil > until ? s.blockedUntil : until
     s = {
       ...s,
-      blockedUntil: s.blockedUntil !== null && s.blockedUntil > until ? s.blockedUntil : until,
-      tokens: Math.min(s.tokens, 1),
+      blockedUntil,
+      // The bucket earns nothing while the key waits; a new episode starts a new queue at the new pace.
+      refilledAt: blockedUntil,
+      ...(episode && {
+        tokens: Math.min(Math.max(s.tokens, 0), 1),
+        sendTokens: Math.min(s.sendTokens, 1),
+        epoch: s.epoch + 1,
+      }),
       recent: { ...s.recent, throttled: s.recent.throttled + 1 },
       circuit: { ...circuit, failures: 0 },
       ...(episode && { adaptiveRate: Math.max(ADAPTIVE_FLOOR_PER_S, takenRatePerS(s) / 2), adaptedAt: now }),

@@ -113,6 +113,8 @@ export interface TaskRepository {
   expireLeases(limit: number): Promise<ExpiredLeases>
   /** Moves `scheduled` tasks whose time has come to `new` and queues them, earliest first; returns their ids. */
   promoteDue(limit: number): Promise<TaskId[]>
+  /** How long until the earliest `scheduled` task is due, by the store's clock (≤ 0: now); null when none waits. */
+  nextDueInMs(): Promise<number | null>
   /** Wakes up to `limit` of the key's `key-busy` tasks, oldest first: back to `new` and queued. */
   wakeKeyBusy(ownerKeyId: string, limit: number): Promise<TaskId[]>
   /**

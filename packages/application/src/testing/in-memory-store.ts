@@ -18,6 +18,7 @@ import {
   type TaskStatus,
   type Wait,
   type WaitReason,
+  withLimits,
 } from '@request-tasker/domain'
 import { type ClaimPolicy, flowKeyId, type KeyAtClaim, planClaim } from '../claim-plan.js'
 import { deadLetterOf } from '../dead-letter.js'
@@ -43,6 +44,8 @@ type Row = {
   history: Array<{ status: TaskStatus; at: Date; reason: WaitReason | null }>
   attempts: Attempt[]
   leaseUntil: Date | null
+  /** The place in its flow-control key's queue the task holds (the key's epoch then), as tasks.flow_reservation. */
+  flowReservation: number | null
 }
 
 /**
@@ -75,6 +78,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
       history: [{ status: task.status, at: task.createdAt, reason: task.waitReason }],
       attempts: [],
       leaseUntil: null,
+      flowReservation: null,
     })
     if (task.status === 'new') this.enqueue(task.id)
   }
@@ -120,7 +124,12 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
       .sort()
       .flatMap((id) => this.rows.get(id) ?? [])
       .filter((row) => may('claim', row))
-    const candidates = rows.map(({ task }) => ({ id: task.id, ownerKeyId: task.ownerKeyId, flowKey: task.flowKey }))
+    const candidates = rows.map(({ task, flowReservation }) => ({
+      id: task.id,
+      ownerKeyId: task.ownerKeyId,
+      flowKey: task.flowKey,
+      reservation: flowReservation,
+    }))
     const plan = planClaim(candidates, this.keysOf(candidates, now), room, now, policy)
     this.saveKeys(plan.keys)
     const claimed: Task[] = []
@@ -128,9 +137,14 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
       const row = this.rows.get(id)!
       this.move(row, 'in_process', now)
       row.leaseUntil = new Date(now.getTime() + row.task.request.timeoutMs + policy.leaseGraceMs)
+      row.flowReservation = null
       claimed.push(row.task)
     }
-    for (const { id, reason, runAt } of plan.hold) this.move(this.rows.get(id)!, 'scheduled', now, { runAt, reason })
+    for (const { id, reason, runAt, reservation } of plan.hold) {
+      const row = this.rows.get(id)!
+      this.move(row, 'scheduled', now, { runAt, reason })
+      row.flowReservation = reservation
+    }
     return { claimed, deferred: plan.hold.map(({ id, ownerKeyId, reason }) => ({ id, ownerKeyId, reason })) }
   }
 
@@ -157,7 +171,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
 
   async put(ownerKeyId: string, key: string, limits: FlowLimits): Promise<FlowControlView> {
     const { state } = this.flowKey(ownerKeyId, key)
-    this.flowKeys.set(flowKeyId(ownerKeyId, key), { ...state, limits })
+    this.flowKeys.set(flowKeyId(ownerKeyId, key), withLimits(state, limits))
     this.configured.set(flowKeyId(ownerKeyId, key), this.clock())
     return this.view(ownerKeyId, key)
   }
@@ -303,6 +317,13 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
       [...this.rows.values()].filter((r) => r.task.runAt !== null && r.task.runAt <= now),
       limit,
     )
+  }
+
+  async nextDueInMs(): Promise<number | null> {
+    const due = [...this.rows.values()]
+      .filter((r) => r.task.status === 'scheduled' && r.task.runAt !== null)
+      .map((r) => r.task.runAt!.getTime())
+    return due.length === 0 ? null : Math.min(...due) - this.clock().getTime()
   }
 
   async wakeKeyBusy(ownerKeyId: string, limit: number): Promise<TaskId[]> {

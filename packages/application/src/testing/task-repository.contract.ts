@@ -960,19 +960,30 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         expect((await claimWithFlow(at(70), [c.id])).claimed.map((t) => t.id)).toEqual([c.id])
       })
 
-      it("spaces a rate-limited key's tasks by its rate, each coming back when its token will be there", async () => {
+      it("gives a rate-limited key's tasks one place each in its queue, and lets each go when back at it", async () => {
         await flowControls.put(OWNER, HOST, { rate: 2, periodMs: 1000, burst: null, parallelism: 10 })
         const [a, b, c] = [await added(), await added(), await added()]
 
+        // 1. One token: a goes; b and c come back when their tokens will be there, 500 ms apart.
         const { claimed, deferred } = await claimWithFlow(at(10), [a.id, b.id, c.id])
-
         expect(claimed.map((t) => t.id)).toEqual([a.id])
+        expect(deferred).toHaveLength(2)
         expect((await tasks.findOwned(b.id, OWNER))?.task).toMatchObject({ waitReason: 'rate-limited', runAt: at(510) })
         expect((await tasks.findOwned(c.id, OWNER))?.task).toMatchObject({
           waitReason: 'rate-limited',
           runAt: at(1010),
         })
-        expect(deferred).toHaveLength(2)
+        // 2. A later claim's task queues behind them, and the store says when the first of them is due.
+        const d = await added()
+        await claimWithFlow(at(20), [d.id])
+        expect((await tasks.findOwned(d.id, OWNER))?.task.runAt).toEqual(at(1510))
+        clock.set(at(20))
+        expect(await tasks.nextDueInMs()).toBe(490)
+        // 3. Back at its place, b goes without a token of its own, ahead of a newcomer, who queues behind d.
+        expect(await promoteAt(at(510), 10)).toEqual([b.id])
+        const e = await added()
+        expect((await claimWithFlow(at(515), [b.id, e.id])).claimed.map((t) => t.id)).toEqual([b.id])
+        expect((await tasks.findOwned(e.id, OWNER))?.task.runAt).toEqual(at(2010))
       })
 
       it('holds every task of a paused key, and a resume makes them due at once', async () => {

@@ -18,15 +18,23 @@ const VIEW = `
        group by t.wait_reason) w) as waiting
   from flow_keys f`
 
+const PACE_CHANGED = `(flow_keys.rate, flow_keys.period_ms, flow_keys.burst)
+  is distinct from (excluded.rate, excluded.period_ms, excluded.burst)`
 const PUT = `
-  insert into flow_keys (owner_key_id, key, rate, period_ms, burst, parallelism, configured_at)
-  values ($1, $2, $3, $4, $5, $6, coalesce($7::timestamptz, now()))
+  insert into flow_keys (owner_key_id, key, rate, period_ms, burst, parallelism, configured_at, tokens, send_tokens,
+                         refilled_at, recent_since, pace_since)
+  select $1, $2, $3, $4, $5, $6, t.now, coalesce($5::integer, 1), coalesce($5::integer, 1), t.now, t.now, t.now
+  from (select coalesce($7::timestamptz, now()) as now) t
   on conflict (owner_key_id, key) do update
     set rate = excluded.rate, period_ms = excluded.period_ms, burst = excluded.burst,
-        parallelism = excluded.parallelism, configured_at = excluded.configured_at`
+        parallelism = excluded.parallelism, configured_at = excluded.configured_at,
+        -- A new pace voids the places given in the rate's queue, and their debt (domain: withLimits).
+        epoch = flow_keys.epoch + case when ${PACE_CHANGED} then 1 else 0 end,
+        tokens = case when ${PACE_CHANGED} then greatest(flow_keys.tokens, 0) else flow_keys.tokens end`
 
 const SET_PAUSED = `
-  insert into flow_keys (owner_key_id, key, paused) values ($1, $2, $3)
+  insert into flow_keys (owner_key_id, key, paused, refilled_at, recent_since, pace_since)
+  select $1, $2, $3, t.now, t.now, t.now from (select coalesce($4::timestamptz, now()) as now) t
   on conflict (owner_key_id, key) do update set paused = excluded.paused`
 
 // Paused tasks come due now: the scheduler queues them, and their claims meet the key's limits as any other.
@@ -77,7 +85,7 @@ export function pgFlowControls(pool: pg.Pool, { clock }: { clock?: StoreClock } 
       }),
     setPaused: (ownerKeyId, key, paused) =>
       inTransaction(pool, async (tx) => {
-        await tx.query(SET_PAUSED, [ownerKeyId, key, paused])
+        await tx.query(SET_PAUSED, [ownerKeyId, key, paused, at()])
         if (!paused) await tx.query(RELEASE_PAUSED, [ownerKeyId, key, at()])
         return (await get(tx, ownerKeyId, key))!
       }),

@@ -108,4 +108,40 @@ describe('pgTaskRepository under concurrency', () => {
     const { rows } = await db.pool.query('select status from task_history where task_id = $1 order by seq', [id])
     expect(rows).toEqual([{ status: 'new' }, { status: 'in_process' }])
   })
+
+  it("counts a key's sends in flight after the key is locked, so a claim that waited for another sees its sends", async () => {
+    await db.truncate()
+    const tasks = pgTaskRepository(db.pool)
+    await tasks.add([taskN(1), taskN(2)])
+    const policy = { leaseGraceMs: 0, keyBusyWaitMs: 1_000, flow: { ...roomyFlow, parallelism: 1 } }
+    const room = { byOwner: new Map(), others: 10 }
+    await tasks.claim([], policy, room) // nothing: the key's row does not exist yet
+    await db.pool.query(`insert into flow_keys (owner_key_id, key) values ('key-1', 'https://example.test')`)
+
+    // Another claim holds the key and puts task 1 in flight; this claim starts meanwhile and waits for the key.
+    const other = await db.pool.connect()
+    try {
+      await other.query('begin')
+      await other.query(`select 1 from flow_keys where owner_key_id = 'key-1' for update`)
+      const waiting = tasks.claim([taskN(2).id], policy, room)
+      await expect
+        .poll(async () => {
+          const { rows } = await db.pool.query(
+            `select count(*)::int as n from pg_stat_activity
+             where wait_event_type = 'Lock' and query like '%insert into flow_keys%'`,
+          )
+          return rows[0].n
+        })
+        .toBe(1)
+      await other.query(`update tasks set status = 'in_process', flow_key = 'https://example.test' where id = $1`, [
+        taskN(1).id,
+      ])
+      await other.query('commit')
+
+      // Parallelism 1, one send in flight: task 2 waits for a slot.
+      expect(await waiting).toMatchObject({ claimed: [], deferred: [{ id: taskN(2).id, reason: 'parallelism' }] })
+    } finally {
+      other.release()
+    }
+  })
 })

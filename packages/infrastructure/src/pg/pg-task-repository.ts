@@ -8,7 +8,7 @@ import { expireLeases, renewLeases } from './tasks/leases.js'
 import { observeOutcomes } from './tasks/observe-outcomes.js'
 import { cancelTask, redriveTask } from './tasks/owner-actions.js'
 import { recordAttempts } from './tasks/record-attempts.js'
-import { promoteDue, requeueLost, wakeKeyBusy } from './tasks/requeue.js'
+import { nextDueInMs, promoteDue, requeueLost, wakeKeyBusy } from './tasks/requeue.js'
 import { instantOf, type StoreClock } from './tasks/task-row.js'
 
 /** A body larger than this goes in a statement of its own (see add). */
@@ -42,6 +42,7 @@ export function pgTaskRepository(db: pg.Pool, { clock }: { clock?: StoreClock } 
     renewLeases: (held, graceMs) => renewLeases(db, at(), held, graceMs),
     expireLeases: (limit) => expireLeases(db, at(), limit),
     promoteDue: (limit) => promoteDue(db, at(), limit),
+    nextDueInMs: () => nextDueInMs(db, at()),
     wakeKeyBusy: (ownerKeyId, limit) => wakeKeyBusy(db, at(), ownerKeyId, limit),
     requeueLost: (olderThanMs, limit) => requeueLost(db, at(), olderThanMs, limit),
   }

@@ -19,7 +19,7 @@ import { type TaskRow, toTask } from './task-row.js'
 
 // Rows of the previous release have no flow key: they count against their origin (computed from the url).
 const LOCK_CANDIDATES = `
-  select id, owner_key_id, flow_key, url, coalesce($3::timestamptz, now()) as now
+  select id, owner_key_id, flow_key, flow_reservation, url, coalesce($3::timestamptz, now()) as now
   from tasks
   where id = any($1::uuid[]) and status = any($2::text[])
   order by id
@@ -28,14 +28,15 @@ const LOCK_CANDIDATES = `
 const APPLY_CLAIM = `
   with claimed as (
     update tasks t
-    set status = 'in_process', attempts = t.attempts + 1, updated_at = $1::timestamptz,
+    set status = 'in_process', attempts = t.attempts + 1, updated_at = $1::timestamptz, flow_reservation = null,
         lease_until = $1::timestamptz + (t.timeout_ms + $3::integer) * interval '1 millisecond'
     where t.id = any($2::uuid[])
     returning t.*
   ), held as (
     update tasks t
-    set status = 'scheduled', wait_reason = h.reason, run_at = h.run_at, updated_at = $1::timestamptz
-    from unnest($4::uuid[], $5::text[], $6::timestamptz[]) as h (id, reason, run_at)
+    set status = 'scheduled', wait_reason = h.reason, run_at = h.run_at, flow_reservation = h.reservation,
+        updated_at = $1::timestamptz
+    from unnest($4::uuid[], $5::text[], $6::timestamptz[], $7::integer[]) as h (id, reason, run_at, reservation)
     where t.id = h.id
     returning t.id, h.reason
   ), history as (
@@ -46,7 +47,14 @@ const APPLY_CLAIM = `
   )
   select * from claimed`
 
-type CandidateRow = { id: TaskId; owner_key_id: string; flow_key: string | null; url: string; now: Date }
+type CandidateRow = {
+  id: TaskId
+  owner_key_id: string
+  flow_key: string | null
+  flow_reservation: number | null
+  url: string
+  now: Date
+}
 
 export async function claimTasks(
   pool: pg.Pool,
@@ -64,6 +72,7 @@ export async function claimTasks(
       id: r.id,
       ownerKeyId: r.owner_key_id,
       flowKey: r.flow_key ?? originOf(r.url),
+      reservation: r.flow_reservation,
     }))
     const keys = await lockFlowKeys(tx, now, distinctKeys(candidates))
     const plan = planClaim(candidates, keys, room, now, policy)
@@ -75,6 +84,7 @@ export async function claimTasks(
       plan.hold.map((h) => h.id),
       plan.hold.map((h) => h.reason),
       plan.hold.map((h) => h.runAt),
+      plan.hold.map((h) => h.reservation),
     ])
     const deferred = plan.hold.map((h) => ({ id: h.id, ownerKeyId: h.ownerKeyId, reason: h.reason as WaitReason }))
     return { claimed: rows.map(toTask), deferred }

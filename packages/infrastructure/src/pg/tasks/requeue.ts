@@ -70,6 +70,16 @@ async function ids(db: Queryable, statement: string, values: unknown[]): Promise
 export const promoteDue = (db: Queryable, at: Date | null, limit: number) =>
   ids(db, PROMOTE_DUE, [at, limit, movesFrom('promote')])
 
+// The partial index on scheduled tasks' run_at answers this without a scan.
+const NEXT_DUE = `
+  select ceil(extract(epoch from min(run_at) - coalesce($1::timestamptz, now())) * 1000)::float8 as ms
+  from tasks where status = 'scheduled'`
+
+export async function nextDueInMs(db: Queryable, at: Date | null): Promise<number | null> {
+  const { rows } = await db.query<{ ms: number | null }>(NEXT_DUE, [at])
+  return rows[0]?.ms ?? null
+}
+
 export const wakeKeyBusy = (db: Queryable, at: Date | null, ownerKeyId: string, limit: number) =>
   ids(db, WAKE_KEY_BUSY, [at, ownerKeyId, limit, movesFrom('promote')])
 
