@@ -87,6 +87,7 @@ describe('a submitted task', () => {
     expect(task).toEqual({
       id: submitted.id,
       status: 'done',
+      flowKey: target.url,
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
       history: expect.any(Array),
@@ -175,6 +176,7 @@ describe('a submitted task', () => {
     expect(task).toEqual({
       id,
       status: 'error',
+      flowKey: `http://127.0.0.1:${port}`,
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
       history: expect.any(Array),

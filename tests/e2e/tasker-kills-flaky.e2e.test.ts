@@ -73,11 +73,22 @@ it(`ends all ${TOTAL} tasks as their retry policy says against a flaky target, w
   const api = e2e.api(await e2e.startServer(), 50)
   const indices = Array.from({ length: TOTAL }, (_, i) => i)
   const retry = { maxAttempts: MAX_ATTEMPTS, backoff: { baseMs: 100, maxMs: 1000 } }
+  // Flow control holds a whole key for a 429's Retry-After, slows it, and opens its circuit on a run of failures;
+  // this weather is drawn per task, not per host, so each task has a key of its own, as if it called a third party
+  // of its own.
+  const flowControl = (i: number) => ({ key: `flaky-${i}` })
 
   // 1. Submissions flow in while the first tasker works on them.
   let tasker = await e2e.startTasker(TASKER_ENV)
   const submitted = await mapConcurrently(indices, 50, (i) =>
-    api.submit({ method: 'POST', url: `${target.url}/t/${i}`, body: `task ${i}`, timeoutMs: TIMEOUT_MS, retry }),
+    api.submit({
+      method: 'POST',
+      url: `${target.url}/t/${i}`,
+      body: `task ${i}`,
+      timeoutMs: TIMEOUT_MS,
+      retry,
+      flowControl: flowControl(i),
+    }),
   )
   expect(submitted.filter((s) => s.status !== 201)).toEqual([])
   const ids = submitted.map((s) => s.id!)
