@@ -4,6 +4,7 @@ import type { BareSubmitResult } from './baselines/bare-submit.ts'
 import type { RawBrokerResult } from './baselines/raw-broker.ts'
 import type { RawSendResult } from './baselines/raw-send.ts'
 import type { EndToEndResult } from './scenarios/end-to-end.ts'
+import type { FlowKeysResult } from './scenarios/flow-keys.ts'
 import type { LargeAnswersResult } from './scenarios/large-answers.ts'
 import type { LargeSubmissionsResult } from './scenarios/large-submissions.ts'
 import type { MemoryResult } from './scenarios/memory.ts'
@@ -23,6 +24,7 @@ export type Results = {
   s4?: MemoryResult
   s6?: LargeSubmissionsResult
   s7?: LargeAnswersResult
+  s10?: FlowKeysResult
 }
 
 /** One line of the table; a target is a ratio of this run's own baselines, n/a when that baseline did not run. */
@@ -38,6 +40,7 @@ export const TARGETS = {
   serverPeakUnderLargeMb: 400,
   taskerPeakUnderLargeMb: 400,
   secondRoundGrowth: 1.1,
+  flowKeysVsDrain: 0.9,
 }
 
 const perSecond = (n: number) => `${Math.round(n).toLocaleString('en-US')}/s`
@@ -190,6 +193,17 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
     })
     add({ id: 'S7', measure: `large-answer drain, done/s`, value: perSecond(r.s7.rate), target: '', result: '' })
   }
+  if (r.s10) {
+    const { rate, periodMs, burst, parallelism } = r.s10.limits
+    const drain = r.s2?.drain.rate
+    add({
+      id: 'S10',
+      measure: `drain, ${r.s10.tasks.toLocaleString('en-US')} queued over ${r.s10.keys} keys each limited (${rate}/${periodMs} ms, burst ${burst}, parallelism ${parallelism})`,
+      value: perSecond(r.s10.rate),
+      target: `≥ 90% of S2 drain${drain === undefined ? '' : ` = ${perSecond(drain * TARGETS.flowKeysVsDrain)}`}`,
+      result: shareOf(r.s10.rate, drain, TARGETS.flowKeysVsDrain),
+    })
+  }
   return rows
 }
 
@@ -205,6 +219,7 @@ export function emptySteps(r: Results): string[] {
     ['s4', r.s4 !== undefined && r.s4.rounds.length === 0],
     ['s6', r.s6 !== undefined && r.s6.load.accepted === 0],
     ['s7', r.s7 !== undefined && r.s7.rate === 0],
+    ['s10', r.s10 !== undefined && r.s10.done === 0],
   ]
   return empty.filter(([, isEmpty]) => isEmpty).map(([id]) => id)
 }

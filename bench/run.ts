@@ -20,6 +20,7 @@ import {
   writeResults,
 } from './report.ts'
 import { runEndToEnd } from './scenarios/end-to-end.ts'
+import { runFlowKeys } from './scenarios/flow-keys.ts'
 import { runLargeAnswers } from './scenarios/large-answers.ts'
 import { runLargeSubmissions } from './scenarios/large-submissions.ts'
 import { runMemory } from './scenarios/memory.ts'
@@ -41,7 +42,7 @@ const { values: args } = parseArgs({
     'memory-rounds': { type: 'string', default: '2' },
   },
 })
-const STEPS = ['b1', 'b2', 'b3', 's1', 's2', 's3', 's4', 's6', 's7']
+const STEPS = ['b1', 'b2', 'b3', 's1', 's2', 's3', 's4', 's6', 's7', 's10']
 const only = args.only?.split(',').map((s) => s.trim().toLowerCase())
 const unknown = only?.filter((id) => !STEPS.includes(id)) ?? []
 if (unknown.length > 0) throw new Error(`--only: unknown ${unknown.join(', ')} (known: ${STEPS.join(', ')})`)
@@ -65,11 +66,15 @@ appEnv.HEALTH_PORT = '0' // the tasker's probe server: any free port, never a ru
 // The bench submits with one API key, as a deployment with a single client does, and such a deployment lets that
 // key use every send slot (the default share is half of them), unless the caller set a share of its own.
 appEnv.SEND_SLOTS_PER_KEY ??= appEnv.SEND_CONCURRENCY ?? '10000'
+// Likewise the scenarios that aim every task at one origin measure send slots, not the default parallelism of an
+// unconfigured destination (50): that destination is ours, and the flow-control bookkeeping still runs (S10).
+appEnv.FLOW_DEFAULT_PARALLELISM ??= appEnv.SEND_CONCURRENCY ?? '10000'
 const tasker = loadConfig({ ...appEnv, DATABASE_URL: services.DATABASE_URL })
 
 const settings = {
   SEND_CONCURRENCY: tasker.SEND_CONCURRENCY,
   SEND_SLOTS_PER_KEY: Math.min(tasker.SEND_SLOTS_PER_KEY, tasker.SEND_CONCURRENCY),
+  FLOW_DEFAULT_PARALLELISM: Math.min(tasker.FLOW_DEFAULT_PARALLELISM, tasker.SEND_CONCURRENCY),
   OUTCOME_BUFFER: tasker.OUTCOME_BUFFER,
   OUTCOME_BUFFER_BYTES: tasker.OUTCOME_BUFFER_BYTES,
   HTTP_CONNECTIONS_PER_ORIGIN: tasker.HTTP_CONNECTIONS_PER_ORIGIN,
@@ -128,6 +133,7 @@ try {
   await step('s4', 'tasker memory', () => runMemory(ctx))
   await step('s6', 'server memory, 1 MB submissions', () => runLargeSubmissions(ctx))
   await step('s7', 'large-answer drain', () => runLargeAnswers(ctx))
+  await step('s10', 'drain over 100 limited flow-control keys', () => runFlowKeys(ctx))
 } finally {
   await targetProc.stop().catch((err: Error) => {
     errors.target = err.message

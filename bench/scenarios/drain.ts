@@ -1,6 +1,6 @@
 import { startTasker } from '../support/apps.ts'
 import { type BenchContext, withDatabase } from '../support/context.ts'
-import { queueTasks, waitForFinished } from '../support/database.ts'
+import { type BenchDatabase, queueTasks, waitForFinished } from '../support/database.ts'
 import { submitTemplateTask } from '../support/template-task.ts'
 
 export type DrainResult = {
@@ -22,10 +22,15 @@ export async function measureDrain(
   scenario: string,
   count: number,
   urls: string[],
-  { profile = false } = {},
+  {
+    profile = false,
+    flowKeys,
+    prepare,
+  }: { profile?: boolean; flowKeys?: string[]; prepare?: (db: BenchDatabase) => Promise<void> } = {},
 ): Promise<DrainResult> {
   return withDatabase(ctx, scenario, async (db) => {
-    await queueTasks(db, await submitTemplateTask(ctx, db, scenario), count, urls)
+    await prepare?.(db)
+    await queueTasks(db, await submitTemplateTask(ctx, db, scenario), count, urls, flowKeys)
     const tasker = await startTasker(ctx, db, scenario, { profile })
     try {
       const finished = await waitForFinished(db, count, {

@@ -65,15 +65,23 @@ export async function staleBenchDatabases(serverUrl: string, prefix: string): Pr
  * Queues `count` copies of a task the server wrote (`templateId`), each with its outbox entry, in one statement: the
  * drain scenarios measure the tasker, not how fast rows got there. Copying the server's own row keeps every column
  * as the server fills it (its first status included), whatever the schema grows; only id, URL (round-robin over
- * `urls`) and times change.
+ * `urls`), flow-control key (round-robin over `flowKeys`, by default each URL's origin, as the server sets it) and
+ * times change.
  */
-export async function queueTasks(db: BenchDatabase, templateId: string, count: number, urls: string[]): Promise<void> {
+export async function queueTasks(
+  db: BenchDatabase,
+  templateId: string,
+  count: number,
+  urls: string[],
+  flowKeys: string[] = urls.map((u) => new URL(u).origin),
+): Promise<void> {
   const { rowCount } = await db.pool.query(
     `with copies as (
        insert into tasks
        select (jsonb_populate_record(t, jsonb_build_object(
                  'id', gen_random_uuid(),
                  'url', ($3::text[])[1 + i % cardinality($3::text[])],
+                 'flow_key', ($4::text[])[1 + i % cardinality($4::text[])],
                  'created_at', now(),
                  'updated_at', now()))).*
        from tasks t, generate_series(1, $2::integer) i
@@ -81,7 +89,7 @@ export async function queueTasks(db: BenchDatabase, templateId: string, count: n
        returning id
      )
      insert into outbox (kind, task_id) select 'task.requested', id from copies`,
-    [templateId, count, urls],
+    [templateId, count, urls, flowKeys],
   )
   if (rowCount !== count) throw new Error(`queued ${rowCount} of ${count} tasks: is ${templateId} in tasks?`)
 }
