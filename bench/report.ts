@@ -3,7 +3,7 @@ import { dirname } from 'node:path'
 import type { BareSubmitResult } from './baselines/bare-submit.ts'
 import type { RawBrokerResult } from './baselines/raw-broker.ts'
 import type { RawSendResult } from './baselines/raw-send.ts'
-import type { EndToEndResult } from './scenarios/end-to-end.ts'
+import { COSTED, type EndToEndResult } from './scenarios/end-to-end.ts'
 import type { LargeAnswersResult } from './scenarios/large-answers.ts'
 import type { LargeSubmissionsResult } from './scenarios/large-submissions.ts'
 import type { MemoryResult } from './scenarios/memory.ts'
@@ -12,14 +12,20 @@ import type { SubmitResult } from './scenarios/submit.ts'
 import { formatCpuUse } from './support/cpu.ts'
 import type { Environment } from './support/environment.ts'
 import { toMb } from './support/memory.ts'
+import { type Steady, steady } from './support/stats.ts'
 
-export type Results = {
+/** The steps repeated in every round: their figures are ratios and percentiles, judged on the median of the rounds. */
+export type Round = {
   b1?: BareSubmitResult
   b2?: RawSendResult
-  b3?: RawBrokerResult
   s1?: SubmitResult
   s2?: EndToEndResult
   s3?: SlowTargetResult
+}
+
+export type Results = {
+  rounds: Round[]
+  b3?: RawBrokerResult
   s4?: MemoryResult
   s6?: LargeSubmissionsResult
   s7?: LargeAnswersResult
@@ -34,6 +40,7 @@ export const TARGETS = {
   halfLoadP99Ms: 25,
   endToEndVsCeilings: 0.35,
   slowVsConcurrency: 0.8,
+  costPerTaskMs: 1,
   taskerPeakMb: 250,
   serverPeakUnderLargeMb: 400,
   taskerPeakUnderLargeMb: 400,
@@ -42,113 +49,183 @@ export const TARGETS = {
 
 const perSecond = (n: number) => `${Math.round(n).toLocaleString('en-US')}/s`
 const ms = (n: number) => `${n.toFixed(1)} ms`
+const coreMs = (n: number) => n.toFixed(2)
+const pct = (n: number) => `${Math.round(n * 100)}%`
 const mb = (bytes: number) => `${toMb(bytes)} MB`
+const count = (n: number) => n.toLocaleString('en-US')
 
-/** PASS when `value` reaches `share` of `reference`; the share it did reach follows, as the target is worded. */
-function shareOf(value: number, reference: number | undefined, share: number): string {
-  if (!reference) return 'n/a' // the baseline did not run, or measured nothing
-  return `${value >= reference * share ? 'PASS' : 'FAIL'} (${Math.round((value / reference) * 100)}%)`
+/** The median, then the range over the rounds when there were several: `3,062/s (2,950–3,200/s)`. */
+function withRange(s: Steady, format: (n: number) => string): string {
+  return s.values.length < 2 ? format(s.median) : `${format(s.median)} (${range(s, format)})`
+}
+
+/** `2,950–3,200/s`: the unit ('/s', '%', ' ms') said once, after the range. */
+function range(s: Steady, format: (n: number) => string): string {
+  const [low, high] = [format(s.min), format(s.max)]
+  const unit = /[^\d.]*$/.exec(high)![0]
+  return `${low.endsWith(unit) ? low.slice(0, low.length - unit.length) : low}–${high}`
+}
+
+/** A figure over the rounds that have it. */
+const over = (rounds: Round[], pick: (r: Round) => number | undefined) =>
+  steady(rounds.map(pick).filter((v): v is number => v !== undefined))
+
+/** PASS when the median ratio reaches `share`; the ratio reached follows, with its range over the rounds. */
+function judgeShare(ratio: Steady | undefined, share: number): string {
+  if (!ratio) return 'n/a' // the baseline did not run, or measured nothing
+  const spread = ratio.values.length < 2 ? '' : `, ${range(ratio, pct)}`
+  return `${ratio.median >= share ? 'PASS' : 'FAIL'} (${pct(ratio.median)}${spread})`
+}
+
+function judgeBelow(value: Steady | undefined, limit: number): string {
+  if (!value) return 'n/a'
+  return value.median < limit ? 'PASS' : 'FAIL'
 }
 
 export function buildRows(r: Results, sendConcurrency: number): Row[] {
   const rows: Row[] = []
   const add = (row: Row) => rows.push(row)
-  if (r.b1) {
-    add({
-      id: 'B1',
-      measure: `bare Fastify + 1 INSERT, max req/s (${r.b1.load.connections} connections)`,
-      value: perSecond(r.b1.load.rate),
-      target: '',
-      result: '',
-    })
+  const rounds = r.rounds
+  const first = <K extends keyof Round>(key: K): Round[K] => rounds.find((round) => round[key])?.[key]
+
+  const b1 = over(rounds, (x) => x.b1?.load.rate)
+  const b1Shape = first('b1')
+  if (b1 && b1Shape) {
+    const measure = `bare Fastify + 1 INSERT, max req/s (${b1Shape.load.connections} connections)`
+    add({ id: 'B1', measure, value: withRange(b1, perSecond), target: '', result: '' })
   }
-  if (r.b2) {
-    const measure = `raw undici, ${r.b2.inFlight} in flight / ${r.b2.connections} sockets, req/s`
-    add({ id: 'B2', measure, value: perSecond(r.b2.rate), target: '', result: '' })
+  const b2 = over(rounds, (x) => x.b2?.rate)
+  const b2Shape = first('b2')
+  if (b2 && b2Shape) {
+    const measure = `raw undici, ${b2Shape.inFlight} in flight / ${b2Shape.connections} sockets, req/s`
+    add({ id: 'B2', measure, value: withRange(b2, perSecond), target: '', result: '' })
   }
   if (r.b3) {
-    const shape = `${r.b3.messages.toLocaleString('en-US')} × ${r.b3.messageBytes} B`
+    const shape = `${count(r.b3.messages)} × ${r.b3.messageBytes} B`
+    const measure = `kafkajs produce, acks=all, idempotent, ${shape}`
+    add({ id: 'B3', measure, value: perSecond(r.b3.produceRate), target: '', result: '' })
+    add({ id: 'B3', measure: `kafkajs consume, ${shape}`, value: perSecond(r.b3.consumeRate), target: '', result: '' })
+  }
+
+  const s1Shape = first('s1')
+  if (s1Shape) {
+    const s1 = over(rounds, (x) => x.s1?.max.rate)!
+    const bare = b1 ? ` = ${perSecond(b1.median * TARGETS.submitVsBare)}` : ''
     add({
-      id: 'B3',
-      measure: `kafkajs produce, acks=all, idempotent, ${shape}`,
-      value: perSecond(r.b3.produceRate),
+      id: 'S1',
+      measure: `POST /tasks, max accepted req/s (${s1Shape.max.connections} connections)`,
+      value: withRange(s1, perSecond),
+      target: `≥ 60% of B1${bare}`,
+      result: judgeShare(
+        over(rounds, (x) => (x.s1 && x.b1 ? x.s1.max.rate / x.b1.load.rate : undefined)),
+        TARGETS.submitVsBare,
+      ),
+    })
+    const p50 = over(rounds, (x) => x.s1?.half.latencyMs.p50)!
+    const p99 = over(rounds, (x) => x.s1?.half.latencyMs.p99)!
+    const half = over(rounds, (x) => x.s1?.halfRate)!
+    add({
+      id: 'S1',
+      measure: `p50 / p99 at half load (${perSecond(half.median)})`,
+      value: `${ms(p50.median)} / ${withRange(p99, ms)}`,
+      target: `p99 < ${TARGETS.halfLoadP99Ms} ms`,
+      result: judgeBelow(p99, TARGETS.halfLoadP99Ms),
+    })
+  }
+
+  const s2Shape = first('s2')
+  if (s2Shape) {
+    const ceilingOf = (x: Round) => (x.b1 && x.b2 ? Math.min(x.b1.load.rate, x.b2.rate) : undefined)
+    const ceiling = over(rounds, ceilingOf)
+    const floor = ceiling ? ` = ${perSecond(ceiling.median * TARGETS.endToEndVsCeilings)}` : ''
+    const target = `≥ 35% of min(B1, B2)${floor}`
+    const versus = (pick: (x: Round) => number | undefined) =>
+      over(rounds, (x) => {
+        const value = pick(x)
+        const c = ceilingOf(x)
+        return value !== undefined && c !== undefined ? value / c : undefined
+      })
+    add({
+      id: 'S2',
+      measure: `end to end, ${count(s2Shape.submit.accepted)} tasks, first POST → last done`,
+      value: withRange(over(rounds, (x) => x.s2?.rate)!, perSecond),
+      target,
+      result: judgeShare(
+        versus((x) => x.s2?.rate),
+        TARGETS.endToEndVsCeilings,
+      ),
+    })
+    const startup = over(rounds, (x) => x.s2?.drain.startupS)!
+    add({
+      id: 'S2',
+      measure: `drain, ${count(s2Shape.drain.tasks)} queued, from tasker ready (start-up ${startup.median.toFixed(1)} s)`,
+      value: withRange(over(rounds, (x) => x.s2?.drain.rate)!, perSecond),
+      target,
+      result: judgeShare(
+        versus((x) => x.s2?.drain.rate),
+        TARGETS.endToEndVsCeilings,
+      ),
+    })
+    const cost = over(rounds, (x) => x.s2?.cost.sum)!
+    const parts = COSTED.filter((name) => s2Shape.cost.byProcess[name] !== undefined)
+    add({
+      id: 'S2',
+      measure: `CPU per task done, core-ms: ${parts.join(' + ')}`,
+      value: withRange(cost, coreMs),
+      target: `≤ ${TARGETS.costPerTaskMs.toFixed(1)} ms`,
+      result: cost.median <= TARGETS.costPerTaskMs ? 'PASS' : 'FAIL',
+    })
+    add({
+      id: 'S2',
+      measure: `CPU per task done, each: ${parts.join(' / ')}`,
+      value: parts
+        .map((name) => coreMs(over(rounds, (x) => x.s2?.cost.byProcess[name])?.median ?? Number.NaN))
+        .join(' / '),
       target: '',
       result: '',
     })
-    add({ id: 'B3', measure: `kafkajs consume, ${shape}`, value: perSecond(r.b3.consumeRate), target: '', result: '' })
   }
-  if (r.s1) {
-    const bare = r.b1?.load.rate
-    add({
-      id: 'S1',
-      measure: `POST /tasks, max accepted req/s (${r.s1.max.connections} connections)`,
-      value: perSecond(r.s1.max.rate),
-      target: `≥ 60% of B1${bare === undefined ? '' : ` = ${perSecond(bare * TARGETS.submitVsBare)}`}`,
-      result: shareOf(r.s1.max.rate, bare, TARGETS.submitVsBare),
-    })
-    const { p50, p99 } = r.s1.half.latencyMs
-    add({
-      id: 'S1',
-      measure: `p50 / p99 at half load (${perSecond(r.s1.halfRate)})`,
-      value: `${ms(p50)} / ${ms(p99)}`,
-      target: `p99 < ${TARGETS.halfLoadP99Ms} ms`,
-      result: p99 < TARGETS.halfLoadP99Ms ? 'PASS' : 'FAIL',
-    })
-  }
-  if (r.s2) {
-    const ceiling = r.b1 && r.b2 ? Math.min(r.b1.load.rate, r.b2.rate) : undefined
-    const floor = ceiling === undefined ? '' : ` = ${perSecond(ceiling * TARGETS.endToEndVsCeilings)}`
-    const target = `≥ 35% of min(B1, B2)${floor}`
-    const n = r.s2.submit.accepted.toLocaleString('en-US')
-    add({
-      id: 'S2',
-      measure: `end to end, ${n} tasks, first POST → last done`,
-      value: perSecond(r.s2.rate),
-      target,
-      result: shareOf(r.s2.rate, ceiling, TARGETS.endToEndVsCeilings),
-    })
-    add({
-      id: 'S2',
-      measure: `drain, ${r.s2.drain.tasks.toLocaleString('en-US')} queued, from tasker ready (start-up ${r.s2.drain.startupS.toFixed(1)} s)`,
-      value: perSecond(r.s2.drain.rate),
-      target,
-      result: shareOf(r.s2.drain.rate, ceiling, TARGETS.endToEndVsCeilings),
-    })
-  }
-  if (r.s3) {
-    const target = `≥ 80% of ${sendConcurrency} / ${r.s3.delayMs / 1000} s = ${perSecond(r.s3.ideal * TARGETS.slowVsConcurrency)}`
+
+  const s3Shape = first('s3')
+  if (s3Shape) {
+    const target = `≥ 80% of ${sendConcurrency} / ${s3Shape.delayMs / 1000} s = ${perSecond(s3Shape.ideal * TARGETS.slowVsConcurrency)}`
     add({
       id: 'S3',
-      measure: `slow target (${r.s3.delayMs} ms), one origin, done/s`,
-      value: perSecond(r.s3.oneOrigin.rate),
+      measure: `slow target (${s3Shape.delayMs} ms), one origin, done/s`,
+      value: withRange(over(rounds, (x) => x.s3?.oneOrigin.rate)!, perSecond),
       target,
-      result: shareOf(r.s3.oneOrigin.rate, r.s3.ideal, TARGETS.slowVsConcurrency),
+      result: judgeShare(
+        over(rounds, (x) => (x.s3 ? x.s3.oneOrigin.rate / x.s3.ideal : undefined)),
+        TARGETS.slowVsConcurrency,
+      ),
     })
-    if (r.s3.manyOrigins) {
+    if (s3Shape.manyOrigins) {
       add({
         id: 'S3',
-        measure: `slow target (${r.s3.delayMs} ms), ${r.s3.manyOrigins.origins} origins, done/s`,
-        value: perSecond(r.s3.manyOrigins.rate),
+        measure: `slow target (${s3Shape.delayMs} ms), ${s3Shape.manyOrigins.origins} origins, done/s`,
+        value: withRange(over(rounds, (x) => x.s3?.manyOrigins?.rate)!, perSecond),
         target,
-        result: shareOf(r.s3.manyOrigins.rate, r.s3.ideal, TARGETS.slowVsConcurrency),
+        result: judgeShare(
+          over(rounds, (x) => (x.s3?.manyOrigins ? x.s3.manyOrigins.rate / x.s3.ideal : undefined)),
+          TARGETS.slowVsConcurrency,
+        ),
       })
     }
   }
   if (r.s4) {
-    const first = r.s4.rounds[0]
+    const firstRound = r.s4.rounds[0]
     const last = r.s4.rounds.length > 1 ? r.s4.rounds.at(-1) : undefined
-    if (first) {
-      const tasks = first.tasks.toLocaleString('en-US')
+    if (firstRound) {
       add({
         id: 'S4',
-        measure: `tasker peak RSS, ${tasks} tasks vs slow target, round 1`,
-        value: mb(first.peakRssBytes),
+        measure: `tasker peak RSS, ${count(firstRound.tasks)} tasks vs slow target, round 1`,
+        value: mb(firstRound.peakRssBytes),
         target: `< ${TARGETS.taskerPeakMb} MB`,
-        result: toMb(first.peakRssBytes) < TARGETS.taskerPeakMb ? 'PASS' : 'FAIL',
+        result: toMb(firstRound.peakRssBytes) < TARGETS.taskerPeakMb ? 'PASS' : 'FAIL',
       })
     }
-    if (first && last) {
-      const ceiling = first.peakRssBytes * TARGETS.secondRoundGrowth
+    if (firstRound && last) {
+      const ceiling = firstRound.peakRssBytes * TARGETS.secondRoundGrowth
       add({
         id: 'S4',
         measure: `tasker peak RSS, same process, round ${r.s4.rounds.length}`,
@@ -158,9 +235,11 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
       })
     }
   }
-  if (r.s1) {
-    add({ id: 'S4', measure: 'server peak RSS under S1', value: mb(r.s1.serverPeakRssBytes), target: '', result: '' })
+  const serverPeak = over(rounds, (x) => x.s1?.serverPeakRssBytes)
+  if (serverPeak) {
+    add({ id: 'S4', measure: 'server peak RSS under S1', value: mb(serverPeak.max), target: '', result: '' })
   }
+
   if (r.s6) {
     const { load } = r.s6
     const size = `${Math.round(r.s6.bodyBytes / 1000).toLocaleString('en-US')} kB`
@@ -174,13 +253,13 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
     add({
       id: 'S6',
       measure: `accepted / shed (503) / errors in S6`,
-      value: `${perSecond(load.rate)}, ${load.accepted.toLocaleString('en-US')} / ${load.non2xx.toLocaleString('en-US')} / ${load.errors + load.timeouts}`,
+      value: `${perSecond(load.rate)}, ${count(load.accepted)} / ${count(load.non2xx)} / ${load.errors + load.timeouts}`,
       target: '',
       result: '',
     })
   }
   if (r.s7) {
-    const shape = `${r.s7.tasks.toLocaleString('en-US')} × ${r.s7.answerBytes / 1024} KiB answers`
+    const shape = `${count(r.s7.tasks)} × ${r.s7.answerBytes / 1024} KiB answers`
     add({
       id: 'S7',
       measure: `large-answer drain, ${shape}: sent twice / tasker peak RSS`,
@@ -195,26 +274,37 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
 
 /** Steps that ran but completed nothing: with a crash, the only outcome that fails a run. */
 export function emptySteps(r: Results): string[] {
-  const empty: Array<[keyof Results, boolean]> = [
-    ['b1', r.b1 !== undefined && r.b1.load.accepted === 0],
-    ['b2', r.b2 !== undefined && r.b2.rate === 0],
+  const empty: string[] = []
+  r.rounds.forEach((x, i) => {
+    const of = r.rounds.length > 1 ? ` round ${i + 1}` : ''
+    const checks: Array<[string, boolean]> = [
+      ['b1', x.b1 !== undefined && x.b1.load.accepted === 0],
+      ['b2', x.b2 !== undefined && x.b2.rate === 0],
+      ['s1', x.s1 !== undefined && (x.s1.max.accepted === 0 || x.s1.half.accepted === 0)],
+      ['s2', x.s2 !== undefined && (x.s2.done === 0 || x.s2.drain.done === 0)],
+      ['s3', x.s3 !== undefined && (x.s3.oneOrigin.done === 0 || x.s3.manyOrigins?.done === 0)],
+    ]
+    for (const [id, isEmpty] of checks) if (isEmpty) empty.push(`${id}${of}`)
+  })
+  const once: Array<[string, boolean]> = [
     ['b3', r.b3 !== undefined && (r.b3.produceRate === 0 || r.b3.consumeRate === 0)],
-    ['s1', r.s1 !== undefined && (r.s1.max.accepted === 0 || r.s1.half.accepted === 0)],
-    ['s2', r.s2 !== undefined && (r.s2.done === 0 || r.s2.drain.done === 0)],
-    ['s3', r.s3 !== undefined && (r.s3.oneOrigin.done === 0 || r.s3.manyOrigins?.done === 0)],
     ['s4', r.s4 !== undefined && r.s4.rounds.length === 0],
     ['s6', r.s6 !== undefined && r.s6.load.accepted === 0],
     ['s7', r.s7 !== undefined && r.s7.rate === 0],
   ]
-  return empty.filter(([, isEmpty]) => isEmpty).map(([id]) => id)
+  for (const [id, isEmpty] of once) if (isEmpty) empty.push(id)
+  return empty
 }
 
-/** Where the CPU went in the phases that load the whole machine. */
+/** Where the CPU went in the phases that load the whole machine, round by round. */
 export function formatCpuLines(r: Results): string {
   const lines: string[] = []
-  if (r.b1) lines.push(formatCpuUse('CPU, B1', r.b1.cpu))
-  if (r.s1) lines.push(formatCpuUse('CPU, S1 at max', r.s1.cpu))
-  if (r.s2) lines.push(formatCpuUse('CPU, S2 end to end', r.s2.cpu))
+  r.rounds.forEach((x, i) => {
+    const of = r.rounds.length > 1 ? `, round ${i + 1}` : ''
+    if (x.b1) lines.push(formatCpuUse(`CPU, B1${of}`, x.b1.cpu))
+    if (x.s1) lines.push(formatCpuUse(`CPU, S1 at max${of}`, x.s1.cpu))
+    if (x.s2) lines.push(formatCpuUse(`CPU, S2 end to end${of}`, x.s2.cpu))
+  })
   return lines.join('\n')
 }
 
