@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { BareSubmitResult } from './baselines/bare-submit.ts'
+import { PG_BOSS_SETTINGS, type QueueBaselineResult } from './baselines/pg-boss-queue.ts'
 import type { RawBrokerResult } from './baselines/raw-broker.ts'
 import type { RawSendResult } from './baselines/raw-send.ts'
 import { COSTED, type EndToEndResult } from './scenarios/end-to-end.ts'
@@ -18,6 +19,7 @@ import { type Steady, steady } from './support/stats.ts'
 export type Round = {
   b1?: BareSubmitResult
   b2?: RawSendResult
+  b4?: QueueBaselineResult
   s1?: SubmitResult
   s2?: EndToEndResult
   s3?: SlowTargetResult
@@ -39,6 +41,7 @@ export const TARGETS = {
   submitVsBare: 0.6,
   halfLoadP99Ms: 25,
   endToEndVsCeilings: 0.35,
+  endToEndVsQueue: 1,
   slowVsConcurrency: 0.8,
   costPerTaskMs: 1,
   taskerPeakMb: 250,
@@ -106,6 +109,29 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
     add({ id: 'B3', measure, value: perSecond(r.b3.produceRate), target: '', result: '' })
     add({ id: 'B3', measure: `kafkajs consume, ${shape}`, value: perSecond(r.b3.consumeRate), target: '', result: '' })
   }
+  const b4 = over(rounds, (x) => x.b4?.rate)
+  const b4Shape = first('b4')
+  if (b4 && b4Shape) {
+    const { batchSize, workers } = PG_BOSS_SETTINGS
+    add({
+      id: 'B4',
+      measure: `pg-boss send() + no-op worker, ${count(b4Shape.jobs)} jobs (${b4Shape.senders} senders; batches of ${batchSize}, ${workers} fetch loops; send() alone ${perSecond(over(rounds, (x) => x.b4?.sendRate)!.median)})`,
+      value: withRange(b4, perSecond),
+      target: '',
+      result: '',
+    })
+    const b4Cost = over(rounds, (x) => x.b4?.cost.sum)!
+    const parts = Object.keys(b4Shape.cost.byProcess)
+      .map((name) => `${name} ${coreMs(over(rounds, (x) => x.b4?.cost.byProcess[name])?.median ?? Number.NaN)}`)
+      .join(', ')
+    add({
+      id: 'B4',
+      measure: `CPU per job, core-ms (${parts})`,
+      value: withRange(b4Cost, coreMs),
+      target: '',
+      result: '',
+    })
+  }
 
   const s1Shape = first('s1')
   if (s1Shape) {
@@ -155,6 +181,16 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
         TARGETS.endToEndVsCeilings,
       ),
     })
+    const versusQueue = over(rounds, (x) => (x.s2 && x.b4 ? x.s2.rate / x.b4.rate : undefined))
+    if (versusQueue) {
+      add({
+        id: 'S2',
+        measure: 'end to end ÷ B4 (pg-boss) of the same round',
+        value: withRange(versusQueue, pct),
+        target: '≥ 100% (S2 ≥ B4)',
+        result: versusQueue.median >= TARGETS.endToEndVsQueue ? 'PASS' : 'FAIL',
+      })
+    }
     const startup = over(rounds, (x) => x.s2?.drain.startupS)!
     add({
       id: 'S2',
@@ -280,6 +316,7 @@ export function emptySteps(r: Results): string[] {
     const checks: Array<[string, boolean]> = [
       ['b1', x.b1 !== undefined && x.b1.load.accepted === 0],
       ['b2', x.b2 !== undefined && x.b2.rate === 0],
+      ['b4', x.b4 !== undefined && x.b4.rate === 0],
       ['s1', x.s1 !== undefined && (x.s1.max.accepted === 0 || x.s1.half.accepted === 0)],
       ['s2', x.s2 !== undefined && (x.s2.done === 0 || x.s2.drain.done === 0)],
       ['s3', x.s3 !== undefined && (x.s3.oneOrigin.done === 0 || x.s3.manyOrigins?.done === 0)],
@@ -304,6 +341,7 @@ export function formatCpuLines(r: Results): string {
     if (x.b1) lines.push(formatCpuUse(`CPU, B1${of}`, x.b1.cpu))
     if (x.s1) lines.push(formatCpuUse(`CPU, S1 at max${of}`, x.s1.cpu))
     if (x.s2) lines.push(formatCpuUse(`CPU, S2 end to end${of}`, x.s2.cpu))
+    if (x.b4) lines.push(formatCpuUse(`CPU, B4 pg-boss${of}`, x.b4.cpu))
   })
   return lines.join('\n')
 }

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../apps/tasker/dist/config.js'
 import { runBareSubmit } from './baselines/bare-submit.ts'
+import { runPgBossQueue } from './baselines/pg-boss-queue.ts'
 import { runRawBroker } from './baselines/raw-broker.ts'
 import { runRawSend } from './baselines/raw-send.ts'
 import { formatTop } from './profile-top.ts'
@@ -48,7 +49,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string' },
   },
 })
-const STEPS = ['b1', 'b2', 'b3', 's1', 's2', 's3', 's4', 's6', 's7']
+const STEPS = ['b1', 'b2', 'b3', 'b4', 's1', 's2', 's3', 's4', 's6', 's7']
 const only = args.only?.split(',').map((s) => s.trim().toLowerCase())
 const unknown = only?.filter((id) => !STEPS.includes(id)) ?? []
 if (unknown.length > 0) throw new Error(`--only: unknown ${unknown.join(', ')} (known: ${STEPS.join(', ')})`)
@@ -145,6 +146,7 @@ try {
     await step(round, 'b2', `send ceiling${of}`, () => runRawSend(roundCtx), n)
     await step(round, 's1', `submit${of}`, () => runSubmit(roundCtx), n)
     await step(round, 's2', `end to end and drain${of}`, () => runEndToEnd(roundCtx), n)
+    await step(round, 'b4', `pg-boss queue${of}`, () => runPgBossQueue(roundCtx), n)
     await step(round, 's3', `slow target${of}`, () => runSlowTarget(roundCtx), n)
   }
   await step(results, 'b3', 'broker ceiling', () => runRawBroker(ctx))

@@ -25,7 +25,7 @@ export type BenchContext = {
 }
 
 export type Sizes = {
-  /** Rounds of the steps whose figures are ratios or percentiles (B1, B2, S1, S2, S3): each figure is the median. */
+  /** Rounds of the steps whose figures are ratios or percentiles (B1, B2, S1, S2, B4, S3): each figure is the median. */
   rounds: number
   warmupS: number
   submitS: number
@@ -33,6 +33,8 @@ export type Sizes = {
   endToEndTasks: number
   drainTasks: number
   slowTasks: number
+  /** B4: jobs through pg-boss, sent by `connections` senders at once. */
+  queueJobs: number
   memoryTasks: number
   rawSends: number
   rawMessages: number
@@ -54,6 +56,7 @@ export const FULL: Sizes = {
   endToEndTasks: 20_000,
   drainTasks: 10_000,
   slowTasks: 4_000,
+  queueJobs: 5_000,
   memoryTasks: 10_000,
   rawSends: 20_000,
   rawMessages: 20_000,
@@ -71,6 +74,7 @@ export const QUICK: Sizes = {
   endToEndTasks: 200,
   drainTasks: 200,
   slowTasks: 200,
+  queueJobs: 200,
   memoryTasks: 300,
   rawSends: 500,
   rawMessages: 500,
