@@ -4,6 +4,7 @@ import type { BareSubmitResult } from './baselines/bare-submit.ts'
 import { PG_BOSS_SETTINGS, type QueueBaselineResult } from './baselines/pg-boss-queue.ts'
 import type { RawBrokerResult } from './baselines/raw-broker.ts'
 import type { RawSendResult } from './baselines/raw-send.ts'
+import type { DispatchLatencyResult, DispatchPhase } from './scenarios/dispatch-latency.ts'
 import { COSTED, type EndToEndResult } from './scenarios/end-to-end.ts'
 import type { LargeAnswersResult } from './scenarios/large-answers.ts'
 import type { LargeSubmissionsResult } from './scenarios/large-submissions.ts'
@@ -23,6 +24,7 @@ export type Round = {
   s1?: SubmitResult
   s2?: EndToEndResult
   s3?: SlowTargetResult
+  s5?: DispatchLatencyResult
 }
 
 export type Results = {
@@ -44,6 +46,8 @@ export const TARGETS = {
   endToEndVsQueue: 1,
   slowVsConcurrency: 0.8,
   costPerTaskMs: 1,
+  dispatchP50Ms: 10,
+  dispatchP99Ms: 50,
   taskerPeakMb: 250,
   serverPeakUnderLargeMb: 400,
   taskerPeakUnderLargeMb: 400,
@@ -276,6 +280,39 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
     add({ id: 'S4', measure: 'server peak RSS under S1', value: mb(serverPeak.max), target: '', result: '' })
   }
 
+  const s5Shape = first('s5')
+  if (s5Shape) {
+    s5Shape.phases.forEach((phase, i) => {
+      const pick = (f: (p: DispatchPhase) => number) =>
+        over(rounds, (x) => (x.s5?.phases[i] ? f(x.s5.phases[i]) : undefined))
+      const p50 = pick((p) => p.dispatchMs.p50)!
+      const p90 = pick((p) => p.dispatchMs.p90)!
+      const p99 = pick((p) => p.dispatchMs.p99)!
+      const max = pick((p) => p.dispatchMs.max)!
+      const rate = pick((p) => p.rate)!
+      const judged = i === s5Shape.phases.length - 1 // the issue's target is at the higher load
+      add({
+        id: 'S5',
+        measure: `201 → target, ${pct(phase.share)} of S2 (${perSecond(rate.median)}, open loop): p50 / p90 / p99 / max`,
+        value: `${withRange(p50, ms)} / ${ms(p90.median)} / ${withRange(p99, ms)} / ${ms(max.median)}`,
+        target: judged ? `p50 < ${TARGETS.dispatchP50Ms} ms, p99 < ${TARGETS.dispatchP99Ms} ms` : '',
+        result: judged
+          ? p50.median < TARGETS.dispatchP50Ms && p99.median < TARGETS.dispatchP99Ms
+            ? 'PASS'
+            : 'FAIL'
+          : '',
+      })
+    })
+    const lost = over(rounds, (x) => x.s5?.phases.reduce((n, p) => n + p.missing, 0))!
+    const twice = over(rounds, (x) => x.s5?.phases.reduce((n, p) => n + p.sentTwice, 0))!
+    add({
+      id: 'S5',
+      measure: 'tasks never sent / sent twice, all rounds',
+      value: `${lost.values.reduce((a, b) => a + b, 0)} / ${twice.values.reduce((a, b) => a + b, 0)}`,
+      target: '0 / 0',
+      result: lost.max === 0 && twice.max === 0 ? 'PASS' : 'FAIL',
+    })
+  }
   if (r.s6) {
     const { load } = r.s6
     const size = `${Math.round(r.s6.bodyBytes / 1000).toLocaleString('en-US')} kB`
@@ -320,6 +357,7 @@ export function emptySteps(r: Results): string[] {
       ['s1', x.s1 !== undefined && (x.s1.max.accepted === 0 || x.s1.half.accepted === 0)],
       ['s2', x.s2 !== undefined && (x.s2.done === 0 || x.s2.drain.done === 0)],
       ['s3', x.s3 !== undefined && (x.s3.oneOrigin.done === 0 || x.s3.manyOrigins?.done === 0)],
+      ['s5', x.s5?.phases.some((p) => p.dispatchMs.count === 0) === true],
     ]
     for (const [id, isEmpty] of checks) if (isEmpty) empty.push(`${id}${of}`)
   })
@@ -342,6 +380,22 @@ export function formatCpuLines(r: Results): string {
     if (x.s1) lines.push(formatCpuUse(`CPU, S1 at max${of}`, x.s1.cpu))
     if (x.s2) lines.push(formatCpuUse(`CPU, S2 end to end${of}`, x.s2.cpu))
     if (x.b4) lines.push(formatCpuUse(`CPU, B4 pg-boss${of}`, x.b4.cpu))
+  })
+  return lines.join('\n')
+}
+
+/** Where S5's dispatch time went (see support/dispatch-stages.ts), phase by phase: p50 / p99 of each stage. */
+export function formatDispatchLines(r: Results): string {
+  const lines: string[] = []
+  r.rounds.forEach((x, i) => {
+    const of = r.rounds.length > 1 ? `, round ${i + 1}` : ''
+    for (const p of x.s5?.phases ?? []) {
+      const stage = (name: string, q: { p50: number; p99: number }) => `${name} ${ms(q.p50)} / ${ms(q.p99)}`
+      const { relayMs, kafkaMs, sendMs } = p.stages
+      lines.push(
+        `S5 at ${perSecond(p.rate)}${of}, p50 / p99: ${stage('201 → produced', relayMs)}; ${stage('produced → claim', kafkaMs)}; ${stage('claim → target', sendMs)}; total ${ms(p.dispatchMs.p50)} / ${ms(p.dispatchMs.p99)}`,
+      )
+    }
   })
   return lines.join('\n')
 }

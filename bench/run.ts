@@ -15,12 +15,14 @@ import {
   buildRows,
   emptySteps,
   formatCpuLines,
+  formatDispatchLines,
   formatEnvironment,
   formatTable,
   type Results,
   type Round,
   writeResults,
 } from './report.ts'
+import { runDispatchLatency } from './scenarios/dispatch-latency.ts'
 import { runEndToEnd } from './scenarios/end-to-end.ts'
 import { runLargeAnswers } from './scenarios/large-answers.ts'
 import { runLargeSubmissions } from './scenarios/large-submissions.ts'
@@ -49,10 +51,12 @@ const { values: args } = parseArgs({
     rounds: { type: 'string' },
   },
 })
-const STEPS = ['b1', 'b2', 'b3', 'b4', 's1', 's2', 's3', 's4', 's6', 's7']
+const STEPS = ['b1', 'b2', 'b3', 'b4', 's1', 's2', 's3', 's4', 's5', 's6', 's7']
 const only = args.only?.split(',').map((s) => s.trim().toLowerCase())
 const unknown = only?.filter((id) => !STEPS.includes(id)) ?? []
 if (unknown.length > 0) throw new Error(`--only: unknown ${unknown.join(', ')} (known: ${STEPS.join(', ')})`)
+// S5's loads are shares of S2's rate in the same round: S5 alone brings S2 along.
+if (only?.includes('s5') && !only.includes('s2')) only.push('s2')
 const memoryRounds = Number(args['memory-rounds'])
 if (!Number.isInteger(memoryRounds) || memoryRounds < 1) throw new Error('--memory-rounds needs a whole number ≥ 1')
 const sizes = args.quick ? QUICK : FULL
@@ -147,6 +151,7 @@ try {
     await step(round, 's1', `submit${of}`, () => runSubmit(roundCtx), n)
     await step(round, 's2', `end to end and drain${of}`, () => runEndToEnd(roundCtx), n)
     await step(round, 'b4', `pg-boss queue${of}`, () => runPgBossQueue(roundCtx), n)
+    await step(round, 's5', `dispatch latency${of}`, () => runDispatchLatency(roundCtx, s2RateOf(round)), n)
     await step(round, 's3', `slow target${of}`, () => runSlowTarget(roundCtx), n)
   }
   await step(results, 'b3', 'broker ceiling', () => runRawBroker(ctx))
@@ -168,6 +173,8 @@ const seconds = (Date.now() - started) / 1000
 console.log()
 console.log(formatTable(rows))
 console.log(`\n${formatCpuLines(results)}`)
+const dispatchLines = formatDispatchLines(results)
+if (dispatchLines) console.log(`\n${dispatchLines}`)
 // Only a complete full run is a result worth keeping in the repo; smoke and partial runs stay under .local.
 const complete = !args.quick && only === undefined
 const files = complete
@@ -215,6 +222,11 @@ async function step<T extends object, K extends keyof T & string>(
     errors[key] = err instanceof Error ? (err.stack ?? err.message) : String(err)
     console.log(`FAILED after ${((Date.now() - stepStarted) / 1000).toFixed(1)} s\n${errors[key]}`)
   }
+}
+
+function s2RateOf(round: Round): number {
+  if (!round.s2) throw new Error("S5's loads are shares of S2's rate in the same round, and S2 did not complete")
+  return round.s2.rate
 }
 
 async function printProfiles(): Promise<void> {

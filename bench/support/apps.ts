@@ -53,7 +53,7 @@ export async function startServer(
   return { proc, url: `http://127.0.0.1:${port}` }
 }
 
-function taskerTopics(ctx: BenchContext, scenario: string) {
+export function taskerTopics(ctx: BenchContext, scenario: string) {
   const prefix = `bench.${ctx.runId}.${scenario}`
   return {
     KAFKA_TOPIC_TASKS: `${prefix}.task.requested.v1`,
