@@ -4,6 +4,7 @@ import type { BareSubmitResult } from './baselines/bare-submit.ts'
 import { PG_BOSS_SETTINGS, type QueueBaselineResult } from './baselines/pg-boss-queue.ts'
 import type { RawBrokerResult } from './baselines/raw-broker.ts'
 import type { RawSendResult } from './baselines/raw-send.ts'
+import type { CrashRecoveryResult } from './scenarios/crash-recovery.ts'
 import type { DispatchLatencyResult, DispatchPhase } from './scenarios/dispatch-latency.ts'
 import { COSTED, type EndToEndResult } from './scenarios/end-to-end.ts'
 import type { LargeAnswersResult } from './scenarios/large-answers.ts'
@@ -33,6 +34,7 @@ export type Results = {
   s4?: MemoryResult
   s6?: LargeSubmissionsResult
   s7?: LargeAnswersResult
+  s8?: CrashRecoveryResult
 }
 
 /** One line of the table; a target is a ratio of this run's own baselines, n/a when that baseline did not run. */
@@ -48,6 +50,7 @@ export const TARGETS = {
   costPerTaskMs: 1,
   dispatchP50Ms: 10,
   dispatchP99Ms: 50,
+  crashPauseMs: 10_000,
   taskerPeakMb: 250,
   serverPeakUnderLargeMb: 400,
   taskerPeakUnderLargeMb: 400,
@@ -342,6 +345,23 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
     })
     add({ id: 'S7', measure: `large-answer drain, done/s`, value: perSecond(r.s7.rate), target: '', result: '' })
   }
+  if (r.s8) {
+    const seconds = (n: number) => `${(n / 1000).toFixed(1)} s`
+    add({
+      id: 'S8',
+      measure: `no sends after kill -9 of the only tasker + restart, ${r.s8.rate}/s submitted (session ${seconds(r.s8.sessionTimeoutMs)})`,
+      value: seconds(r.s8.pauseMs),
+      target: `< ${seconds(TARGETS.crashPauseMs)}`,
+      result: r.s8.pauseMs < TARGETS.crashPauseMs ? 'PASS' : 'FAIL',
+    })
+    add({
+      id: 'S8',
+      measure: `tasks lost / sent twice (in flight at the kill) / longest 201 → target`,
+      value: `${r.s8.lost} / ${r.s8.sentTwice} / ${seconds(r.s8.maxDispatchMs)}`,
+      target: '0 lost',
+      result: r.s8.lost === 0 ? 'PASS' : 'FAIL',
+    })
+  }
   return rows
 }
 
@@ -366,6 +386,7 @@ export function emptySteps(r: Results): string[] {
     ['s4', r.s4 !== undefined && r.s4.rounds.length === 0],
     ['s6', r.s6 !== undefined && r.s6.load.accepted === 0],
     ['s7', r.s7 !== undefined && r.s7.rate === 0],
+    ['s8', r.s8 !== undefined && r.s8.accepted === 0],
   ]
   for (const [id, isEmpty] of once) if (isEmpty) empty.push(id)
   return empty

@@ -22,6 +22,7 @@ import {
   type Round,
   writeResults,
 } from './report.ts'
+import { runCrashRecovery } from './scenarios/crash-recovery.ts'
 import { runDispatchLatency } from './scenarios/dispatch-latency.ts'
 import { runEndToEnd } from './scenarios/end-to-end.ts'
 import { runLargeAnswers } from './scenarios/large-answers.ts'
@@ -51,7 +52,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string' },
   },
 })
-const STEPS = ['b1', 'b2', 'b3', 'b4', 's1', 's2', 's3', 's4', 's5', 's6', 's7']
+const STEPS = ['b1', 'b2', 'b3', 'b4', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 's8']
 const only = args.only?.split(',').map((s) => s.trim().toLowerCase())
 const unknown = only?.filter((id) => !STEPS.includes(id)) ?? []
 if (unknown.length > 0) throw new Error(`--only: unknown ${unknown.join(', ')} (known: ${STEPS.join(', ')})`)
@@ -158,6 +159,7 @@ try {
   await step(results, 's4', 'tasker memory', () => runMemory(ctx))
   await step(results, 's6', 'server memory, 1 MB submissions', () => runLargeSubmissions(ctx))
   await step(results, 's7', 'large-answer drain', () => runLargeAnswers(ctx))
+  await step(results, 's8', 'crash and restart of the only tasker', () => runCrashRecovery(ctx))
 } finally {
   await targetProc.stop().catch((err: Error) => {
     errors.target = err.message

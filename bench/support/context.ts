@@ -37,6 +37,9 @@ export type Sizes = {
   queueJobs: number
   /** S5: seconds of open-loop submissions at each share of S2's rate. */
   dispatchS: number
+  /** S8: submissions per second, and seconds of them before the kill. */
+  crashRate: number
+  crashLeadS: number
   memoryTasks: number
   rawSends: number
   rawMessages: number
@@ -60,6 +63,8 @@ export const FULL: Sizes = {
   slowTasks: 4_000,
   queueJobs: 5_000,
   dispatchS: 6,
+  crashRate: 100,
+  crashLeadS: 4,
   memoryTasks: 10_000,
   rawSends: 20_000,
   rawMessages: 20_000,
@@ -79,6 +84,8 @@ export const QUICK: Sizes = {
   slowTasks: 200,
   queueJobs: 200,
   dispatchS: 1,
+  crashRate: 100,
+  crashLeadS: 1,
   memoryTasks: 300,
   rawSends: 500,
   rawMessages: 500,
