@@ -1,9 +1,12 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { BareSubmitResult } from './baselines/bare-submit.ts'
+import { PG_BOSS_SETTINGS, type QueueBaselineResult } from './baselines/pg-boss-queue.ts'
 import type { RawBrokerResult } from './baselines/raw-broker.ts'
 import type { RawSendResult } from './baselines/raw-send.ts'
-import type { EndToEndResult } from './scenarios/end-to-end.ts'
+import type { CrashRecoveryResult } from './scenarios/crash-recovery.ts'
+import type { DispatchLatencyResult, DispatchPhase } from './scenarios/dispatch-latency.ts'
+import { COSTED, type EndToEndResult } from './scenarios/end-to-end.ts'
 import type { FlowKeysResult } from './scenarios/flow-keys.ts'
 import type { LargeAnswersResult } from './scenarios/large-answers.ts'
 import type { LargeSubmissionsResult } from './scenarios/large-submissions.ts'
@@ -13,18 +16,27 @@ import type { SubmitResult } from './scenarios/submit.ts'
 import { formatCpuUse } from './support/cpu.ts'
 import type { Environment } from './support/environment.ts'
 import { toMb } from './support/memory.ts'
+import { type Steady, steady } from './support/stats.ts'
 
-export type Results = {
+/** The steps repeated in every round: their figures are ratios and percentiles, judged on the median of the rounds. */
+export type Round = {
   b1?: BareSubmitResult
   b2?: RawSendResult
-  b3?: RawBrokerResult
+  b4?: QueueBaselineResult
   s1?: SubmitResult
   s2?: EndToEndResult
   s3?: SlowTargetResult
+  s5?: DispatchLatencyResult
+  s10?: FlowKeysResult
+}
+
+export type Results = {
+  rounds: Round[]
+  b3?: RawBrokerResult
   s4?: MemoryResult
   s6?: LargeSubmissionsResult
   s7?: LargeAnswersResult
-  s10?: FlowKeysResult
+  s8?: CrashRecoveryResult
 }
 
 /** One line of the table; a target is a ratio of this run's own baselines, n/a when that baseline did not run. */
@@ -35,7 +47,12 @@ export const TARGETS = {
   submitVsBare: 0.6,
   halfLoadP99Ms: 25,
   endToEndVsCeilings: 0.35,
+  endToEndVsQueue: 1,
   slowVsConcurrency: 0.8,
+  costPerTaskMs: 1,
+  dispatchP50Ms: 10,
+  dispatchP99Ms: 50,
+  crashPauseMs: 10_000,
   taskerPeakMb: 250,
   serverPeakUnderLargeMb: 400,
   taskerPeakUnderLargeMb: 400,
@@ -45,113 +62,216 @@ export const TARGETS = {
 
 const perSecond = (n: number) => `${Math.round(n).toLocaleString('en-US')}/s`
 const ms = (n: number) => `${n.toFixed(1)} ms`
+const coreMs = (n: number) => n.toFixed(2)
+const pct = (n: number) => `${Math.round(n * 100)}%`
 const mb = (bytes: number) => `${toMb(bytes)} MB`
+const count = (n: number) => n.toLocaleString('en-US')
 
-/** PASS when `value` reaches `share` of `reference`; the share it did reach follows, as the target is worded. */
-function shareOf(value: number, reference: number | undefined, share: number): string {
-  if (!reference) return 'n/a' // the baseline did not run, or measured nothing
-  return `${value >= reference * share ? 'PASS' : 'FAIL'} (${Math.round((value / reference) * 100)}%)`
+/** The median, then the range over the rounds when there were several: `3,062/s (2,950–3,200/s)`. */
+function withRange(s: Steady, format: (n: number) => string): string {
+  return s.values.length < 2 ? format(s.median) : `${format(s.median)} (${range(s, format)})`
+}
+
+/** `2,950–3,200/s`: the unit ('/s', '%', ' ms') said once, after the range. */
+function range(s: Steady, format: (n: number) => string): string {
+  const [low, high] = [format(s.min), format(s.max)]
+  const unit = /[^\d.]*$/.exec(high)![0]
+  return `${low.endsWith(unit) ? low.slice(0, low.length - unit.length) : low}–${high}`
+}
+
+/** A figure over the rounds that have it. */
+const over = (rounds: Round[], pick: (r: Round) => number | undefined) =>
+  steady(rounds.map(pick).filter((v): v is number => v !== undefined))
+
+/** PASS when the median ratio reaches `share`; the ratio reached follows, with its range over the rounds. */
+function judgeShare(ratio: Steady | undefined, share: number): string {
+  if (!ratio) return 'n/a' // the baseline did not run, or measured nothing
+  const spread = ratio.values.length < 2 ? '' : `, ${range(ratio, pct)}`
+  return `${ratio.median >= share ? 'PASS' : 'FAIL'} (${pct(ratio.median)}${spread})`
+}
+
+function judgeBelow(value: Steady | undefined, limit: number): string {
+  if (!value) return 'n/a'
+  return value.median < limit ? 'PASS' : 'FAIL'
 }
 
 export function buildRows(r: Results, sendConcurrency: number): Row[] {
   const rows: Row[] = []
   const add = (row: Row) => rows.push(row)
-  if (r.b1) {
-    add({
-      id: 'B1',
-      measure: `bare Fastify + 1 INSERT, max req/s (${r.b1.load.connections} connections)`,
-      value: perSecond(r.b1.load.rate),
-      target: '',
-      result: '',
-    })
+  const rounds = r.rounds
+  const first = <K extends keyof Round>(key: K): Round[K] => rounds.find((round) => round[key])?.[key]
+
+  const b1 = over(rounds, (x) => x.b1?.load.rate)
+  const b1Shape = first('b1')
+  if (b1 && b1Shape) {
+    const measure = `bare Fastify + 1 INSERT, max req/s (${b1Shape.load.connections} connections)`
+    add({ id: 'B1', measure, value: withRange(b1, perSecond), target: '', result: '' })
   }
-  if (r.b2) {
-    const measure = `raw undici, ${r.b2.inFlight} in flight / ${r.b2.connections} sockets, req/s`
-    add({ id: 'B2', measure, value: perSecond(r.b2.rate), target: '', result: '' })
+  const b2 = over(rounds, (x) => x.b2?.rate)
+  const b2Shape = first('b2')
+  if (b2 && b2Shape) {
+    const measure = `raw undici, ${b2Shape.inFlight} in flight / ${b2Shape.connections} sockets, req/s`
+    add({ id: 'B2', measure, value: withRange(b2, perSecond), target: '', result: '' })
   }
   if (r.b3) {
-    const shape = `${r.b3.messages.toLocaleString('en-US')} × ${r.b3.messageBytes} B`
+    const shape = `${count(r.b3.messages)} × ${r.b3.messageBytes} B`
+    const measure = `kafkajs produce, acks=all, idempotent, ${shape}`
+    add({ id: 'B3', measure, value: perSecond(r.b3.produceRate), target: '', result: '' })
+    add({ id: 'B3', measure: `kafkajs consume, ${shape}`, value: perSecond(r.b3.consumeRate), target: '', result: '' })
+  }
+  const b4 = over(rounds, (x) => x.b4?.rate)
+  const b4Shape = first('b4')
+  if (b4 && b4Shape) {
+    const { batchSize, workers } = PG_BOSS_SETTINGS
     add({
-      id: 'B3',
-      measure: `kafkajs produce, acks=all, idempotent, ${shape}`,
-      value: perSecond(r.b3.produceRate),
+      id: 'B4',
+      measure: `pg-boss send() + no-op worker, ${count(b4Shape.jobs)} jobs (${b4Shape.senders} senders; batches of ${batchSize}, ${workers} fetch loops; send() alone ${perSecond(over(rounds, (x) => x.b4?.sendRate)!.median)})`,
+      value: withRange(b4, perSecond),
       target: '',
       result: '',
     })
-    add({ id: 'B3', measure: `kafkajs consume, ${shape}`, value: perSecond(r.b3.consumeRate), target: '', result: '' })
-  }
-  if (r.s1) {
-    const bare = r.b1?.load.rate
+    const b4Cost = over(rounds, (x) => x.b4?.cost.sum)!
+    const parts = Object.keys(b4Shape.cost.byProcess)
+      .map((name) => `${name} ${coreMs(over(rounds, (x) => x.b4?.cost.byProcess[name])?.median ?? Number.NaN)}`)
+      .join(', ')
     add({
-      id: 'S1',
-      measure: `POST /tasks, max accepted req/s (${r.s1.max.connections} connections)`,
-      value: perSecond(r.s1.max.rate),
-      target: `≥ 60% of B1${bare === undefined ? '' : ` = ${perSecond(bare * TARGETS.submitVsBare)}`}`,
-      result: shareOf(r.s1.max.rate, bare, TARGETS.submitVsBare),
+      id: 'B4',
+      measure: `CPU per job, core-ms (${parts})`,
+      value: withRange(b4Cost, coreMs),
+      target: '',
+      result: '',
     })
-    const { p50, p99 } = r.s1.half.latencyMs
+  }
+
+  const s1Shape = first('s1')
+  if (s1Shape) {
+    const s1 = over(rounds, (x) => x.s1?.max.rate)!
+    const bare = b1 ? ` = ${perSecond(b1.median * TARGETS.submitVsBare)}` : ''
     add({
       id: 'S1',
-      measure: `p50 / p99 at half load (${perSecond(r.s1.halfRate)})`,
-      value: `${ms(p50)} / ${ms(p99)}`,
+      measure: `POST /tasks, max accepted req/s (${s1Shape.max.connections} connections)`,
+      value: withRange(s1, perSecond),
+      target: `≥ 60% of B1${bare}`,
+      result: judgeShare(
+        over(rounds, (x) => (x.s1 && x.b1 ? x.s1.max.rate / x.b1.load.rate : undefined)),
+        TARGETS.submitVsBare,
+      ),
+    })
+    const p50 = over(rounds, (x) => x.s1?.half.latencyMs.p50)!
+    const p99 = over(rounds, (x) => x.s1?.half.latencyMs.p99)!
+    const half = over(rounds, (x) => x.s1?.halfRate)!
+    add({
+      id: 'S1',
+      measure: `p50 / p99 at half load (${perSecond(half.median)})`,
+      value: `${ms(p50.median)} / ${withRange(p99, ms)}`,
       target: `p99 < ${TARGETS.halfLoadP99Ms} ms`,
-      result: p99 < TARGETS.halfLoadP99Ms ? 'PASS' : 'FAIL',
+      result: judgeBelow(p99, TARGETS.halfLoadP99Ms),
     })
   }
-  if (r.s2) {
-    const ceiling = r.b1 && r.b2 ? Math.min(r.b1.load.rate, r.b2.rate) : undefined
-    const floor = ceiling === undefined ? '' : ` = ${perSecond(ceiling * TARGETS.endToEndVsCeilings)}`
+
+  const s2Shape = first('s2')
+  if (s2Shape) {
+    const ceilingOf = (x: Round) => (x.b1 && x.b2 ? Math.min(x.b1.load.rate, x.b2.rate) : undefined)
+    const ceiling = over(rounds, ceilingOf)
+    const floor = ceiling ? ` = ${perSecond(ceiling.median * TARGETS.endToEndVsCeilings)}` : ''
     const target = `≥ 35% of min(B1, B2)${floor}`
-    const n = r.s2.submit.accepted.toLocaleString('en-US')
+    const versus = (pick: (x: Round) => number | undefined) =>
+      over(rounds, (x) => {
+        const value = pick(x)
+        const c = ceilingOf(x)
+        return value !== undefined && c !== undefined ? value / c : undefined
+      })
     add({
       id: 'S2',
-      measure: `end to end, ${n} tasks, first POST → last done`,
-      value: perSecond(r.s2.rate),
+      measure: `end to end, ${count(s2Shape.submit.accepted)} tasks, first POST → last done`,
+      value: withRange(over(rounds, (x) => x.s2?.rate)!, perSecond),
       target,
-      result: shareOf(r.s2.rate, ceiling, TARGETS.endToEndVsCeilings),
+      result: judgeShare(
+        versus((x) => x.s2?.rate),
+        TARGETS.endToEndVsCeilings,
+      ),
+    })
+    const versusQueue = over(rounds, (x) => (x.s2 && x.b4 ? x.s2.rate / x.b4.rate : undefined))
+    if (versusQueue) {
+      add({
+        id: 'S2',
+        measure: 'end to end ÷ B4 (pg-boss) of the same round',
+        value: withRange(versusQueue, pct),
+        target: '≥ 100% (S2 ≥ B4)',
+        result: versusQueue.median >= TARGETS.endToEndVsQueue ? 'PASS' : 'FAIL',
+      })
+    }
+    const startup = over(rounds, (x) => x.s2?.drain.startupS)!
+    add({
+      id: 'S2',
+      measure: `drain, ${count(s2Shape.drain.tasks)} queued, from tasker ready (start-up ${startup.median.toFixed(1)} s)`,
+      value: withRange(over(rounds, (x) => x.s2?.drain.rate)!, perSecond),
+      target,
+      result: judgeShare(
+        versus((x) => x.s2?.drain.rate),
+        TARGETS.endToEndVsCeilings,
+      ),
+    })
+    const cost = over(rounds, (x) => x.s2?.cost.sum)!
+    const parts = COSTED.filter((name) => s2Shape.cost.byProcess[name] !== undefined)
+    add({
+      id: 'S2',
+      measure: `CPU per task done, core-ms: ${parts.join(' + ')}`,
+      value: withRange(cost, coreMs),
+      target: `≤ ${TARGETS.costPerTaskMs.toFixed(1)} ms`,
+      result: cost.median <= TARGETS.costPerTaskMs ? 'PASS' : 'FAIL',
     })
     add({
       id: 'S2',
-      measure: `drain, ${r.s2.drain.tasks.toLocaleString('en-US')} queued, from tasker ready (start-up ${r.s2.drain.startupS.toFixed(1)} s)`,
-      value: perSecond(r.s2.drain.rate),
-      target,
-      result: shareOf(r.s2.drain.rate, ceiling, TARGETS.endToEndVsCeilings),
+      measure: `CPU per task done, each: ${parts.join(' / ')}`,
+      value: parts
+        .map((name) => coreMs(over(rounds, (x) => x.s2?.cost.byProcess[name])?.median ?? Number.NaN))
+        .join(' / '),
+      target: '',
+      result: '',
     })
   }
-  if (r.s3) {
-    const target = `≥ 80% of ${sendConcurrency} / ${r.s3.delayMs / 1000} s = ${perSecond(r.s3.ideal * TARGETS.slowVsConcurrency)}`
+
+  const s3Shape = first('s3')
+  if (s3Shape) {
+    const target = `≥ 80% of ${sendConcurrency} / ${s3Shape.delayMs / 1000} s = ${perSecond(s3Shape.ideal * TARGETS.slowVsConcurrency)}`
     add({
       id: 'S3',
-      measure: `slow target (${r.s3.delayMs} ms), one origin, done/s`,
-      value: perSecond(r.s3.oneOrigin.rate),
+      measure: `slow target (${s3Shape.delayMs} ms), one origin, done/s`,
+      value: withRange(over(rounds, (x) => x.s3?.oneOrigin.rate)!, perSecond),
       target,
-      result: shareOf(r.s3.oneOrigin.rate, r.s3.ideal, TARGETS.slowVsConcurrency),
+      result: judgeShare(
+        over(rounds, (x) => (x.s3 ? x.s3.oneOrigin.rate / x.s3.ideal : undefined)),
+        TARGETS.slowVsConcurrency,
+      ),
     })
-    if (r.s3.manyOrigins) {
+    if (s3Shape.manyOrigins) {
       add({
         id: 'S3',
-        measure: `slow target (${r.s3.delayMs} ms), ${r.s3.manyOrigins.origins} origins, done/s`,
-        value: perSecond(r.s3.manyOrigins.rate),
+        measure: `slow target (${s3Shape.delayMs} ms), ${s3Shape.manyOrigins.origins} origins, done/s`,
+        value: withRange(over(rounds, (x) => x.s3?.manyOrigins?.rate)!, perSecond),
         target,
-        result: shareOf(r.s3.manyOrigins.rate, r.s3.ideal, TARGETS.slowVsConcurrency),
+        result: judgeShare(
+          over(rounds, (x) => (x.s3?.manyOrigins ? x.s3.manyOrigins.rate / x.s3.ideal : undefined)),
+          TARGETS.slowVsConcurrency,
+        ),
       })
     }
   }
   if (r.s4) {
-    const first = r.s4.rounds[0]
+    const firstRound = r.s4.rounds[0]
     const last = r.s4.rounds.length > 1 ? r.s4.rounds.at(-1) : undefined
-    if (first) {
-      const tasks = first.tasks.toLocaleString('en-US')
+    if (firstRound) {
       add({
         id: 'S4',
-        measure: `tasker peak RSS, ${tasks} tasks vs slow target, round 1`,
-        value: mb(first.peakRssBytes),
+        measure: `tasker peak RSS, ${count(firstRound.tasks)} tasks vs slow target, round 1`,
+        value: mb(firstRound.peakRssBytes),
         target: `< ${TARGETS.taskerPeakMb} MB`,
-        result: toMb(first.peakRssBytes) < TARGETS.taskerPeakMb ? 'PASS' : 'FAIL',
+        result: toMb(firstRound.peakRssBytes) < TARGETS.taskerPeakMb ? 'PASS' : 'FAIL',
       })
     }
-    if (first && last) {
-      const ceiling = first.peakRssBytes * TARGETS.secondRoundGrowth
+    if (firstRound && last) {
+      const ceiling = firstRound.peakRssBytes * TARGETS.secondRoundGrowth
       add({
         id: 'S4',
         measure: `tasker peak RSS, same process, round ${r.s4.rounds.length}`,
@@ -161,8 +281,43 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
       })
     }
   }
-  if (r.s1) {
-    add({ id: 'S4', measure: 'server peak RSS under S1', value: mb(r.s1.serverPeakRssBytes), target: '', result: '' })
+  const serverPeak = over(rounds, (x) => x.s1?.serverPeakRssBytes)
+  if (serverPeak) {
+    add({ id: 'S4', measure: 'server peak RSS under S1', value: mb(serverPeak.max), target: '', result: '' })
+  }
+
+  const s5Shape = first('s5')
+  if (s5Shape) {
+    s5Shape.phases.forEach((phase, i) => {
+      const pick = (f: (p: DispatchPhase) => number) =>
+        over(rounds, (x) => (x.s5?.phases[i] ? f(x.s5.phases[i]) : undefined))
+      const p50 = pick((p) => p.dispatchMs.p50)!
+      const p90 = pick((p) => p.dispatchMs.p90)!
+      const p99 = pick((p) => p.dispatchMs.p99)!
+      const max = pick((p) => p.dispatchMs.max)!
+      const rate = pick((p) => p.rate)!
+      const judged = i === s5Shape.phases.length - 1 // the issue's target is at the higher load
+      add({
+        id: 'S5',
+        measure: `201 → target, ${pct(phase.share)} of S2 (${perSecond(rate.median)}, open loop): p50 / p90 / p99 / max`,
+        value: `${withRange(p50, ms)} / ${ms(p90.median)} / ${withRange(p99, ms)} / ${ms(max.median)}`,
+        target: judged ? `p50 < ${TARGETS.dispatchP50Ms} ms, p99 < ${TARGETS.dispatchP99Ms} ms` : '',
+        result: judged
+          ? p50.median < TARGETS.dispatchP50Ms && p99.median < TARGETS.dispatchP99Ms
+            ? 'PASS'
+            : 'FAIL'
+          : '',
+      })
+    })
+    const lost = over(rounds, (x) => x.s5?.phases.reduce((n, p) => n + p.missing, 0))!
+    const twice = over(rounds, (x) => x.s5?.phases.reduce((n, p) => n + p.sentTwice, 0))!
+    add({
+      id: 'S5',
+      measure: 'tasks never sent / sent twice, all rounds',
+      value: `${lost.values.reduce((a, b) => a + b, 0)} / ${twice.values.reduce((a, b) => a + b, 0)}`,
+      target: '0 / 0',
+      result: lost.max === 0 && twice.max === 0 ? 'PASS' : 'FAIL',
+    })
   }
   if (r.s6) {
     const { load } = r.s6
@@ -177,13 +332,13 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
     add({
       id: 'S6',
       measure: `accepted / shed (503) / errors in S6`,
-      value: `${perSecond(load.rate)}, ${load.accepted.toLocaleString('en-US')} / ${load.non2xx.toLocaleString('en-US')} / ${load.errors + load.timeouts}`,
+      value: `${perSecond(load.rate)}, ${count(load.accepted)} / ${count(load.non2xx)} / ${load.errors + load.timeouts}`,
       target: '',
       result: '',
     })
   }
   if (r.s7) {
-    const shape = `${r.s7.tasks.toLocaleString('en-US')} × ${r.s7.answerBytes / 1024} KiB answers`
+    const shape = `${count(r.s7.tasks)} × ${r.s7.answerBytes / 1024} KiB answers`
     add({
       id: 'S7',
       measure: `large-answer drain, ${shape}: sent twice / tasker peak RSS`,
@@ -193,15 +348,35 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
     })
     add({ id: 'S7', measure: `large-answer drain, done/s`, value: perSecond(r.s7.rate), target: '', result: '' })
   }
-  if (r.s10) {
-    const { rate, periodMs, burst, parallelism } = r.s10.limits
-    const drain = r.s2?.drain.rate
+  if (r.s8) {
+    const seconds = (n: number) => `${(n / 1000).toFixed(1)} s`
+    add({
+      id: 'S8',
+      measure: `no sends after kill -9 of the only tasker + restart, ${r.s8.rate}/s submitted (session ${seconds(r.s8.sessionTimeoutMs)})`,
+      value: seconds(r.s8.pauseMs),
+      target: `< ${seconds(TARGETS.crashPauseMs)}`,
+      result: r.s8.pauseMs < TARGETS.crashPauseMs ? 'PASS' : 'FAIL',
+    })
+    add({
+      id: 'S8',
+      measure: `tasks lost / sent twice (in flight at the kill) / longest 201 → target`,
+      value: `${r.s8.lost} / ${r.s8.sentTwice} / ${seconds(r.s8.maxDispatchMs)}`,
+      target: '0 lost',
+      result: r.s8.lost === 0 ? 'PASS' : 'FAIL',
+    })
+  }
+  const s10 = first('s10')
+  if (s10) {
+    const { rate, periodMs, burst, parallelism } = s10.limits
     add({
       id: 'S10',
-      measure: `drain, ${r.s10.tasks.toLocaleString('en-US')} queued over ${r.s10.keys} keys each limited (${rate}/${periodMs} ms, burst ${burst}, parallelism ${parallelism})`,
-      value: perSecond(r.s10.rate),
-      target: `≥ 90% of S2 drain${drain === undefined ? '' : ` = ${perSecond(drain * TARGETS.flowKeysVsDrain)}`}`,
-      result: shareOf(r.s10.rate, drain, TARGETS.flowKeysVsDrain),
+      measure: `drain, ${count(s10.tasks)} queued over ${s10.keys} flow-control keys each limited (${rate}/${periodMs} ms, burst ${burst}, parallelism ${parallelism})`,
+      value: withRange(over(rounds, (x) => x.s10?.rate)!, perSecond),
+      target: '≥ 90% of S2 drain',
+      result: judgeShare(
+        over(rounds, (x) => (x.s10 && x.s2 ? x.s10.rate / x.s2.drain.rate : undefined)),
+        TARGETS.flowKeysVsDrain,
+      ),
     })
   }
   return rows
@@ -209,27 +384,58 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
 
 /** Steps that ran but completed nothing: with a crash, the only outcome that fails a run. */
 export function emptySteps(r: Results): string[] {
-  const empty: Array<[keyof Results, boolean]> = [
-    ['b1', r.b1 !== undefined && r.b1.load.accepted === 0],
-    ['b2', r.b2 !== undefined && r.b2.rate === 0],
+  const empty: string[] = []
+  r.rounds.forEach((x, i) => {
+    const of = r.rounds.length > 1 ? ` round ${i + 1}` : ''
+    const checks: Array<[string, boolean]> = [
+      ['b1', x.b1 !== undefined && x.b1.load.accepted === 0],
+      ['b2', x.b2 !== undefined && x.b2.rate === 0],
+      ['b4', x.b4 !== undefined && x.b4.rate === 0],
+      ['s1', x.s1 !== undefined && (x.s1.max.accepted === 0 || x.s1.half.accepted === 0)],
+      ['s2', x.s2 !== undefined && (x.s2.done === 0 || x.s2.drain.done === 0)],
+      ['s3', x.s3 !== undefined && (x.s3.oneOrigin.done === 0 || x.s3.manyOrigins?.done === 0)],
+      ['s5', x.s5?.phases.some((p) => p.dispatchMs.count === 0) === true],
+      ['s10', x.s10 !== undefined && x.s10.done === 0],
+    ]
+    for (const [id, isEmpty] of checks) if (isEmpty) empty.push(`${id}${of}`)
+  })
+  const once: Array<[string, boolean]> = [
     ['b3', r.b3 !== undefined && (r.b3.produceRate === 0 || r.b3.consumeRate === 0)],
-    ['s1', r.s1 !== undefined && (r.s1.max.accepted === 0 || r.s1.half.accepted === 0)],
-    ['s2', r.s2 !== undefined && (r.s2.done === 0 || r.s2.drain.done === 0)],
-    ['s3', r.s3 !== undefined && (r.s3.oneOrigin.done === 0 || r.s3.manyOrigins?.done === 0)],
     ['s4', r.s4 !== undefined && r.s4.rounds.length === 0],
     ['s6', r.s6 !== undefined && r.s6.load.accepted === 0],
     ['s7', r.s7 !== undefined && r.s7.rate === 0],
-    ['s10', r.s10 !== undefined && r.s10.done === 0],
+    ['s8', r.s8 !== undefined && r.s8.accepted === 0],
   ]
-  return empty.filter(([, isEmpty]) => isEmpty).map(([id]) => id)
+  for (const [id, isEmpty] of once) if (isEmpty) empty.push(id)
+  return empty
 }
 
-/** Where the CPU went in the phases that load the whole machine. */
+/** Where the CPU went in the phases that load the whole machine, round by round. */
 export function formatCpuLines(r: Results): string {
   const lines: string[] = []
-  if (r.b1) lines.push(formatCpuUse('CPU, B1', r.b1.cpu))
-  if (r.s1) lines.push(formatCpuUse('CPU, S1 at max', r.s1.cpu))
-  if (r.s2) lines.push(formatCpuUse('CPU, S2 end to end', r.s2.cpu))
+  r.rounds.forEach((x, i) => {
+    const of = r.rounds.length > 1 ? `, round ${i + 1}` : ''
+    if (x.b1) lines.push(formatCpuUse(`CPU, B1${of}`, x.b1.cpu))
+    if (x.s1) lines.push(formatCpuUse(`CPU, S1 at max${of}`, x.s1.cpu))
+    if (x.s2) lines.push(formatCpuUse(`CPU, S2 end to end${of}`, x.s2.cpu))
+    if (x.b4) lines.push(formatCpuUse(`CPU, B4 pg-boss${of}`, x.b4.cpu))
+  })
+  return lines.join('\n')
+}
+
+/** Where S5's dispatch time went (see support/dispatch-stages.ts), phase by phase: p50 / p99 of each stage. */
+export function formatDispatchLines(r: Results): string {
+  const lines: string[] = []
+  r.rounds.forEach((x, i) => {
+    const of = r.rounds.length > 1 ? `, round ${i + 1}` : ''
+    for (const p of x.s5?.phases ?? []) {
+      const stage = (name: string, q: { p50: number; p99: number }) => `${name} ${ms(q.p50)} / ${ms(q.p99)}`
+      const { relayMs, kafkaMs, sendMs } = p.stages
+      lines.push(
+        `S5 at ${perSecond(p.rate)}${of}, p50 / p99: ${stage('201 → produced', relayMs)}; ${stage('produced → claim', kafkaMs)}; ${stage('claim → target', sendMs)}; total ${ms(p.dispatchMs.p50)} / ${ms(p.dispatchMs.p99)}`,
+      )
+    }
+  })
   return lines.join('\n')
 }
 

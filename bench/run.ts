@@ -1,5 +1,5 @@
 // The RequestTasker benchmark (bench/README.md):
-//   node bench/run.ts [--quick] [--only b1,s2,…] [--cpu-prof] [--memory-rounds N]
+//   node bench/run.ts [--quick] [--only b1,s2,…] [--rounds N] [--cpu-prof] [--memory-rounds N]
 import { existsSync, mkdirSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import { join, relative } from 'node:path'
@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../apps/tasker/dist/config.js'
 import { runBareSubmit } from './baselines/bare-submit.ts'
+import { runPgBossQueue } from './baselines/pg-boss-queue.ts'
 import { runRawBroker } from './baselines/raw-broker.ts'
 import { runRawSend } from './baselines/raw-send.ts'
 import { formatTop } from './profile-top.ts'
@@ -14,11 +15,15 @@ import {
   buildRows,
   emptySteps,
   formatCpuLines,
+  formatDispatchLines,
   formatEnvironment,
   formatTable,
   type Results,
+  type Round,
   writeResults,
 } from './report.ts'
+import { runCrashRecovery } from './scenarios/crash-recovery.ts'
+import { runDispatchLatency } from './scenarios/dispatch-latency.ts'
 import { runEndToEnd } from './scenarios/end-to-end.ts'
 import { runFlowKeys } from './scenarios/flow-keys.ts'
 import { runLargeAnswers } from './scenarios/large-answers.ts'
@@ -27,11 +32,16 @@ import { runMemory } from './scenarios/memory.ts'
 import { runSlowTarget } from './scenarios/slow-target.ts'
 import { runSubmit } from './scenarios/submit.ts'
 import { type BenchContext, FULL, QUICK, targetAt } from './support/context.ts'
+import { postmasterOf } from './support/cpu.ts'
 import { describeEnvironment, type Environment } from './support/environment.ts'
 import { deleteBenchKafkaState } from './support/kafka.ts'
 import { startNode } from './support/processes.ts'
 import { localServices, removeDeadRuns } from './support/services.ts'
 
+// kafkajs 2.2.4 arms timers with a negative delay on Node 24: harmless (Node clamps it to 1 ms), and only noise here.
+process.removeAllListeners('warning').on('warning', (w) => {
+  if (w.name !== 'TimeoutNegativeWarning') console.warn(w)
+})
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const started = Date.now()
 const { values: args } = parseArgs({
@@ -40,18 +50,24 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     'memory-rounds': { type: 'string', default: '2' },
+    rounds: { type: 'string' },
   },
 })
-const STEPS = ['b1', 'b2', 'b3', 's1', 's2', 's3', 's4', 's6', 's7', 's10']
+const STEPS = ['b1', 'b2', 'b3', 'b4', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's10']
 const only = args.only?.split(',').map((s) => s.trim().toLowerCase())
 const unknown = only?.filter((id) => !STEPS.includes(id)) ?? []
 if (unknown.length > 0) throw new Error(`--only: unknown ${unknown.join(', ')} (known: ${STEPS.join(', ')})`)
+// S5's loads are shares of S2's rate in the same round: S5 alone brings S2 along.
+if (only?.includes('s5') && !only.includes('s2')) only.push('s2')
 const memoryRounds = Number(args['memory-rounds'])
 if (!Number.isInteger(memoryRounds) || memoryRounds < 1) throw new Error('--memory-rounds needs a whole number ≥ 1')
+const sizes = args.quick ? QUICK : FULL
+const rounds = args.rounds === undefined ? sizes.rounds : Number(args.rounds)
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds needs a whole number ≥ 1')
 const runId = new Date(started).toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').toLowerCase()
 
 for (const app of ['server', 'tasker']) {
-  if (!existsSync(join(ROOT, `apps/${app}/dist/start.js`)))
+  if (!existsSync(join(ROOT, `apps/${app}/dist/main.js`)))
     throw new Error(`apps/${app} is not built: run \`task build\``)
 }
 const services = localServices(ROOT)
@@ -100,7 +116,7 @@ const targetProc = startNode('target', [join(ROOT, 'bench/support/target-server.
   env: process.env,
   logFile: join(logDir, 'target.log'),
 })
-const results: Results = {}
+const results: Results = { rounds: [] }
 const errors: Record<string, string> = {}
 let ctx: BenchContext
 let environment: Environment
@@ -110,13 +126,14 @@ try {
     runId,
     cpuProf: args['cpu-prof'],
     databaseUrl: services.DATABASE_URL,
+    postmasterPid: await postmasterOf(services.DATABASE_URL),
     brokers,
     logDir,
     profileDir,
     appEnv,
     tasker,
     target: targetAt(targetProc.pid, ports),
-    sizes: args.quick ? QUICK : FULL,
+    sizes: { ...sizes, rounds },
     memoryRounds,
   }
   environment = await describeEnvironment(ctx.databaseUrl, brokers)
@@ -124,16 +141,31 @@ try {
   console.log(formatEnvironment(environment, settings))
   console.log()
 
-  await step('b1', 'submit ceiling', () => runBareSubmit(ctx))
-  await step('b2', 'send ceiling', () => runRawSend(ctx))
-  await step('b3', 'broker ceiling', () => runRawBroker(ctx))
-  await step('s1', 'submit', () => runSubmit(ctx))
-  await step('s2', 'end to end and drain', () => runEndToEnd(ctx))
-  await step('s3', 'slow target', () => runSlowTarget(ctx))
-  await step('s4', 'tasker memory', () => runMemory(ctx))
-  await step('s6', 'server memory, 1 MB submissions', () => runLargeSubmissions(ctx))
-  await step('s7', 'large-answer drain', () => runLargeAnswers(ctx))
-  await step('s10', 'drain over 100 limited flow-control keys', () => runFlowKeys(ctx))
+  // The steps whose figures are ratios or percentiles run once per round, each round's figures side by side (a
+  // ratio pairs figures of the same round); the table shows each figure's median over the rounds and its range.
+  for (let n = 1; n <= rounds; n++) {
+    const round: Round = {}
+    results.rounds.push(round)
+    // A log directory per round: each start waits for lines of its own process's log, never a former round's.
+    // Profiles (--cpu-prof) of the first round only: one file per app and scenario.
+    const roundLogDir = rounds > 1 ? join(logDir, `round-${n}`) : logDir
+    mkdirSync(roundLogDir, { recursive: true })
+    const roundCtx = { ...ctx, logDir: roundLogDir, cpuProf: ctx.cpuProf && n === 1 }
+    const of = rounds > 1 ? ` (round ${n} of ${rounds})` : ''
+    await step(round, 'b1', `submit ceiling${of}`, () => runBareSubmit(roundCtx), n)
+    await step(round, 'b2', `send ceiling${of}`, () => runRawSend(roundCtx), n)
+    await step(round, 's1', `submit${of}`, () => runSubmit(roundCtx), n)
+    await step(round, 's2', `end to end and drain${of}`, () => runEndToEnd(roundCtx), n)
+    await step(round, 'b4', `pg-boss queue${of}`, () => runPgBossQueue(roundCtx), n)
+    await step(round, 's5', `dispatch latency${of}`, () => runDispatchLatency(roundCtx, s2RateOf(round)), n)
+    await step(round, 's3', `slow target${of}`, () => runSlowTarget(roundCtx), n)
+    await step(round, 's10', `drain over 100 limited flow-control keys${of}`, () => runFlowKeys(roundCtx), n)
+  }
+  await step(results, 'b3', 'broker ceiling', () => runRawBroker(ctx))
+  await step(results, 's4', 'tasker memory', () => runMemory(ctx))
+  await step(results, 's6', 'server memory, 1 MB submissions', () => runLargeSubmissions(ctx))
+  await step(results, 's7', 'large-answer drain', () => runLargeAnswers(ctx))
+  await step(results, 's8', 'crash and restart of the only tasker', () => runCrashRecovery(ctx))
 } finally {
   await targetProc.stop().catch((err: Error) => {
     errors.target = err.message
@@ -149,6 +181,8 @@ const seconds = (Date.now() - started) / 1000
 console.log()
 console.log(formatTable(rows))
 console.log(`\n${formatCpuLines(results)}`)
+const dispatchLines = formatDispatchLines(results)
+if (dispatchLines) console.log(`\n${dispatchLines}`)
 // Only a complete full run is a result worth keeping in the repo; smoke and partial runs stay under .local.
 const complete = !args.quick && only === undefined
 const files = complete
@@ -174,18 +208,33 @@ for (const id of empty) console.log(`${id.toUpperCase()} completed nothing`)
 // Missed targets are findings, not failures: only a crash or an empty scenario fails the run (CI runs --quick).
 process.exit(Object.keys(errors).length > 0 || empty.length > 0 ? 1 : 0)
 
-/** Runs one baseline or scenario unless --only leaves it out; a failure is reported and the run goes on. */
-async function step<K extends keyof Results>(id: K, title: string, run: () => Promise<Results[K]>): Promise<void> {
+/**
+ * Runs one baseline or scenario unless --only leaves it out, keeping its figures in `into` (the run's, or a round's);
+ * a failure is reported and the run goes on.
+ */
+async function step<T extends object, K extends keyof T & string>(
+  into: T,
+  id: K,
+  title: string,
+  run: () => Promise<T[K]>,
+  round?: number,
+): Promise<void> {
   if (only && !only.includes(id)) return
+  const key = round === undefined ? id : `${id} round ${round}`
   const stepStarted = Date.now()
   process.stdout.write(`${id.toUpperCase()} ${title} … `)
   try {
-    results[id] = await run()
+    into[id] = await run()
     console.log(`${((Date.now() - stepStarted) / 1000).toFixed(1)} s`)
   } catch (err) {
-    errors[id] = err instanceof Error ? (err.stack ?? err.message) : String(err)
-    console.log(`FAILED after ${((Date.now() - stepStarted) / 1000).toFixed(1)} s\n${errors[id]}`)
+    errors[key] = err instanceof Error ? (err.stack ?? err.message) : String(err)
+    console.log(`FAILED after ${((Date.now() - stepStarted) / 1000).toFixed(1)} s\n${errors[key]}`)
   }
+}
+
+function s2RateOf(round: Round): number {
+  if (!round.s2) throw new Error("S5's loads are shares of S2's rate in the same round, and S2 did not complete")
+  return round.s2.rate
 }
 
 async function printProfiles(): Promise<void> {

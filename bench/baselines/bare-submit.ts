@@ -22,9 +22,9 @@ export async function runBareSubmit(ctx: BenchContext): Promise<BareSubmitResult
       const load = { url: `http://127.0.0.1:${port}/tasks`, body: submitBody(ctx), connections: ctx.sizes.connections }
       if (ctx.sizes.warmupS > 0) await postLoad({ ...load, durationS: ctx.sizes.warmupS })
       const pids = { 'bare server': proc.pid, target: ctx.target.pid }
-      const before = cpuSnapshot(pids)
+      const before = cpuSnapshot(pids, ctx.postmasterPid)
       const result = await postLoad({ ...load, durationS: ctx.sizes.submitS })
-      const cpu = cpuUse(before, cpuSnapshot(pids), result.durationS)
+      const cpu = cpuUse(before, cpuSnapshot(pids, ctx.postmasterPid), result.durationS)
       proc.assertAlive()
       return { load: result, cpu }
     } finally {

@@ -1,6 +1,6 @@
 import { API_KEY, type RunningServer, startServer, startTasker } from '../support/apps.ts'
 import { type BenchContext, submitBody, withDatabase } from '../support/context.ts'
-import { type CpuUse, cpuSnapshot, cpuUse } from '../support/cpu.ts'
+import { type CostPerTask, type CpuUse, costPerTask, cpuSnapshot, cpuUse } from '../support/cpu.ts'
 import { waitForFinished } from '../support/database.ts'
 import { type LoadResult, postLoad } from '../support/load.ts'
 import { stopAll } from '../support/processes.ts'
@@ -15,8 +15,13 @@ export type EndToEndResult = {
   rate: number
   /** Where the CPU went from the first POST until every task was done. */
   cpu: CpuUse
+  /** Core-ms per task done of our processes, Postgres and Kafka: not the load generator (harness) nor the target. */
+  cost: CostPerTask
   drain: DrainResult
 }
+
+/** What a deployment runs per task; interrupts (loopback TCP) are shown in the CPU line but belong to no process. */
+export const COSTED = ['server', 'tasker', 'postgres', 'kafka']
 
 /** S2: tasks submitted as fast as the server takes them with the tasker running; then a drain of a queued backlog. */
 export async function runEndToEnd(ctx: BenchContext): Promise<EndToEndResult> {
@@ -31,7 +36,7 @@ export async function runEndToEnd(ctx: BenchContext): Promise<EndToEndResult> {
         proc.assertAlive()
       }
       const pids = { server: proc.pid, tasker: tasker.proc.pid, target: ctx.target.pid }
-      const before = cpuSnapshot(pids)
+      const before = cpuSnapshot(pids, ctx.postmasterPid)
       const startedMs = Date.now()
       const submit = await postLoad({
         url: `${server.url}/tasks`,
@@ -45,9 +50,10 @@ export async function runEndToEnd(ctx: BenchContext): Promise<EndToEndResult> {
         timeoutMs: ctx.sizes.finishTimeoutMs,
         check: alive,
       })
-      const cpu = cpuUse(before, cpuSnapshot(pids), (Date.now() - startedMs) / 1000)
+      const cpu = cpuUse(before, cpuSnapshot(pids, ctx.postmasterPid), (Date.now() - startedMs) / 1000)
       const seconds = (finished.lastFinishedMs - startedMs) / 1000
-      return { submit, done: finished.done, error: finished.error, seconds, rate: finished.done / seconds, cpu }
+      const cost = costPerTask(cpu, finished.done, COSTED)
+      return { submit, done: finished.done, error: finished.error, seconds, rate: finished.done / seconds, cpu, cost }
     } finally {
       await stopAll([server?.proc, tasker.proc])
     }

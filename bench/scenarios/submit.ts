@@ -27,9 +27,9 @@ export async function runSubmit(ctx: BenchContext): Promise<SubmitResult> {
       }
       if (ctx.sizes.warmupS > 0) await postLoad({ ...load, durationS: ctx.sizes.warmupS })
       const pids = { server: server.proc.pid, target: ctx.target.pid }
-      const before = cpuSnapshot(pids)
+      const before = cpuSnapshot(pids, ctx.postmasterPid)
       const max = await postLoad({ ...load, durationS: ctx.sizes.submitS })
-      const cpu = cpuUse(before, cpuSnapshot(pids), max.durationS)
+      const cpu = cpuUse(before, cpuSnapshot(pids, ctx.postmasterPid), max.durationS)
       const halfRate = Math.max(1, Math.floor(max.rate / 2))
       const half = await postLoad({ ...load, durationS: ctx.sizes.submitS, overallRate: halfRate })
       server.proc.assertAlive()

@@ -56,13 +56,44 @@ export async function startServer(
   return { proc, url: `http://127.0.0.1:${port}` }
 }
 
-function taskerTopics(ctx: AppContext, scenario: string) {
+export function taskerTopics(ctx: AppContext, scenario: string) {
   const prefix = `bench.${ctx.runId}.${scenario}`
   return {
     KAFKA_TOPIC_TASKS: `${prefix}.task.requested.v1`,
     KAFKA_TOPIC_DEAD_LETTERS: `${prefix}.task.dead-lettered.v1`,
     KAFKA_GROUP_ID: prefix,
   }
+}
+
+export type TaskerOptions = {
+  profile?: boolean
+  /** Names the process and its log apart from the scenario's first tasker (a second one, a restart). */
+  label?: string
+  /** Settings of this scenario's own on top of the run's. */
+  env?: NodeJS.ProcessEnv
+}
+
+/** The production tasker build, with the topics and consumer group of `scenario`; does not wait for it to join. */
+export function spawnTasker(
+  ctx: AppContext,
+  db: BenchDatabase,
+  scenario: string,
+  { profile = false, label, env = {} }: TaskerOptions = {},
+): NodeProcess {
+  const name = label ? `tasker-${scenario}-${label}` : `tasker-${scenario}`
+  return startNode(name, [TASKER_MAIN], {
+    env: {
+      ...ctx.appEnv,
+      // As scripts/run-apps.sh and docker-compose.yml start it: with the heap settings of .env.
+      NODE_OPTIONS: ctx.appEnv.TASKER_NODE_OPTIONS ?? '',
+      DATABASE_URL: db.url,
+      KAFKA_CLIENT_ID: 'bench-tasker',
+      ...taskerTopics(ctx, scenario),
+      ...env,
+    },
+    logFile: join(ctx.logDir, `${name}.log`),
+    nodeOptions: profileArgs(ctx, name, profile),
+  })
 }
 
 /**
@@ -73,24 +104,13 @@ export async function startTasker(
   ctx: AppContext,
   db: BenchDatabase,
   scenario: string,
-  { profile = false } = {},
+  options: TaskerOptions = {},
 ): Promise<RunningTasker> {
-  const name = `tasker-${scenario}`
-  const topics = taskerTopics(ctx, scenario)
   const startedAtMs = Date.now()
-  const proc = startNode(name, [TASKER_MAIN], {
-    env: {
-      ...ctx.appEnv,
-      // As scripts/run-apps.sh and docker-compose.yml start it: with the heap settings of .env.
-      NODE_OPTIONS: ctx.appEnv.TASKER_NODE_OPTIONS ?? '',
-      DATABASE_URL: db.url,
-      KAFKA_CLIENT_ID: 'bench-tasker',
-      ...topics,
-    },
-    logFile: join(ctx.logDir, `${name}.log`),
-    nodeOptions: profileArgs(ctx, name, profile),
-  })
-  const readyAtMs = await waitForGroupStable(ctx, topics.KAFKA_GROUP_ID, proc).catch(killAndThrow(proc))
+  const proc = spawnTasker(ctx, db, scenario, options)
+  const readyAtMs = await waitForGroupStable(ctx, taskerTopics(ctx, scenario).KAFKA_GROUP_ID, proc).catch(
+    killAndThrow(proc),
+  )
   return { proc, startedAtMs, readyAtMs }
 }
 

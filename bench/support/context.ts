@@ -4,9 +4,11 @@ import { type BenchDatabase, createBenchDatabase } from './database.ts'
 /** Everything a baseline or scenario needs from the run: where things are, how big to go, what the apps run with. */
 export type BenchContext = {
   readonly runId: string
-  /** Profile the apps (--cpu-prof) during S1 and S2. */
+  /** Profile the apps (--cpu-prof) during S1, S2 and S5. */
   readonly cpuProf: boolean
   readonly databaseUrl: string
+  /** The postmaster of the bench's Postgres, whose processes count as Postgres's CPU; null when not on this machine. */
+  readonly postmasterPid: number | null
   readonly brokers: string[]
   /** Logs of every process this run starts. */
   readonly logDir: string
@@ -23,12 +25,21 @@ export type BenchContext = {
 }
 
 export type Sizes = {
+  /** Rounds of the steps whose figures are ratios or percentiles (B1, B2, S1, S2, B4, S5, S3): each figure is the median. */
+  rounds: number
   warmupS: number
   submitS: number
   connections: number
   endToEndTasks: number
   drainTasks: number
   slowTasks: number
+  /** B4: jobs through pg-boss, sent by `connections` senders at once. */
+  queueJobs: number
+  /** S5: seconds of open-loop submissions at each share of S2's rate. */
+  dispatchS: number
+  /** S8: submissions per second, and seconds of them before the kill. */
+  crashRate: number
+  crashLeadS: number
   memoryTasks: number
   rawSends: number
   rawMessages: number
@@ -40,15 +51,23 @@ export type Sizes = {
   largeAnswerTasks: number
 }
 
+// A full run repeats its ratio-bearing steps three times and stays under 10 minutes even with the machine busy
+// elsewhere (582 s at a load average of 10-13 with 20,000 tasks per S2 round): each round is shorter than the single
+// pass it replaced (5 s loads, 10,000-task S2), and the median of three is steadier than any one of them.
 export const FULL: Sizes = {
-  warmupS: 2,
-  submitS: 10,
+  rounds: 3,
+  warmupS: 1,
+  submitS: 5,
   connections: 50,
-  endToEndTasks: 20_000,
-  drainTasks: 20_000,
-  slowTasks: 8_000,
+  endToEndTasks: 10_000,
+  drainTasks: 10_000,
+  slowTasks: 4_000,
+  queueJobs: 5_000,
+  dispatchS: 6,
+  crashRate: 100,
+  crashLeadS: 4,
   memoryTasks: 10_000,
-  rawSends: 20_000,
+  rawSends: 10_000,
   rawMessages: 20_000,
   finishTimeoutMs: 240_000,
   largeConnections: 100,
@@ -57,12 +76,17 @@ export const FULL: Sizes = {
 }
 
 export const QUICK: Sizes = {
+  rounds: 1,
   warmupS: 0,
   submitS: 1,
   connections: 10,
   endToEndTasks: 200,
   drainTasks: 200,
   slowTasks: 200,
+  queueJobs: 200,
+  dispatchS: 1,
+  crashRate: 100,
+  crashLeadS: 1,
   memoryTasks: 300,
   rawSends: 500,
   rawMessages: 500,
@@ -81,7 +105,13 @@ export type Target = {
   urlsPerOrigin(delayMs: number): string[]
   /** The target's URL on its first origin, answering at once with a body of `bytes`. */
   sized(bytes: number): string
+  /** The target's URL on its first origin, answering at once and noting when the request tagged `mark` arrived. */
+  marked(mark: string): string
+  /** Arrival times (monotonic ms) of the marks starting with `prefix`, and which came more than once; then forgets them. */
+  takeMarks(prefix: string): Promise<Marks>
 }
+
+export type Marks = { arrivals: Record<string, number>; repeats: Record<string, number> }
 
 export function targetAt(pid: number, ports: number[]): Target {
   const urlAt = (port: number, delayMs: number) => `http://127.0.0.1:${port}/echo?delay=${delayMs}`
@@ -91,17 +121,18 @@ export function targetAt(pid: number, ports: number[]): Target {
     url: (delayMs) => urlAt(ports[0]!, delayMs),
     urlsPerOrigin: (delayMs) => ports.map((p) => urlAt(p, delayMs)),
     sized: (bytes) => `http://127.0.0.1:${ports[0]}/echo?size=${bytes}`,
+    marked: (mark) => `http://127.0.0.1:${ports[0]}/echo?mark=${encodeURIComponent(mark)}`,
+    async takeMarks(prefix) {
+      const res = await fetch(`http://127.0.0.1:${ports[0]}/marks?prefix=${encodeURIComponent(prefix)}`)
+      if (!res.ok) throw new Error(`target /marks answered ${res.status}`)
+      return (await res.json()) as Marks
+    },
   }
 }
 
 /** The body every submit in the bench sends (and B1 parses): a GET to the fast target with one header. */
-export function submitBody(ctx: BenchContext): string {
-  return JSON.stringify({
-    method: 'GET',
-    url: ctx.target.url(0),
-    headers: { accept: 'text/plain' },
-    timeoutMs: 10_000,
-  })
+export function submitBody(ctx: BenchContext, url = ctx.target.url(0), timeoutMs = 10_000): string {
+  return JSON.stringify({ method: 'GET', url, headers: { accept: 'text/plain' }, timeoutMs })
 }
 
 export const dbName = (ctx: BenchContext, scenario: string) => `bench_${ctx.runId}_${scenario}`

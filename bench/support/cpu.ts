@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import pg from 'pg'
 
 // Linux reports CPU time in clock ticks; USER_HZ is 100 on every architecture Node supports.
 const TICKS_PER_SECOND = 100
@@ -9,14 +10,15 @@ const KAFKA_PID_FILE = fileURLToPath(new URL('../../.local/kafka/kafka.pid', imp
 export type CpuSnapshot = Record<string, number>
 
 /**
- * Where a phase's CPU went: the processes named, every `postgres` process, the local Kafka broker, this harness
- * (autocannon runs in it), interrupts, and whatever else ran on the machine meanwhile (`other`). On a small machine this is
- * what explains a stage running below its ceiling: the ceilings were measured alone, the scenario shares cores.
+ * Where a phase's CPU went: the processes named, the bench's Postgres (its postmaster and every process under it),
+ * the local Kafka broker, this harness (autocannon runs in it), interrupts, and whatever else ran on the machine
+ * meanwhile (`other`: another engineer's Postgres included). On a small machine this is what explains a stage running
+ * below its ceiling: the ceilings were measured alone, the scenario shares cores.
  */
-export function cpuSnapshot(pids: Record<string, number>): CpuSnapshot {
+export function cpuSnapshot(pids: Record<string, number>, postmasterPid: number | null): CpuSnapshot {
   const snapshot: CpuSnapshot = {}
   for (const [name, pid] of Object.entries(pids)) snapshot[name] = processSeconds(pid)
-  snapshot.postgres = postgresSeconds()
+  if (postmasterPid !== null) snapshot.postgres = postgresSeconds(postmasterPid)
   const kafka = kafkaPid()
   if (kafka !== null) snapshot.kafka = processSeconds(kafka)
   const own = process.cpuUsage()
@@ -56,7 +58,8 @@ export function formatCpuUse(label: string, use: CpuUse): string {
   return `${line}\n  WARNING: ${Math.round((other / use.coreSeconds) * 100)}% of the machine went to processes outside the bench: rerun on a quiet machine`
 }
 
-const round = (n: number) => Math.round(n * 10) / 10
+// Clock ticks are 10 ms: two decimals keep every tick.
+const round = (n: number) => Math.round(n * 100) / 100
 
 /** utime + stime of a process, and cutime + cstime: the time of its children that exited and were reaped. */
 function processTimes(pid: number): { own: number; reapedChildren: number; ppid: number } {
@@ -81,27 +84,47 @@ function processTimes(pid: number): { own: number; reapedChildren: number; ppid:
 const processSeconds = (pid: number) => processTimes(pid).own
 
 /**
- * Every live postgres process, plus what the postmaster reaped: backends that closed during the phase (a pool
- * dropping an idle connection, an autovacuum worker) would otherwise take their time with them.
+ * The postmaster and every process it started, plus what it reaped: backends that closed during the phase (a pool
+ * dropping an idle connection, an autovacuum worker) would otherwise take their time with them. Other Postgres
+ * servers on the machine (another checkout's) are not ours to count.
  */
-function postgresSeconds(): number {
-  const pids = pidsNamed('postgres')
-  const times = pids.map(processTimes)
-  const postmasters = times.filter((t) => !pids.includes(t.ppid))
-  return times.reduce((sum, t) => sum + t.own, 0) + postmasters.reduce((sum, t) => sum + t.reapedChildren, 0)
+function postgresSeconds(postmasterPid: number): number {
+  const postmaster = processTimes(postmasterPid)
+  const children = childPids(postmasterPid).map(processTimes)
+  return postmaster.own + postmaster.reapedChildren + children.reduce((sum, t) => sum + t.own, 0)
 }
 
-function pidsNamed(comm: string): number[] {
+function childPids(parent: number): number[] {
   const pids: number[] = []
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) pids.push(Number(entry))
-    } catch {
-      // exited while we looked
-    }
+    if (processTimes(Number(entry)).ppid === parent) pids.push(Number(entry))
   }
   return pids
+}
+
+/**
+ * The postmaster of the server at `databaseUrl`: the parent of the backend that answers. Null when that server runs
+ * on another machine (its processes are not in this /proc): its CPU is then not measured, rather than guessed.
+ */
+export async function postmasterOf(databaseUrl: string): Promise<number | null> {
+  const client = new pg.Client({ connectionString: databaseUrl })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ pid: number }>('select pg_backend_pid() as pid')
+    const ppid = processTimes(rows[0]!.pid).ppid
+    return ppid > 0 && readComm(ppid) === 'postgres' ? ppid : null
+  } finally {
+    await client.end()
+  }
+}
+
+function readComm(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+  } catch {
+    return null
+  }
 }
 
 function kafkaPid(): number | null {
@@ -122,4 +145,16 @@ function machineSeconds(): { machineBusy: number; machineIrq: number; machineTot
     machineIrq: (irq! + softirq!) / TICKS_PER_SECOND,
     machineTotal: (busy + idle! + iowait!) / TICKS_PER_SECOND,
   }
+}
+
+/** Core-milliseconds per task of each process named, and their sum: what a deployment pays per task. */
+export type CostPerTask = { byProcess: Record<string, number>; sum: number }
+
+export function costPerTask(use: CpuUse, tasks: number, processes: string[]): CostPerTask {
+  const byProcess: Record<string, number> = {}
+  for (const name of processes) {
+    const seconds = use.byProcess[name]
+    if (seconds !== undefined) byProcess[name] = (seconds * 1000) / tasks
+  }
+  return { byProcess, sum: Object.values(byProcess).reduce((a, b) => a + b, 0) }
 }

@@ -5,8 +5,7 @@ import type { TaskApi } from '../support/task-api.js'
 // SIGTERM is how a deploy stops a tasker. Sends in flight either finish before it exits, or — past its shutdown
 // deadline — are abandoned to the sweeper, which hands them to the next tasker. Either way it exits 0.
 const e2e = useE2e('graceful-stop')
-// The abandoning tasker never leaves its group: a 10 s session lets the next one in after 10 s, not 30 s.
-const SHORT_SESSION = { KAFKA_SESSION_TIMEOUT_MS: '10000' }
+// The abandoning tasker never leaves its group: the next one gets in once its session (6 s by default) runs out.
 let api: TaskApi
 
 beforeAll(async () => {
@@ -41,7 +40,7 @@ async function uncommittedMessages(): Promise<number> {
 describe('SIGTERM to the tasker', () => {
   it('lets the sends in flight finish and store their results, then exits 0', async () => {
     const target = await e2e.startTarget(() => ({ delayMs: 1000 }))
-    const tasker = await e2e.startTasker(SHORT_SESSION)
+    const tasker = await e2e.startTasker()
     const submitted = await Promise.all(
       Array.from({ length: 10 }, (_, i) => api.submit({ method: 'GET', url: `${target.url}/slow/${i}` })),
     )
@@ -66,7 +65,7 @@ describe('SIGTERM to the tasker', () => {
     // Held far longer than the 200 ms the tasker waits, yet within the tasks' 5 s timeout.
     const target = await e2e.startTarget(() => ({ delayMs: 4000 }))
     const leases = { LEASE_GRACE_MS: '1000', SWEEP_INTERVAL_MS: '500' }
-    const tasker = await e2e.startTasker({ ...SHORT_SESSION, ...leases, SHUTDOWN_TIMEOUT_MS: '200' })
+    const tasker = await e2e.startTasker({ ...leases, SHUTDOWN_TIMEOUT_MS: '200' })
     const submitted = await Promise.all(
       Array.from({ length: 5 }, (_, i) =>
         api.submit({ method: 'GET', url: `${target.url}/abandoned/${i}`, timeoutMs: 5000 }),
@@ -84,7 +83,7 @@ describe('SIGTERM to the tasker', () => {
 
     // Their leases run out 5.5 s after the claim; the next tasker's sweeper requeues them and they are sent again.
     target.reply(() => ({}))
-    await e2e.startTasker({ ...SHORT_SESSION, ...leases })
+    await e2e.startTasker(leases)
     await expect
       .poll(async () => (await tasksOf([...indexOf.keys()])).map((t) => t.status), { timeout: 60_000, interval: 200 })
       .toEqual(['done', 'done', 'done', 'done', 'done'])
