@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { SigningSecretUseCases } from '@request-tasker/application'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -11,12 +12,15 @@ import { type Shedding, shedUnderPressure } from './http/load-shedding.js'
 import { replyNotFound, replyWithProblem } from './http/problem.js'
 import type { SubmissionLimit } from './http/submission-limit.js'
 import { healthRoutes, type ReadinessProbe } from './routes/health.js'
+import { signingSecretRoutes } from './routes/signing-secrets.js'
 import { taskRoutes } from './routes/tasks.js'
 import { CHECK_TIMEOUTS_EVERY_MS, DEFAULT_TIMEOUTS, type ServerTimeouts } from './server-timeouts.js'
 import type { TaskUseCases } from './use-cases.js'
 
 export type ServerDeps = {
   useCases: TaskUseCases
+  /** Absent: no /signing-secrets routes. */
+  signingSecrets?: SigningSecretUseCases
   apiKeys: readonly ApiKey[]
   bodyLimit: number
   logger: FastifyBaseLogger
@@ -35,6 +39,7 @@ export type ServerDeps = {
 /** The HTTP app, ready for `inject` or `listen`; it never listens by itself. */
 export function buildServer({
   useCases,
+  signingSecrets,
   apiKeys,
   bodyLimit,
   logger,
@@ -70,6 +75,7 @@ export function buildServer({
 
   app.register(healthRoutes, { readiness, readinessCacheMs })
   app.register(taskRoutes, { useCases, apiKeys, ...(submissionLimit && { submissionLimit }) })
+  if (signingSecrets) app.register(signingSecretRoutes, { useCases: signingSecrets, apiKeys })
   return app
 }
 

@@ -1,8 +1,21 @@
-import { admit, type FlowDefaults, type FlowState, type TaskId, type WaitReason } from '@request-tasker/domain'
+import {
+  admit,
+  type FlowDefaults,
+  type FlowState,
+  isPastDeadline,
+  type TaskId,
+  type WaitReason,
+} from '@request-tasker/domain'
 import type { KeyRoom } from './ports/task-repository.js'
 
 /** A task a claim found claimable, in id order (oldest first). */
-export type Candidate = { readonly id: TaskId; readonly ownerKeyId: string; readonly flowKey: string }
+export type Candidate = {
+  readonly id: TaskId
+  readonly ownerKeyId: string
+  readonly flowKey: string
+  /** Past it the task is not sent (see deadline.ts); absent or null: no deadline. */
+  readonly expiresAt?: Date | null
+}
 
 /** A flow-control key as the claim found it, locked: its state and its sends in flight on every tasker. */
 export type KeyAtClaim = {
@@ -14,6 +27,8 @@ export type KeyAtClaim = {
 
 export type ClaimPlan = {
   readonly claim: readonly TaskId[]
+  /** Tasks past their deadline: they end `error` (`expired`), never sent, and take no room or token. */
+  readonly expire: readonly TaskId[]
   /** Tasks that wait instead, each with why and until when (or until woken). */
   readonly hold: ReadonlyArray<{
     readonly id: TaskId
@@ -30,7 +45,8 @@ export type ClaimPolicy = { readonly leaseGraceMs: number; readonly keyBusyWaitM
 /**
  * Which of the candidates a claim takes, decided the same way by every store: first each API key's room in this
  * tasker's send slots (the rest wait `key-busy`), then each flow-control key's admission (its rate, parallelism,
- * pause and circuit; see admit). Oldest first within each key.
+ * pause and circuit; see admit). Oldest first within each key. A task past its deadline is taken by none of them:
+ * it ends, expired.
  */
 export function planClaim(
   candidates: readonly Candidate[],
@@ -42,7 +58,12 @@ export function planClaim(
   const hold: Array<{ id: TaskId; ownerKeyId: string; reason: WaitReason; runAt: Date }> = []
   const taken = new Map<string, number>()
   const byKey = new Map<string, Candidate[]>()
+  const expire: TaskId[] = []
   for (const c of candidates) {
+    if (isPastDeadline(c.expiresAt ?? null, now)) {
+      expire.push(c.id)
+      continue
+    }
     const place = (taken.get(c.ownerKeyId) ?? 0) + 1
     taken.set(c.ownerKeyId, place)
     if (place > (room.byOwner.get(c.ownerKeyId) ?? room.others)) {
@@ -64,7 +85,7 @@ export function planClaim(
     })
     after_.push({ ...key, state })
   }
-  return { claim, hold, keys: after_ }
+  return { claim, expire, hold, keys: after_ }
 }
 
 /** One string per flow-control key: its owner and its name. */

@@ -1,8 +1,12 @@
 import {
+  type CallbackInput,
+  createCallbacks,
   createOutboundRequest,
   createRetryPolicy,
   createTask,
+  type DeadlineInput,
   DomainError,
+  deadlineOf,
   type FieldIssue,
   firstRunAt,
   type HeaderLimits,
@@ -16,6 +20,7 @@ import {
 } from '@request-tasker/domain'
 import { type Commit, groupCommit } from './group-commit.js'
 import type { IdempotencyHolder, IdempotencyKeys } from './ports/idempotency-keys.js'
+import type { SigningSecrets } from './ports/signing.js'
 import type { TargetPolicy } from './ports/target-policy.js'
 import type { TaskRepository } from './ports/task-repository.js'
 
@@ -24,6 +29,11 @@ export type SubmitCommand = {
   request: OutboundRequestInput
   retry?: RetryPolicyInput
   schedule?: ScheduleInput
+  deadline?: DeadlineInput
+  callback?: CallbackInput
+  failureCallback?: CallbackInput
+  /** Sign the request (Standard Webhooks); absent: as the API key does by default. */
+  sign?: boolean
 }
 
 /** `queued()` counts submissions waiting for a statement of their own: pressure that the pool does not show. */
@@ -45,6 +55,13 @@ export type SubmitDeps = {
   defaultRetry: Omit<RetryPolicy, 'retryOn'>
   /** The domain's defaults when absent. */
   headerLimits?: HeaderLimits
+  /**
+   * Whether secret header values can be stored encrypted (the deployment has a key): when not, a task that carries
+   * one is refused rather than stored in clear. True when absent.
+   */
+  secretsAtRest?: boolean
+  /** Which API keys sign their requests by default, and whether a key has a secret to sign with. */
+  signing?: { byDefault: (ownerKeyId: string) => boolean; secrets: Pick<SigningSecrets, 'hasActive'> }
   /** Tells the relay a task is waiting; best effort, as the relay also polls. */
   wakeRelay: () => void
   /** How submissions share statements; see makeSubmitTask. */
@@ -81,6 +98,7 @@ export function makeSubmitTask(deps: SubmitDeps): SubmitTask {
   )
   const submit = async (cmd: SubmitCommand) => {
     const task = taskOf(cmd, deps, [])
+    await assertSignable(task, cmd, deps)
     // Task, first status and outbox entry commit together: a 201 means it will be sent. A scheduled task gets its
     // outbox entry from the scheduler once due.
     await add(task)
@@ -110,6 +128,7 @@ export function makeSubmitTaskOnce(
     if (holder) return repeatOf(holder, cmd)
 
     const task = taskOf(cmd, deps, [])
+    await assertSignable(task, cmd, deps)
     // The lookup above is only the common case: two racing first tries both miss it, and the key taken in the
     // inserting statement decides between them.
     const result = await deps.tasks.addOnce(task, { key, bodyHash, expiredBefore })
@@ -131,16 +150,68 @@ function repeatOf(holder: IdempotencyHolder, cmd: { idempotencyKey: string; body
 
 /** Checks every part of a submission, so a client hears of every bad field at once, and builds the task. */
 function taskOf(cmd: SubmitCommand, deps: SubmitDeps, issues: FieldIssue[]): Task {
-  const { ownerKeyId, request, retry = {}, schedule = {} } = cmd
+  const { ownerKeyId, request, retry = {}, schedule = {}, deadline = {} } = cmd
   const now = deps.now()
   const limits = { timeoutMs: deps.defaultTimeoutMs, ...(deps.headerLimits && { headerLimits: deps.headerLimits }) }
   const outbound = collectIssues(issues, () => createOutboundRequest(request, limits))
   const policy = collectIssues(issues, () => createRetryPolicy(retry, deps.defaultRetry))
   const runAt = collectIssues(issues, () => firstRunAt(schedule, now))
+  const expiresAt = collectIssues(issues, () => deadlineOf(deadline, now, runAt))
+  // A callback is retried with the deployment's defaults, not the task's own policy.
+  const callbackRetry = createRetryPolicy({}, deps.defaultRetry)
+  const callbacks = collectIssues(issues, () =>
+    createCallbacks(
+      {
+        ...(cmd.callback && { callback: cmd.callback }),
+        ...(cmd.failureCallback && { failureCallback: cmd.failureCallback }),
+      },
+      { ...limits, retry: callbackRetry },
+    ),
+  )
   // Refused now rather than failed later: a literal loopback or metadata address can never become sendable.
   if (outbound) issues.push(...deps.targets.check(outbound.url))
+  for (const [field, target] of [
+    ['callback', callbacks?.done],
+    ['failureCallback', callbacks?.error !== callbacks?.done ? callbacks?.error : null],
+  ] as const) {
+    if (target)
+      issues.push(...deps.targets.check(target.request.url).map((i) => ({ ...i, path: `${field}.${i.path}` })))
+  }
+  if (deps.secretsAtRest === false) issues.push(...unsealable(outbound, callbacks))
   if (issues.length > 0 || !outbound || !policy) throw invalidRequest(issues)
-  return createTask({ id: deps.newId(), ownerKeyId, request: outbound, retry: policy, runAt, now })
+  const sign = cmd.sign ?? deps.signing?.byDefault(ownerKeyId) ?? false
+  return createTask({
+    id: deps.newId(),
+    ownerKeyId,
+    request: outbound,
+    retry: policy,
+    runAt,
+    now,
+    callbacks,
+    sign,
+    expiresAt,
+  })
+}
+
+/** Secret headers that could only be stored in clear: refused, each named, never their values. */
+function unsealable(outbound: Task['request'] | null, callbacks: Task['callbacks']): FieldIssue[] {
+  const message = 'is a secret header, and this deployment has no key to store it encrypted (SECRETS_KEYS)'
+  const named = (prefix: string, names: readonly string[] = []) =>
+    names.map((name) => ({ path: `${prefix}headers.${name}`, message }))
+  return [
+    ...named('', outbound?.secretHeaders),
+    ...named('callback.', callbacks?.done?.request.secretHeaders),
+    ...(callbacks?.error !== callbacks?.done ? named('failureCallback.', callbacks?.error?.request.secretHeaders) : []),
+  ]
+}
+
+/** A signed task, or one with a callback (always signed), needs a signing secret of its key to be sendable. */
+async function assertSignable(task: Task, cmd: SubmitCommand, deps: SubmitDeps): Promise<void> {
+  if (!task.sign && task.callbacks === null) return
+  if (deps.signing && (await deps.signing.secrets.hasActive(task.ownerKeyId))) return
+  const field = cmd.callback ? 'callback' : cmd.failureCallback ? 'failureCallback' : 'sign'
+  const message = 'the API key has no signing secret to sign with; create one with POST /signing-secrets'
+  throw invalidRequest([{ path: field, message }])
 }
 
 function collectIssues<T>(issues: FieldIssue[], check: () => T): T | null {

@@ -8,6 +8,8 @@ export type DomainErrorCode =
   | 'task-not-retryable'
   | 'task-not-cancellable'
   | 'idempotency-key-reused'
+  | 'signing-secret-not-found'
+  | 'too-many-signing-secrets'
 
 /** One reason a submission was refused; `path` names the field, e.g. `headers.Host` or `url`. */
 export type FieldIssue = { path: string; message: string }

@@ -21,6 +21,8 @@ const domainProblems: Record<DomainErrorCode, { status: number; title: string }>
   'task-not-retryable': { status: 409, title: 'Task not retryable' },
   'task-not-cancellable': { status: 409, title: 'Task not cancellable' },
   'idempotency-key-reused': { status: 409, title: 'Idempotency key reused' },
+  'signing-secret-not-found': { status: 404, title: 'Signing secret not found' },
+  'too-many-signing-secrets': { status: 409, title: 'Too many signing secrets' },
 }
 
 // Fastify's own refusals that clients meet often enough to deserve a stable type. Their messages are fixed

@@ -148,6 +148,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           history: [{ status: 'new', at: T0, reason: null }],
           attempts: [],
           lastAttempt: null,
+          callback: null,
         })
         expect((await tasks.findOwned(bodiless.id, OWNER))?.task).toEqual(bodiless)
       })
@@ -258,6 +259,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
+          callback: null,
         })
       })
 
@@ -277,6 +279,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
+          callback: null,
         })
       })
 
@@ -317,6 +320,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(late)],
           lastAttempt: late,
+          callback: null,
         })
 
         await recordAt([finished(current)], at(10_030))
@@ -331,6 +335,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(late), summaryOf(current)],
           lastAttempt: current,
+          callback: null,
         })
       })
 
@@ -351,6 +356,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(late)],
           lastAttempt: late,
+          callback: null,
         })
       })
 
@@ -392,6 +398,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
+          callback: null,
         })
         expect(await drainAll()).toEqual([])
         expect(await claimAt(at(40), [task.id])).toEqual([]) // only new tasks are claimed
@@ -414,6 +421,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           history: [{ status: 'scheduled', at: T0, reason: 'not-before' }],
           attempts: [],
           lastAttempt: null,
+          callback: null,
         })
         expect(await drainAll()).toEqual([])
         expect(await claimAt(at(600), [task.id])).toEqual([])
@@ -476,6 +484,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           task: { status: 'error', attempts: 2, runAt: null },
           attempts: [summaryOf(first), summaryOf(second)],
           lastAttempt: second,
+          callback: null,
         })
         expect((await tasks.findOwned(task.id, OWNER))?.history.map((h) => h.status)).toEqual([
           'new',
@@ -550,6 +559,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
+          callback: null,
         })
         expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: task.id }])
         expect(await claimAt(at(60), [task.id])).toEqual([
@@ -659,6 +669,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [],
           lastAttempt: null,
+          callback: null,
         })
         expect(await claimAt(at(10), [task.id])).toEqual([])
       })
@@ -729,6 +740,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [],
           lastAttempt: null,
+          callback: null,
         })
         expect((await tasks.findOwned(running.id, OWNER))?.task.status).toBe('in_process')
         expect((await tasks.findOwned(waiting.id, OWNER))?.task.status).toBe('new')
@@ -797,6 +809,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(interrupted)],
           lastAttempt: interrupted,
+          callback: null,
         })
         expect(await drainAll()).toEqual([
           { id: expect.any(String), kind: 'task.dead-lettered', taskId: task.id, payload: deadLetterOf(interrupted) },
