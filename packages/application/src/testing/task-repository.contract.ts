@@ -676,7 +676,11 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         const { callback, document } = await queuedCallback(at(40))
         expect(callback.parentId).toBe(failing.id)
         expect(callback.request.url).toBe(onError.request.url)
-        expect(document).toMatchObject({ taskId: failing.id, status: 'error', lastAttempt: { error: { code: 'timeout' } } })
+        expect(document).toMatchObject({
+          taskId: failing.id,
+          status: 'error',
+          lastAttempt: { error: { code: 'timeout' } },
+        })
         expect((await tasks.findOwned(silent.id, OWNER))?.callback).toBeNull()
       })
 
