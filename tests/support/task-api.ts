@@ -16,6 +16,13 @@ export type SubmitBody = {
     backoff?: { baseMs?: number; maxMs?: number }
     retryOn?: { statuses?: number[]; errors?: string[] }
   }
+  secretHeaders?: string[]
+  callback?: { url: string; headers?: Record<string, string>; secretHeaders?: string[] }
+  failureCallback?: { url: string; headers?: Record<string, string>; secretHeaders?: string[] }
+  sign?: boolean
+  expiresAt?: string
+  maxRetryDurationMs?: number
+  flowControl?: { key?: string; rate?: number; periodMs?: number; burst?: number; parallelism?: number }
 }
 
 /** GET /tasks/:id, as far as these tests read it. */
@@ -42,6 +49,12 @@ export type TaskApi = {
   cancel(id: string): Promise<{ status: number; json: TaskJson }>
   /** Polls GET until the task is done or error, and returns that view. */
   waitUntilFinished(id: string, timeoutMs?: number): Promise<TaskJson>
+  /** POST /signing-secrets, GET /signing-secrets, DELETE /signing-secrets/:id. */
+  createSigningSecret(): Promise<{ status: number; json: { id: string; createdAt: string; secret: string } }>
+  listSigningSecrets(): Promise<{ status: number; json: { secrets: Array<{ id: string; secret: string }> } }>
+  deleteSigningSecret(id: string): Promise<{ status: number }>
+  /** The raw body of every answer this client got, in order: what a client could ever have read. */
+  readonly transcript: readonly string[]
   close(): Promise<void>
 }
 
@@ -50,13 +63,27 @@ export function taskApi(baseUrl: string, apiKey: string, connections = 16): Task
   const agent = new Agent({ connections })
   const auth = (route: Route) => (route === 'current' ? `Bearer ${apiKey}` : apiKey)
   const path = (route: Route) => (route === 'current' ? '/tasks' : '/task')
+  const transcript: string[] = []
+  async function read(res: Awaited<ReturnType<typeof request>>) {
+    const text = await res.body.text()
+    transcript.push(text)
+    return text === '' ? null : JSON.parse(text)
+  }
   async function post(url: string) {
     const res = await request(`${baseUrl}${url}`, {
       method: 'POST',
       dispatcher: agent,
       headers: { authorization: auth('current') },
     })
-    return { status: res.statusCode, json: (await res.body.json()) as TaskJson }
+    return { status: res.statusCode, json: (await read(res)) as TaskJson }
+  }
+  async function call(method: 'GET' | 'POST' | 'DELETE', url: string) {
+    const res = await request(`${baseUrl}${url}`, {
+      method,
+      dispatcher: agent,
+      headers: { authorization: auth('current') },
+    })
+    return { status: res.statusCode, json: await read(res) }
   }
 
   const api: TaskApi = {
@@ -67,7 +94,7 @@ export function taskApi(baseUrl: string, apiKey: string, connections = 16): Task
         headers: { authorization: auth(route), 'content-type': 'application/json', ...headers },
         body: JSON.stringify(body),
       })
-      const json = (await res.body.json()) as { id?: string }
+      const json = (await read(res)) as { id?: string }
       const location = res.headers.location
       return {
         status: res.statusCode,
@@ -81,8 +108,12 @@ export function taskApi(baseUrl: string, apiKey: string, connections = 16): Task
         dispatcher: agent,
         headers: { authorization: auth(route) },
       })
-      return { status: res.statusCode, json: (await res.body.json()) as TaskJson }
+      return { status: res.statusCode, json: (await read(res)) as TaskJson }
     },
+    createSigningSecret: () => call('POST', '/signing-secrets'),
+    listSigningSecrets: () => call('GET', '/signing-secrets'),
+    deleteSigningSecret: (id) => call('DELETE', `/signing-secrets/${id}`),
+    transcript,
     retry: (id) => post(`/tasks/${id}/retry`),
     cancel: (id) => post(`/tasks/${id}/cancel`),
     async waitUntilFinished(id, timeoutMs = 30_000) {

@@ -188,6 +188,33 @@ export const badInputCases: readonly BadInputCase[] = [
   submit('delayMs negative', { delayMs: -1000 }, 'delayMs'),
   submit('delayMs a string', { delayMs: '1000' }, 'delayMs'),
 
+  // expiresAt, maxRetryDurationMs
+  submit('expiresAt in the past', { expiresAt: '2020-01-01T00:00:00Z' }, 'expiresAt'),
+  submit('expiresAt not a date-time', { expiresAt: 'soon' }, 'expiresAt'),
+  submit(
+    'expiresAt and maxRetryDurationMs both',
+    { expiresAt: '2999-01-01T00:00:00Z', maxRetryDurationMs: 1000 },
+    'expiresAt',
+  ),
+  submit('maxRetryDurationMs 0', { maxRetryDurationMs: 0 }, 'maxRetryDurationMs'),
+  submit('maxRetryDurationMs a string', { maxRetryDurationMs: '1000' }, 'maxRetryDurationMs'),
+  submit('maxRetryDurationMs before the delay', { delayMs: 60_000, maxRetryDurationMs: 1000 }, 'maxRetryDurationMs'),
+
+  // secretHeaders, sign, callback, failureCallback
+  submit('secretHeaders a string', { secretHeaders: 'authorization' }, 'secretHeaders'),
+  submit('secretHeaders with a name that is no token', { secretHeaders: ['x api key'] }, 'secretHeaders.0'),
+  submit('sign a string', { sign: 'yes' }, 'sign'),
+  submit('sign without a signing secret', { sign: true }, 'sign'),
+  submit('callback without a signing secret', { callback: { url: 'https://example.com/cb' } }, 'callback'),
+  submit('callback without url', { callback: {} }, 'callback.url'),
+  submit('callback url with an ftp scheme', { callback: { url: 'ftp://example.com/cb' } }, 'callback.url'),
+  submit(
+    'callback header with CR LF',
+    { callback: { url: 'https://example.com/cb', headers: { 'X-A': 'a\r\nb' } } },
+    'callback.headers.X-A',
+  ),
+  submit('failureCallback url not a URL', { failureCallback: { url: 'not a url' } }, 'failureCallback.url'),
+
   // Idempotency-Key
   raw(
     'Idempotency-Key of 300 characters',

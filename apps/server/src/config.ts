@@ -51,6 +51,19 @@ export const serverEnv = sharedEnv
     // How long an Idempotency-Key names its first submission; after it, the key may name a new one. At most 30
     // days: the window is subtracted from now as a Date, which past about 270,000 years is invalid.
     IDEMPOTENCY_WINDOW_MS: int(1, 30 * DAY_MS, DAY_MS),
+    // API key ids (as in API_KEYS) whose tasks are signed unless a submission says `sign: false`; `*` for all.
+    SIGNED_API_KEYS: z
+      .string()
+      .default('')
+      .transform(
+        (raw) =>
+          new Set(
+            raw
+              .split(',')
+              .map((id) => id.trim())
+              .filter(Boolean),
+          ),
+      ),
   })
   .refine((env) => env.BODY_LIMIT_BYTES <= env.MAX_INFLIGHT_REQUEST_BYTES, {
     path: ['MAX_INFLIGHT_REQUEST_BYTES'],

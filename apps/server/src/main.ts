@@ -1,6 +1,7 @@
-import { makeFlowControlUseCases } from '@request-tasker/application'
+import { makeFlowControlUseCases, makeSigningSecretUseCases } from '@request-tasker/application'
 import {
   assertMigrationsCurrent,
+  assertSecretsReadable,
   checkReadiness,
   createLogger,
   createPool,
@@ -8,9 +9,11 @@ import {
   pgFlowControls,
   pgIdempotencyKeys,
   pgOutboxNotifier,
+  pgSigningSecrets,
   pgTaskRepository,
   postgresChecks,
   QUEUE_TIMEOUT_MESSAGE,
+  secretBox,
   targetPolicy,
   targetPolicyOptions,
   uuidV7Ids,
@@ -31,20 +34,28 @@ const pool = createPool({
   acquireTimeoutMs: config.DATABASE_ACQUIRE_TIMEOUT_MS,
   log,
 })
+const secrets = secretBox(config.SECRETS_KEYS)
 try {
   await assertMigrationsCurrent(pool, config.MIGRATIONS_DIR)
+  await assertSecretsReadable(pool, secrets)
 } catch (err) {
-  // Serving against an older schema would fail on the first write; say why, once, and stop.
+  // Serving against an older schema would fail on the first write, and without the keys of the secrets it holds
+  // their tasks could not be sent; say why, once, and stop.
   log.fatal({ err }, 'refusing to start')
   await pool.end()
   process.exit(1)
 }
 
-const tasks = pgTaskRepository(pool)
+const tasks = pgTaskRepository(pool, { secrets })
 const flowControls = pgFlowControls(pool)
+const newId = uuidV7Ids()
+const signingSecrets = pgSigningSecrets(pool, secrets, newId)
+const signedKeys = config.SIGNED_API_KEYS
 const useCases = makeTaskUseCases({
   tasks,
   flowControls,
+  secretsAtRest: secrets.keyId !== null,
+  signing: { byDefault: (id) => signedKeys.has('*') || signedKeys.has(id), secrets: signingSecrets },
   // A submission waits for its statement as long as it would for a connection: then 503, never written.
   sharing: {
     isUnavailable: isDatabaseUnavailable,
@@ -54,7 +65,7 @@ const useCases = makeTaskUseCases({
   keys: pgIdempotencyKeys(pool),
   targets: targetPolicy(targetPolicyOptions(config)),
   wakeRelay: pgOutboxNotifier(pool, log),
-  newId: uuidV7Ids(),
+  newId,
   now: () => new Date(),
   defaultTimeoutMs: config.DEFAULT_TIMEOUT_MS,
   headerLimits: { maxCount: config.TASK_HEADERS_MAX_COUNT, maxBytes: config.TASK_HEADERS_MAX_BYTES },
@@ -79,6 +90,7 @@ const readinessChecks = postgresChecks(probePool, config.MIGRATIONS_DIR)
 const app = buildServer({
   useCases,
   flowControls: makeFlowControlUseCases({ flowControls }),
+  signingSecrets: makeSigningSecretUseCases({ secrets: signingSecrets }),
   apiKeys: config.API_KEYS,
   bodyLimit: config.BODY_LIMIT_BYTES,
   maxInflightRequestBytes: config.MAX_INFLIGHT_REQUEST_BYTES,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { FlowControlUseCases } from '@request-tasker/application'
+import type { FlowControlUseCases, SigningSecretUseCases } from '@request-tasker/application'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -13,6 +13,7 @@ import { replyNotFound, replyWithProblem } from './http/problem.js'
 import type { SubmissionLimit } from './http/submission-limit.js'
 import { flowControlRoutes } from './routes/flow-controls.js'
 import { healthRoutes, type ReadinessProbe } from './routes/health.js'
+import { signingSecretRoutes } from './routes/signing-secrets.js'
 import { taskRoutes } from './routes/tasks.js'
 import { CHECK_TIMEOUTS_EVERY_MS, DEFAULT_TIMEOUTS, type ServerTimeouts } from './server-timeouts.js'
 import type { TaskUseCases } from './use-cases.js'
@@ -21,6 +22,8 @@ export type ServerDeps = {
   useCases: TaskUseCases
   /** Absent: no flow-control routes. */
   flowControls?: FlowControlUseCases
+  /** Absent: no /signing-secrets routes. */
+  signingSecrets?: SigningSecretUseCases
   apiKeys: readonly ApiKey[]
   bodyLimit: number
   logger: FastifyBaseLogger
@@ -40,6 +43,7 @@ export type ServerDeps = {
 export function buildServer({
   useCases,
   flowControls,
+  signingSecrets,
   apiKeys,
   bodyLimit,
   logger,
@@ -78,6 +82,7 @@ export function buildServer({
   app.register(healthRoutes, { readiness, readinessCacheMs })
   app.register(taskRoutes, { useCases, apiKeys, ...(submissionLimit && { submissionLimit }) })
   if (flowControls) app.register(flowControlRoutes, { useCases: flowControls, apiKeys })
+  if (signingSecrets) app.register(signingSecretRoutes, { useCases: signingSecrets, apiKeys })
   return app
 }
 

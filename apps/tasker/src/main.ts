@@ -9,6 +9,7 @@ import {
 } from '@request-tasker/application'
 import {
   assertMigrationsCurrent,
+  assertSecretsReadable,
   checkReadiness,
   createKafka,
   createLogger,
@@ -20,11 +21,15 @@ import {
   kafkaQueuePublisher,
   listenForOutbox,
   pgOutbox,
+  pgSigningSecrets,
   pgTaskRepository,
   postgresChecks,
+  secretBox,
+  standardWebhookSigner,
   targetPolicy,
   targetPolicyOptions,
   undiciHttpSender,
+  uuidV7Ids,
 } from '@request-tasker/infrastructure'
 import { loadConfig } from './config.js'
 import { startHealthServer } from './health-server.js'
@@ -39,10 +44,13 @@ const config = loadConfig(process.env)
 const log = createLogger('tasker', config.LOG_LEVEL)
 
 const pool = createPool({ databaseUrl: config.DATABASE_URL, max: config.DATABASE_POOL_MAX, log })
+const secrets = secretBox(config.SECRETS_KEYS)
 try {
   await assertMigrationsCurrent(pool, config.MIGRATIONS_DIR)
+  await assertSecretsReadable(pool, secrets)
 } catch (err) {
-  // Claiming against an older schema would fail on the first message; say why, once, and stop.
+  // Claiming against an older schema would fail on the first message, and without the keys of the secrets the
+  // database holds their tasks could not be sent; say why, once, and stop.
   log.fatal({ err }, 'refusing to start')
   await pool.end()
   process.exit(1)
@@ -67,8 +75,10 @@ await ensureTopics(kafka, topics, {
 const producer = createProducer(kafka)
 await producer.connect()
 
-const tasks = pgTaskRepository(pool)
+const tasks = pgTaskRepository(pool, { secrets })
+const signingSecrets = pgSigningSecrets(pool, secrets, uuidV7Ids())
 const sender = undiciHttpSender({
+  secrets,
   resultBodyMaxBytes: config.RESULT_BODY_MAX_BYTES,
   responseMaxBytes: config.RESPONSE_MAX_BYTES,
   connections: config.HTTP_CONNECTIONS_PER_ORIGIN,
@@ -84,6 +94,7 @@ const capacity = new SendCapacity({
 const executor = makeTaskExecutor({
   tasks,
   sender,
+  signer: standardWebhookSigner((ownerKeyId) => signingSecrets.activeSecrets(ownerKeyId)),
   capacity,
   now: () => new Date(),
   random: Math.random,

@@ -1,4 +1,11 @@
-import { admit, type FlowDefaults, type FlowState, type TaskId, type WaitReason } from '@request-tasker/domain'
+import {
+  admit,
+  type FlowDefaults,
+  type FlowState,
+  isPastDeadline,
+  type TaskId,
+  type WaitReason,
+} from '@request-tasker/domain'
 import type { KeyRoom } from './ports/task-repository.js'
 
 /** A task a claim found claimable, in id order (oldest first), with the place it holds in its key's queue, if any. */
@@ -7,6 +14,8 @@ export type Candidate = {
   readonly ownerKeyId: string
   readonly flowKey: string
   readonly reservation: number | null
+  /** Past it the task is not sent (see deadline.ts); absent or null: no deadline. */
+  readonly expiresAt?: Date | null
 }
 
 /** A task the claim holds back: why, until when (or until woken), and the place in its key's queue it was given. */
@@ -28,6 +37,8 @@ export type KeyAtClaim = {
 
 export type ClaimPlan = {
   readonly claim: readonly TaskId[]
+  /** Tasks past their deadline: they end `error` (`expired`), never sent, and take no room or token. */
+  readonly expire: readonly TaskId[]
   readonly hold: readonly Hold[]
   /** Every key's state after the claim, to store. */
   readonly keys: readonly KeyAtClaim[]
@@ -39,7 +50,8 @@ export type ClaimPolicy = { readonly leaseGraceMs: number; readonly keyBusyWaitM
  * Which of the candidates a claim takes, decided the same way by every store: each flow-control key admits what
  * its rate, parallelism, pause and circuit allow (see admit), and of those, each API key takes no more than its
  * room in this tasker's send slots; the rest wait `key-busy`. A task held by its flow-control key takes no slot,
- * so 5,000 tasks waiting for a slow key leave their owner's other tasks all the room.
+ * so 5,000 tasks waiting for a slow key leave their owner's other tasks all the room. A task past its deadline is
+ * taken by none of them: it ends, expired.
  */
 export function planClaim(
   candidates: readonly Candidate[],
@@ -49,7 +61,12 @@ export function planClaim(
   policy: ClaimPolicy,
 ): ClaimPlan {
   const byKey = new Map<string, Candidate[]>()
+  const expire: TaskId[] = []
   for (const c of candidates) {
+    if (isPastDeadline(c.expiresAt ?? null, now)) {
+      expire.push(c.id)
+      continue
+    }
     const k = flowKeyId(c.ownerKeyId, c.flowKey)
     byKey.set(k, [...(byKey.get(k) ?? []), c])
   }
@@ -77,7 +94,7 @@ export function planClaim(
     })
     after_.push({ ...key, state: admission.state })
   }
-  return { claim, hold, keys: after_ }
+  return { claim, expire, hold, keys: after_ }
 }
 
 /** One string per flow-control key: its owner and its name. */

@@ -1,7 +1,7 @@
-import type { Attempt, TaskId } from '@request-tasker/domain'
+import { type Attempt, END_MESSAGES, type TaskId } from '@request-tasker/domain'
 
 /** The one message type of the dead-letter topic (`task.dead-lettered.v1`); a breaking change is a new version. */
-export type DeadLetter = GaveUp | Unreadable
+export type DeadLetter = GaveUp | Expired | Unreadable
 
 /**
  * A task that gave up (status `error`): its last outcome, without the response's headers and body (read those with
@@ -18,6 +18,41 @@ export type GaveUp = {
     readonly durationMs: number
     readonly httpStatusCode?: number
     readonly error?: { readonly code: string; readonly message: string }
+  }
+}
+
+/**
+ * A task that ended because its deadline passed: never sent again after it. `lastAttempt` as in GaveUp when it was
+ * tried before (its retry would have started too late), absent when it never was.
+ */
+export type Expired = {
+  readonly version: 1
+  readonly reason: 'expired'
+  readonly taskId: TaskId
+  readonly attemptCount: number
+  readonly expiresAt: string
+  readonly error: { readonly code: 'expired'; readonly message: string }
+  readonly lastAttempt?: GaveUp['lastAttempt']
+}
+
+/**
+ * The dead letter of a task past its deadline, after `attempt` (null: never tried). Without `expiresAt`, the
+ * statement that stores it adds the task's own (record-attempts.ts).
+ */
+export function expiredLetterOf(
+  taskId: TaskId,
+  expiresAt: Date | null,
+  attempt: Attempt | null,
+  attemptCount: number,
+): Expired | Omit<Expired, 'expiresAt'> {
+  return {
+    version: 1,
+    reason: 'expired',
+    taskId,
+    attemptCount,
+    ...(expiresAt !== null && { expiresAt: expiresAt.toISOString() }),
+    error: { code: 'expired', message: END_MESSAGES.expired },
+    ...(attempt !== null && { lastAttempt: deadLetterOf(attempt).lastAttempt }),
   }
 }
 

@@ -1,5 +1,7 @@
 import {
   type Attempt,
+  callbackDocument,
+  callbackFor,
   type FlowDefaults,
   nextStep,
   type SendOutcome,
@@ -10,6 +12,7 @@ import {
 import { groupCommit } from './group-commit.js'
 import type { CircuitChange, FlowObservation } from './outcome-plan.js'
 import type { HttpSender } from './ports/http-sender.js'
+import type { RequestSigner } from './ports/signing.js'
 import type { AttemptResult, HeldAttempt, TaskRepository } from './ports/task-repository.js'
 import type { SendCapacity } from './send-capacity.js'
 
@@ -26,6 +29,8 @@ export type TaskExecutor = {
 export type ExecuteDeps = {
   tasks: TaskRepository
   sender: HttpSender
+  /** Signs the requests of tasks to be signed (callbacks always are); without it such a task fails `unsigned`. */
+  signer?: RequestSigner
   capacity: SendCapacity
   /** The local clock: an attempt's start, and the date form of Retry-After. Leases and due times use the store's. */
   now: () => Date
@@ -66,7 +71,9 @@ export function makeTaskExecutor(deps: ExecuteDeps): TaskExecutor {
     async (idLists: Array<readonly TaskId[]>) => {
       const policy = { leaseGraceMs: deps.leaseGraceMs, keyBusyWaitMs: deps.keyBusyWaitMs, flow: deps.flow }
       const room = { byOwner: capacity.roomByOwner(), others: capacity.limits.slotsPerKey }
-      const { claimed, deferred } = await tasks.claim(idLists.flat(), policy, room)
+      const { claimed, deferred, expired } = await tasks.claim(idLists.flat(), policy, room)
+      // An expired task's dead letter (and callback, if any) went into the outbox with its end.
+      if (expired.length > 0) deps.onQueued?.()
       // Counted before the next batch reads the room: a claim of the same key may follow at once.
       for (const task of claimed) capacity.assign(task.ownerKeyId)
       for (const { ownerKeyId, reason } of deferred) if (reason === 'key-busy') waitingOwners.add(ownerKeyId)
@@ -134,9 +141,24 @@ export function makeTaskExecutor(deps: ExecuteDeps): TaskExecutor {
 
   async function send(task: Task): Promise<AttemptResult> {
     const startedAt = deps.now()
-    const outcome = await deps.sender.send(task.request)
+    // Signed at send time, so the timestamp is the send's own; the message id is the task's, the same on a retry,
+    // as Standard Webhooks asks, so a receiver can tell a retry from a new message.
+    const request = task.sign
+      ? ((await deps.signer?.sign(task.ownerKeyId, task.id, task.request)) ?? null)
+      : task.request
+    const outcome: SendOutcome = request ? await deps.sender.send(request) : UNSIGNED
     const attempt: Attempt = { taskId: task.id, n: task.attempts, startedAt, outcome }
-    return { attempt, next: nextStep(task, outcome, deps.now(), deps.random) }
+    const next = nextStep(task, outcome, deps.now(), deps.random)
+    if (next.status === 'scheduled' || callbackFor(task.callbacks, next.status) === null) return { attempt, next }
+    const endCode = next.status === 'error' ? (next.endCode ?? null) : null
+    const document = callbackDocument({
+      taskId: task.id,
+      status: next.status,
+      attemptCount: task.attempts,
+      attempt,
+      endCode,
+    })
+    return { attempt, next, callback: document }
   }
 
   async function run(task: Task): Promise<AttemptResult> {
@@ -186,6 +208,12 @@ export function makeTaskExecutor(deps: ExecuteDeps): TaskExecutor {
       return held.size === 0 ? Promise.resolve(0) : tasks.renewLeases([...held.values()], deps.leaseGraceMs)
     },
   }
+}
+
+const UNSIGNED: SendOutcome = {
+  kind: 'failure',
+  error: { code: 'unsigned', message: 'the API key has no signing secret: the request was not sent' },
+  durationMs: 0,
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,10 +1,14 @@
 import {
+  type CallbackInput,
   checkFlowKey,
+  createCallbacks,
   createFlowLimits,
   createOutboundRequest,
   createRetryPolicy,
   createTask,
+  type DeadlineInput,
   DomainError,
+  deadlineOf,
   type FieldIssue,
   type FlowControlInput,
   type FlowLimits,
@@ -23,6 +27,7 @@ import {
 import { type Commit, groupCommit } from './group-commit.js'
 import type { FlowControls } from './ports/flow-controls.js'
 import type { IdempotencyHolder, IdempotencyKeys } from './ports/idempotency-keys.js'
+import type { SigningSecrets } from './ports/signing.js'
 import type { TargetPolicy } from './ports/target-policy.js'
 import type { TaskRepository } from './ports/task-repository.js'
 
@@ -32,6 +37,11 @@ export type SubmitCommand = {
   retry?: RetryPolicyInput
   schedule?: ScheduleInput
   flowControl?: FlowControlInput
+  deadline?: DeadlineInput
+  callback?: CallbackInput
+  failureCallback?: CallbackInput
+  /** Sign the request (Standard Webhooks); absent: as the API key does by default. */
+  sign?: boolean
 }
 
 /** `queued()` counts submissions waiting for a statement of their own: pressure that the pool does not show. */
@@ -53,6 +63,13 @@ export type SubmitDeps = {
   defaultRetry: Omit<RetryPolicy, 'retryOn'>
   /** The domain's defaults when absent. */
   headerLimits?: HeaderLimits
+  /**
+   * Whether secret header values can be stored encrypted (the deployment has a key): when not, a task that carries
+   * one is refused rather than stored in clear. True when absent.
+   */
+  secretsAtRest?: boolean
+  /** Which API keys sign their requests by default, and whether a key has a secret to sign with. */
+  signing?: { byDefault: (ownerKeyId: string) => boolean; secrets: Pick<SigningSecrets, 'hasActive'> }
   /** Tells the relay a task is waiting; best effort, as the relay also polls. */
   wakeRelay: () => void
   /** Where a submission's `flowControl` limits are set; without it, a submission may only name its key. */
@@ -91,6 +108,7 @@ export function makeSubmitTask(deps: SubmitDeps): SubmitTask {
   )
   const submit = async (cmd: SubmitCommand) => {
     const { task, limits } = taskOf(cmd, deps, [])
+    await assertSignable(task, cmd, deps)
     if (limits) await deps.flowControls?.put(task.ownerKeyId, task.flowKey, limits)
     // Task, first status and outbox entry commit together: a 201 means it will be sent. A scheduled task gets its
     // outbox entry from the scheduler once due.
@@ -121,6 +139,7 @@ export function makeSubmitTaskOnce(
     if (holder) return repeatOf(holder, cmd)
 
     const { task, limits } = taskOf(cmd, deps, [])
+    await assertSignable(task, cmd, deps)
     if (limits) await deps.flowControls?.put(task.ownerKeyId, task.flowKey, limits)
     // The lookup above is only the common case: two racing first tries both miss it, and the key taken in the
     // inserting statement decides between them.
@@ -146,7 +165,7 @@ function repeatOf(holder: IdempotencyHolder, cmd: { idempotencyKey: string; body
  * limits its `flowControl` sets for its key, if any.
  */
 function taskOf(cmd: SubmitCommand, deps: SubmitDeps, issues: FieldIssue[]): { task: Task; limits: FlowLimits | null } {
-  const { ownerKeyId, request, retry = {}, schedule = {}, flowControl = { key: null } } = cmd
+  const { ownerKeyId, request, retry = {}, schedule = {}, flowControl = { key: null }, deadline = {} } = cmd
   const now = deps.now()
   const defaults = { timeoutMs: deps.defaultTimeoutMs, ...(deps.headerLimits && { headerLimits: deps.headerLimits }) }
   const outbound = collectIssues(issues, () => createOutboundRequest(request, defaults))
@@ -156,14 +175,65 @@ function taskOf(cmd: SubmitCommand, deps: SubmitDeps, issues: FieldIssue[]): { t
   const limits = setsLimits(flowControl)
     ? collectIssues(issues, () => createFlowLimits(flowControl, 'flowControl.'))
     : null
+  const expiresAt = collectIssues(issues, () => deadlineOf(deadline, now, runAt))
+  // A callback is retried with the deployment's defaults, not the task's own policy.
+  const callbackRetry = createRetryPolicy({}, deps.defaultRetry)
+  const callbacks = collectIssues(issues, () =>
+    createCallbacks(
+      {
+        ...(cmd.callback && { callback: cmd.callback }),
+        ...(cmd.failureCallback && { failureCallback: cmd.failureCallback }),
+      },
+      { ...defaults, retry: callbackRetry },
+    ),
+  )
   // Refused now rather than failed later: a literal loopback or metadata address can never become sendable.
   if (outbound) issues.push(...deps.targets.check(outbound.url))
-  if (issues.length > 0 || !outbound || !policy) throw invalidRequest(issues)
-  const flowKey = flowControl.key ?? originOf(outbound.url)
-  return {
-    task: createTask({ id: deps.newId(), ownerKeyId, request: outbound, retry: policy, runAt, flowKey, now }),
-    limits,
+  for (const [field, target] of [
+    ['callback', callbacks?.done],
+    ['failureCallback', callbacks?.error !== callbacks?.done ? callbacks?.error : null],
+  ] as const) {
+    if (target)
+      issues.push(...deps.targets.check(target.request.url).map((i) => ({ ...i, path: `${field}.${i.path}` })))
   }
+  if (deps.secretsAtRest === false) issues.push(...unsealable(outbound, callbacks))
+  if (issues.length > 0 || !outbound || !policy) throw invalidRequest(issues)
+  const sign = cmd.sign ?? deps.signing?.byDefault(ownerKeyId) ?? false
+  const flowKey = flowControl.key ?? originOf(outbound.url)
+  const task = createTask({
+    id: deps.newId(),
+    ownerKeyId,
+    request: outbound,
+    retry: policy,
+    runAt,
+    flowKey,
+    now,
+    callbacks,
+    sign,
+    expiresAt,
+  })
+  return { task, limits }
+}
+
+/** Secret headers that could only be stored in clear: refused, each named, never their values. */
+function unsealable(outbound: Task['request'] | null, callbacks: Task['callbacks']): FieldIssue[] {
+  const message = 'is a secret header, and this deployment has no key to store it encrypted (SECRETS_KEYS)'
+  const named = (prefix: string, names: readonly string[] = []) =>
+    names.map((name) => ({ path: `${prefix}headers.${name}`, message }))
+  return [
+    ...named('', outbound?.secretHeaders),
+    ...named('callback.', callbacks?.done?.request.secretHeaders),
+    ...(callbacks?.error !== callbacks?.done ? named('failureCallback.', callbacks?.error?.request.secretHeaders) : []),
+  ]
+}
+
+/** A signed task, or one with a callback (always signed), needs a signing secret of its key to be sendable. */
+async function assertSignable(task: Task, cmd: SubmitCommand, deps: SubmitDeps): Promise<void> {
+  if (!task.sign && task.callbacks === null) return
+  if (deps.signing && (await deps.signing.secrets.hasActive(task.ownerKeyId))) return
+  const field = cmd.callback ? 'callback' : cmd.failureCallback ? 'failureCallback' : 'sign'
+  const message = 'the API key has no signing secret to sign with; create one with POST /signing-secrets'
+  throw invalidRequest([{ path: field, message }])
 }
 
 function collectIssues<T>(issues: FieldIssue[], check: () => T): T | null {

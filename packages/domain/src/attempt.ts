@@ -12,6 +12,8 @@ export const SEND_ERROR_CODES = [
   'unknown',
   // The target's address is one the deployment refuses to reach (loopback, private, metadata, …).
   'blocked',
+  // The task is to be signed and its API key has no signing secret left: nothing was sent.
+  'unsigned',
   // The tasker sending it stopped mid-attempt (a crash, say) as often as the task's attempts allow: a request that
   // kills its tasker every time ends here instead of taking every other task in flight down with it again.
   'interrupted',

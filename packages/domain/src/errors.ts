@@ -9,6 +9,8 @@ export type DomainErrorCode =
   | 'task-not-cancellable'
   | 'idempotency-key-reused'
   | 'flow-control-not-found'
+  | 'signing-secret-not-found'
+  | 'too-many-signing-secrets'
 
 /** One reason a submission was refused; `path` names the field, e.g. `headers.Host` or `url`. */
 export type FieldIssue = { path: string; message: string }

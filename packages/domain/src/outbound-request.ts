@@ -19,7 +19,25 @@ export type OutboundRequest = {
   readonly headers: HeaderList
   readonly body: Uint8Array | null
   readonly timeoutMs: number
+  /**
+   * Names (lower case) of the headers whose values are secret: stored encrypted, never shown, logged or dead-lettered.
+   * Absent: none but those always secret (see secretHeaderNames).
+   */
+  readonly secretHeaders?: readonly string[]
 }
+
+/** Headers whose values are secret whatever the client says: credentials. */
+export const ALWAYS_SECRET_HEADERS = ['authorization', 'cookie', 'proxy-authorization'] as const
+export const MAX_SECRET_HEADERS = 100
+
+/** The names (lower case) of `headers` whose values are secret: the ones always secret and those the client marked. */
+export function secretHeaderNames(headers: HeaderList, marked: readonly string[] = []): string[] {
+  const secret = new Set<string>([...ALWAYS_SECRET_HEADERS, ...marked.map((n) => n.toLowerCase())])
+  return [...new Set(headers.map(([name]) => name.toLowerCase()).filter((name) => secret.has(name)))]
+}
+
+/** What a secret shows where it must be named: its length hidden, never its value. */
+export const MASKED = '********'
 
 /** What a client describes, already shaped by the edge's schema but not yet checked against our rules. */
 export type OutboundRequestInput = {
@@ -29,6 +47,8 @@ export type OutboundRequestInput = {
   body?: string
   bodyEncoding?: 'utf8' | 'base64'
   timeoutMs?: number
+  /** Header names whose values are secret besides those always secret (ALWAYS_SECRET_HEADERS). */
+  secretHeaders?: readonly string[]
 }
 
 // RFC 9110 token characters.
@@ -68,8 +88,16 @@ export function createOutboundRequest(
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) {
     issues.push({ path: 'timeoutMs', message: `must be an integer from 1 to ${MAX_TIMEOUT_MS}` })
   }
+  const marked = input.secretHeaders ?? []
+  if (marked.length > MAX_SECRET_HEADERS) {
+    issues.push({ path: 'secretHeaders', message: `must name at most ${MAX_SECRET_HEADERS} headers` })
+  }
+  marked.forEach((name, i) => {
+    if (!TOKEN.test(name)) issues.push({ path: `secretHeaders.${i}`, message: 'header name must be an HTTP token' })
+  })
   if (issues.length > 0) throw invalidRequest(issues)
-  return { method: input.method, url, headers, body, timeoutMs }
+  const secretHeaders = secretHeaderNames(headers, marked)
+  return { method: input.method, url, headers, body, timeoutMs, ...(secretHeaders.length > 0 && { secretHeaders }) }
 }
 
 function checkUrl(raw: string, issues: FieldIssue[]): string {

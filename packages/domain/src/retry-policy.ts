@@ -1,6 +1,7 @@
 import type { SendErrorCode, SendOutcome } from './attempt.js'
+import { isPastDeadline } from './deadline.js'
 import { type FieldIssue, invalidRequest } from './errors.js'
-import { attemptsLeft, type Task } from './task.js'
+import { attemptsLeft, type EndCode, type Task } from './task.js'
 
 /** Which outcomes earn another attempt: response statuses and send errors, each an exact list. */
 export type RetryOn = { readonly statuses: readonly number[]; readonly errors: readonly SendErrorCode[] }
@@ -93,13 +94,15 @@ export function parseRetryAfter(value: string, now: Date): number | null {
  * that every due time is set and compared with.
  */
 export type NextStep =
-  | { readonly status: 'done' | 'error' }
+  | { readonly status: 'done' }
+  | { readonly status: 'error'; readonly endCode?: EndCode }
   | { readonly status: 'scheduled'; readonly delayMs: number }
 
 /**
  * The verdict on attempt `task.attempts`. A response not worth retrying is `done`, whatever its status; a
  * retryable outcome with attempts left is `scheduled`; one with none left is `error` (we gave up), a 503 too.
- * A third party's `Retry-After` replaces the jittered delay, but never waits longer than `backoff.maxMs`.
+ * A third party's `Retry-After` replaces the jittered delay, but never waits longer than `backoff.maxMs`. A retry due
+ * at or past the task's deadline ends it `error` (`expired`) instead.
  */
 export function nextStep(task: Task, outcome: SendOutcome, now: Date, random: () => number): NextStep {
   const policy = task.retry
@@ -108,6 +111,8 @@ export function nextStep(task: Task, outcome: SendOutcome, now: Date, random: ()
   const n = task.attempts - task.budgetFrom // counted from the last redrive, which grants a fresh budget
   const asked = outcome.kind === 'response' ? retryAfterOf(outcome.headers, now) : null
   const delayMs = asked === null ? backoffDelayMs(n, policy.backoff, random) : Math.min(asked, policy.backoff.maxMs)
+  // A retry that would start at or past the deadline does not start: the task ends now, as expired.
+  if (isPastDeadline(task.expiresAt, new Date(now.getTime() + delayMs))) return { status: 'error', endCode: 'expired' }
   return { status: 'scheduled', delayMs }
 }
 

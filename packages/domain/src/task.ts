@@ -1,3 +1,4 @@
+import type { Callbacks } from './callback.js'
 import { DomainError } from './errors.js'
 import type { OutboundRequest } from './outbound-request.js'
 import type { RetryPolicy } from './retry-policy.js'
@@ -25,6 +26,8 @@ export const MOVES = {
   waitForKey: { from: ['new'], to: ['scheduled'] },
   /** An attempt's verdict, applied only while the claim that made it still holds the task. */
   record: { from: ['in_process'], to: ['done', 'error', 'scheduled'] },
+  /** A claim finds the task past its deadline (`expiresAt`): it ends `error`, code `expired`, and is never sent. */
+  lapse: { from: ['new'], to: ['error'] },
   /** A lease ran out (its tasker died): sent again while attempts remain, else given up as interrupted. */
   expire: { from: ['in_process'], to: ['new', 'error'] },
   /** A wait is over: its time came (the scheduler), or a slot of its key freed (a wake-up). */
@@ -68,10 +71,27 @@ export type WaitReason = (typeof WAIT_REASONS)[number]
 /** A scheduled task's due time and why it waits. */
 export type Wait = { readonly runAt: Date; readonly reason: WaitReason }
 
+/** A task sends a client's request, or announces the end of another task (its parent) to a callback URL. */
+export type TaskKind = 'request' | 'callback'
+
+/** Why a task ended without an attempt of its own to say so. */
+export type EndCode = 'expired'
+
 export type Task = {
   readonly id: TaskId
   readonly ownerKeyId: string
   readonly request: OutboundRequest
+  readonly kind: TaskKind
+  /** For a callback, the task whose end it announces. */
+  readonly parentId: TaskId | null
+  /** Where to announce this task's end, per final status; null for none. */
+  readonly callbacks: Callbacks | null
+  /** Whether each send carries the Standard Webhooks headers, signed with the owner's signing secrets. */
+  readonly sign: boolean
+  /** The task is not sent after this instant (see deadline.ts); null for no deadline. */
+  readonly expiresAt: Date | null
+  /** Set when the task ended for a reason none of its attempts gives: its deadline passed. */
+  readonly endCode: EndCode | null
   /** Whose limits the task's sends count against, within its owner's keys: by default its URL's origin. */
   readonly flowKey: string
   readonly status: TaskStatus
@@ -96,15 +116,25 @@ export function createTask(args: {
   retry: RetryPolicy
   runAt?: Date | null
   flowKey?: string
+  callbacks?: Callbacks | null
+  sign?: boolean
+  expiresAt?: Date | null
   now: Date
 }): Task {
   const { id, ownerKeyId, request, retry, runAt = null, now, flowKey = originOf(request.url) } = args
+  const { callbacks = null, sign = false, expiresAt = null } = args
   const status = runAt === null ? 'new' : 'scheduled'
   const waitReason = runAt === null ? null : 'not-before'
   return {
     id,
     ownerKeyId,
     request,
+    kind: 'request',
+    parentId: null,
+    callbacks,
+    sign,
+    expiresAt,
+    endCode: null,
     flowKey,
     status,
     attempts: 0,
@@ -147,7 +177,8 @@ export function attemptsLeft(task: Pick<Task, 'attempts' | 'budgetFrom' | 'retry
 /** Sends a task that gave up once more, with a fresh budget of attempts; only a task in `error` can be. */
 export function redriveTask(task: Task, now: Date): Task {
   assertRedrivable(task.id, task.status)
-  return { ...moveTask(task, 'new', now), budgetFrom: task.attempts }
+  // The owner asks for it now: a deadline that passed would end it again at once, so a redrive lifts it.
+  return { ...moveTask(task, 'new', now), budgetFrom: task.attempts, expiresAt: null, endCode: null }
 }
 
 export function cancelTask(task: Task, now: Date): Task {

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { parseTargetAllowlist, type TargetPolicyOptions } from './http/target-policy.js'
+import { parseSecretKeys } from './secrets/secret-box.js'
 
 // Settings shared by both apps. Each app's config.ts extends these and is the only reader of process.env.
 
@@ -35,6 +36,19 @@ export const sharedEnv = z.object({
     .transform((raw, ctx) => {
       try {
         return parseTargetAllowlist(raw)
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message })
+        return z.NEVER
+      }
+    }),
+  // Keys that encrypt secret header values and signing secrets at rest: `id:base64 32 bytes`, comma-separated, the
+  // first one encrypting, all of them decrypting. Optional, but a database that holds secrets needs their keys.
+  SECRETS_KEYS: z
+    .string()
+    .default('')
+    .transform((raw, ctx) => {
+      try {
+        return parseSecretKeys(raw)
       } catch (err) {
         ctx.addIssue({ code: 'custom', message: (err as Error).message })
         return z.NEVER

@@ -187,6 +187,53 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/signing-secrets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the API key's active signing secrets, masked
+         * @description The secrets that sign this key's signed requests and callbacks (Standard Webhooks), oldest first. A secret
+         *     is shown in full only once, in the answer that created it; here only its last four characters.
+         */
+        get: operations["listSigningSecrets"];
+        put?: never;
+        /**
+         * Create a signing secret for the API key
+         * @description A new `whsec_…` secret, shown this once: store it where your receivers verify signatures. Every active
+         *     secret signs (one `v1,…` signature each), so a receiver keeps verifying while you rotate: create the new
+         *     secret, give it to your receivers, then delete the old one. At most 10 active secrets per key (409 beyond).
+         */
+        post: operations["createSigningSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/signing-secrets/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete one of the API key's signing secrets
+         * @description The secret signs nothing more (a tasker may still use it for up to a second).
+         */
+        delete: operations["deleteSigningSecret"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/task": {
         parameters: {
             query?: never;
@@ -274,7 +321,52 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    taskFinished: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A task's end, POSTed to its callback
+         * @description Verify it before trusting it, e.g. with the `standardwebhooks` package: `new Webhook(secret).verify(rawBody,
+         *     headers)` with one of the API key's signing secrets (the whole `whsec_…` string). Reject a timestamp far
+         *     from now (the libraries allow 5 minutes) and a `webhook-id` already seen; answer 2xx to acknowledge, anything
+         *     else to be retried.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["TaskFinished"];
+                };
+            };
+            responses: {
+                /** @description Received. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         /**
@@ -347,6 +439,42 @@ export interface components {
              *     own keys), and optionally the key's limits, set as the latest value as with `PUT /flow-controls/{key}`.
              */
             flowControl?: components["schemas"]["TaskFlowControl"] | null;
+            /**
+             * @description Names of `headers` whose values are secret, besides `Authorization`, `Cookie` and `Proxy-Authorization`,
+             *     which always are. Secret values are stored encrypted (AES-256-GCM) and never shown, logged or
+             *     dead-lettered; they are decrypted only to be sent. A deployment without `SECRETS_KEYS` refuses a task
+             *     that carries one (400 naming the header).
+             * @example [
+             *       "x-api-key"
+             *     ]
+             */
+            secretHeaders?: string[] | null;
+            /**
+             * @description Where to POST the task's end (a `TaskFinished` document, see `webhooks`), signed per Standard Webhooks
+             *     with the API key's signing secrets: when it ends `done`, and when it ends `error` unless
+             *     `failureCallback` is given. Sent as a task of its own, with the server's default retry policy; its
+             *     state shows on this task as `callback`. The key needs a signing secret (400 otherwise).
+             */
+            callback?: components["schemas"]["CallbackTarget"] | null;
+            /** @description Where to POST the task's end when it ends `error`, instead of `callback`. */
+            failureCallback?: components["schemas"]["CallbackTarget"] | null;
+            /**
+             * @description Send the request with the Standard Webhooks headers (`webhook-id`, the task id; `webhook-timestamp`;
+             *     `webhook-signature`), signed over the exact body bytes sent with every active signing secret of the API
+             *     key. Absent: as the key does by default (`SIGNED_API_KEYS`). The key needs a signing secret (400
+             *     otherwise).
+             */
+            sign?: boolean | null;
+            /**
+             * Format: date-time
+             * @description RFC 3339 instant after which the task is not sent: a task not sent by then ends `error` with
+             *     `error.code` `expired`, and a retry that would start at or after it does not start (the task ends
+             *     `expired` instead). In the future, within a year, after `notBefore`. Not together with
+             *     `maxRetryDurationMs`.
+             */
+            expiresAt?: string | null;
+            /** @description The same deadline as `expiresAt`, given as milliseconds from submission. */
+            maxRetryDurationMs?: number | null;
         };
         /**
          * @description A key's limits, any subset; an absent (or null) part takes the deployment's default. `rate` requests per
@@ -456,6 +584,87 @@ export interface components {
         };
         /** @enum {string} */
         BodyEncoding: "utf8" | "base64";
+        /**
+         * @description A callback's URL and headers, checked as a task's own (absolute http(s), the SSRF policy, the header
+         *     rules; each issue named under `callback.` or `failureCallback.`). `Content-Type: application/json` unless
+         *     given.
+         */
+        CallbackTarget: {
+            /** Format: uri */
+            url: string;
+            headers?: {
+                [key: string]: components["schemas"]["HeaderValues"];
+            } | null;
+            /** @description As the task's own `secretHeaders`. */
+            secretHeaders?: string[] | null;
+        };
+        /** @description The callback announcing this task's end (the latest, after a retry of the task). */
+        CallbackState: {
+            status: components["schemas"]["TaskStatus"];
+            /** @description Sends of the callback started so far. */
+            attempts: number;
+        };
+        /**
+         * @description What a callback POSTs, as JSON, with the headers `webhook-id` (the callback's own id, the same on each of
+         *     its retries), `webhook-timestamp` and `webhook-signature` (Standard Webhooks).
+         */
+        TaskFinished: {
+            /** @constant */
+            type: "task.finished";
+            /** Format: uuid */
+            taskId: string;
+            /** @enum {string} */
+            status: "done" | "error";
+            attemptCount: number;
+            /**
+             * Format: date-time
+             * @description When the task was submitted.
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When it ended.
+             */
+            finishedAt: string;
+            /** @description When the task ended for a reason no attempt gives (`expired`). */
+            error?: components["schemas"]["SendError"];
+            /** @description The last attempt's result as stored, or null when the task was never sent. */
+            lastAttempt: {
+                n: number;
+                /** Format: date-time */
+                startedAt: string;
+                durationMs: number;
+                httpStatusCode?: number;
+                headers?: components["schemas"]["ResponseHeaders"];
+                length?: number;
+                body?: string;
+                bodyEncoding?: components["schemas"]["BodyEncoding"];
+                bodyTruncated?: boolean;
+                error?: components["schemas"]["SendError"];
+            } | null;
+        };
+        SigningSecret: {
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * @description Masked: `whsec_********` and its last four characters.
+             * @example whsec_********Xk8=
+             */
+            secret: string;
+        };
+        NewSigningSecret: {
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** @description The whole secret, `whsec_` and 32 random bytes in base64; shown only here, never again. */
+            secret: string;
+        };
+        SigningSecretList: {
+            secrets: components["schemas"]["SigningSecret"][];
+        };
         TaskCreated: {
             /** Format: uuid */
             id: string;
@@ -491,11 +700,17 @@ export interface components {
         /**
          * @description Why no response came back. `interrupted` is never a send's own outcome: the tasker sending the task
          *     stopped mid-attempt (a crash, say) as often as the task allows attempts, so it was not tried again.
+         *     `unsigned`: the task was to be signed and its API key had no signing secret left; nothing was sent.
          * @enum {string}
          */
-        SendErrorCode: "timeout" | "dns" | "connect" | "tls" | "reset" | "too_large" | "protocol" | "unknown" | "blocked" | "interrupted";
+        SendErrorCode: "timeout" | "dns" | "connect" | "tls" | "reset" | "too_large" | "protocol" | "unknown" | "blocked" | "interrupted" | "unsigned";
+        /**
+         * @description A SendErrorCode, or `expired`, which is a task's, not an attempt's: its deadline passed before it was sent,
+         *     or before its next retry could start.
+         */
+        ErrorCode: components["schemas"]["SendErrorCode"] | "expired";
         SendError: {
-            code: components["schemas"]["SendErrorCode"];
+            code: components["schemas"]["ErrorCode"];
             message: string;
         };
         /**
@@ -556,13 +771,26 @@ export interface components {
             bodyTruncated?: boolean;
             /** @description How long the last send took. */
             durationMs?: number;
+            /**
+             * @description Why no response came back; or `expired` when the task's deadline ended it, shown beside the last
+             *     response (if there was one) whose retry would have started too late.
+             */
             error?: components["schemas"]["SendError"];
+            /**
+             * Format: date-time
+             * @description The task's deadline (`expiresAt`, or submission plus `maxRetryDurationMs`), if it has one.
+             */
+            expiresAt?: string;
+            /** @description Whether the task's sends are signed. */
+            sign?: boolean;
+            callback?: components["schemas"]["CallbackState"];
         };
         /** @description RFC 9457 problem details. */
         Problem: {
             /**
              * @description `/problems/<code>`: invalid-request, malformed-json, task-not-found, task-not-retryable,
-             *     task-not-cancellable, idempotency-key-reused, illegal-transition, unauthorized,
+             *     task-not-cancellable, idempotency-key-reused, illegal-transition, signing-secret-not-found,
+             *     too-many-signing-secrets, unauthorized,
              *     unsupported-media-type, content-too-large, not-found, not-ready, too-many-requests, overloaded,
              *     database-unavailable;
              *     `about:blank` otherwise.
@@ -1024,6 +1252,86 @@ export interface operations {
             200: components["responses"]["FlowControl"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listSigningSecrets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key's active secrets. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningSecretList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createSigningSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret, in full, this once. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewSigningSecret"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteSigningSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description The key has no active secret with this id (`signing-secret-not-found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };

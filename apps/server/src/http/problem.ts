@@ -22,6 +22,8 @@ const domainProblems: Record<DomainErrorCode, { status: number; title: string }>
   'task-not-cancellable': { status: 409, title: 'Task not cancellable' },
   'idempotency-key-reused': { status: 409, title: 'Idempotency key reused' },
   'flow-control-not-found': { status: 404, title: 'Flow-control key not found' },
+  'signing-secret-not-found': { status: 404, title: 'Signing secret not found' },
+  'too-many-signing-secrets': { status: 409, title: 'Too many signing secrets' },
 }
 
 // Fastify's own refusals that clients meet often enough to deserve a stable type. Their messages are fixed

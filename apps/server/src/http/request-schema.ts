@@ -1,4 +1,6 @@
 import {
+  type CallbackInput,
+  type DeadlineInput,
   type FlowControlInput,
   invalidRequest,
   METHODS,
@@ -11,6 +13,13 @@ import { z } from 'zod'
 import type { components } from '../generated/openapi.js'
 
 type SubmitTaskRequest = components['schemas']['SubmitTaskRequest']
+
+const headerMap = z
+  .record(z.string(), z.union([z.string(), z.array(z.string())], { error: 'must be a string or an array of strings' }))
+  .nullish()
+const callbackTarget = z
+  .object({ url: z.string(), headers: headerMap, secretHeaders: z.array(z.string()).nullish() })
+  .nullish()
 
 // JSON types and enums only. What makes a URL, header or body acceptable — and the timeout's range — is the
 // domain's rule (createOutboundRequest), checked once there for every caller.
@@ -62,6 +71,12 @@ const submitTaskBody = z.object({
       parallelism: z.number().nullish(),
     })
     .nullish(),
+  secretHeaders: z.array(z.string()).nullish(),
+  callback: callbackTarget,
+  failureCallback: callbackTarget,
+  sign: z.boolean().nullish(),
+  expiresAt: z.string().nullish(),
+  maxRetryDurationMs: z.number().nullish(),
 })
 
 // Assignable both ways with the same keys (optional ones included): the build breaks when openapi.yaml and this
@@ -76,16 +91,28 @@ export function parseSubmitTaskBody(payload: unknown): {
   retry: RetryPolicyInput
   schedule: ScheduleInput
   flowControl: FlowControlInput
+  deadline: DeadlineInput
+  callback?: CallbackInput
+  failureCallback?: CallbackInput
+  sign?: boolean
 } {
   const parsed = submitTaskBody.safeParse(payload)
   if (!parsed.success) {
     throw invalidRequest(parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })))
   }
-  const { notBefore, delayMs, retry, flowControl } = parsed.data
+  const { notBefore, delayMs, retry, flowControl, expiresAt, maxRetryDurationMs, callback, failureCallback, sign } =
+    parsed.data
   const { backoff, retryOn } = retry ?? {}
   return {
     request: requestOf(parsed.data),
     flowControl: { ...flowControl, key: flowControl?.key ?? null },
+    deadline: {
+      ...(expiresAt != null && { expiresAt }),
+      ...(maxRetryDurationMs != null && { maxRetryDurationMs }),
+    },
+    ...(callback != null && { callback: callbackOf(callback) }),
+    ...(failureCallback != null && { failureCallback: callbackOf(failureCallback) }),
+    ...(sign != null && { sign }),
     schedule: { ...(notBefore != null && { notBefore }), ...(delayMs != null && { delayMs }) },
     retry: {
       ...(retry?.maxAttempts != null && { maxAttempts: retry.maxAttempts }),
@@ -105,11 +132,17 @@ export function parseSubmitTaskBody(payload: unknown): {
   }
 }
 
-function requestOf({ method, url, headers, body, bodyEncoding, timeoutMs }: z.output<typeof submitTaskBody>) {
+function callbackOf({ url, headers, secretHeaders }: NonNullable<z.output<typeof callbackTarget>>): CallbackInput {
+  return { url, ...(headers != null && { headers }), ...(secretHeaders != null && { secretHeaders }) }
+}
+
+function requestOf(data: z.output<typeof submitTaskBody>) {
+  const { method, url, headers, body, bodyEncoding, timeoutMs, secretHeaders } = data
   const input: OutboundRequestInput = {
     method,
     url,
     ...(headers != null && { headers }),
+    ...(secretHeaders != null && { secretHeaders }),
     ...(bodyEncoding != null && { bodyEncoding }),
     ...(timeoutMs != null && { timeoutMs }),
   }

@@ -8,6 +8,12 @@ const task: Task = {
   id: '00000000-0000-7000-8000-000000000001' as TaskId,
   ownerKeyId: 'alice',
   request: { method: 'GET', url: 'https://example.com/', headers: [], body: null, timeoutMs: 1000 },
+  kind: 'request',
+  parentId: null,
+  callbacks: null,
+  sign: false,
+  expiresAt: null,
+  endCode: null,
   flowKey: 'https://example.com',
   status: 'done',
   attempts: 1,
@@ -25,6 +31,7 @@ function viewOf(outcome: SendOutcome, status: Task['status'] = 'done'): TaskView
     history: [],
     attempts: [],
     lastAttempt: { taskId: task.id, n: 1, startedAt: at, outcome },
+    callback: null,
   }
 }
 

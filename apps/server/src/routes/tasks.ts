@@ -25,8 +25,7 @@ export const taskRoutes: FastifyPluginAsync<{
   if (submissionLimit) await limitSubmissions(app, submissionLimit, ['/tasks', '/task'])
 
   const submit: RouteHandler<SubmitRoute> = async function submitTask(req, reply) {
-    const { request, retry, schedule, flowControl } = parseSubmitTaskBody(req.body)
-    const cmd = { ownerKeyId: req.apiKeyId, request, retry, schedule, flowControl }
+    const cmd = { ownerKeyId: req.apiKeyId, ...parseSubmitTaskBody(req.body) }
     const idempotencyKey = req.headers['idempotency-key']
     if (idempotencyKey === undefined) {
       const id = await useCases.submitTask(cmd)

@@ -1,5 +1,6 @@
 import type {
   Attempt,
+  CallbackDocument,
   FlowDefaults,
   NextStep,
   SendErrorCode,
@@ -31,6 +32,8 @@ export type TaskView = {
   }>
   readonly attempts: readonly AttemptSummary[]
   readonly lastAttempt: Attempt | null
+  /** The callback announcing the task's end (its latest, after a redrive), once the task ended with one. */
+  readonly callback: { readonly id: TaskId; readonly status: TaskStatus; readonly attempts: number } | null
 }
 
 /** A submission's Idempotency-Key, the hash of its body, and the time before which an earlier use has expired. */
@@ -41,8 +44,11 @@ export type AddOnceResult =
   | { readonly created: true }
   | { readonly created: false; readonly taskId: TaskId; readonly bodyHash: string }
 
-/** An attempt and the verdict on it (see `nextStep`), stored together. */
-export type AttemptResult = { readonly attempt: Attempt; readonly next: NextStep }
+/**
+ * An attempt and the verdict on it (see `nextStep`), stored together; when the verdict ends a task that has a
+ * callback for that end, the callback's document (see callbackDocument), which the store sends as a task of its own.
+ */
+export type AttemptResult = { readonly attempt: Attempt; readonly next: NextStep; readonly callback?: CallbackDocument }
 
 /**
  * How many tasks of each API key a claim may still take into send slots; a key not listed may take `others`.
@@ -53,6 +59,8 @@ export type KeyRoom = { readonly byOwner: ReadonlyMap<string, number>; readonly 
 /** The tasks a claim took, and those it left waiting (see planClaim) with why. */
 export type Claimed = {
   readonly claimed: readonly Task[]
+  /** Tasks the claim found past their deadline: ended `error` (`expired`), never sent. */
+  readonly expired: readonly TaskId[]
   readonly deferred: ReadonlyArray<{ readonly id: TaskId; readonly ownerKeyId: string; readonly reason: WaitReason }>
 }
 
@@ -82,7 +90,8 @@ export interface TaskRepository {
    * Takes the given tasks that are claimable, as planClaim decides with their flow-control keys locked: the taken
    * go `in_process`, leased for their timeout plus `leaseGraceMs`; the others wait `scheduled`, each with its reason
    * and time (wakeKeyBusy and observe wake some sooner). A redelivered message for a claimed or finished task takes
-   * nothing.
+   * nothing. A task past its deadline ends `error` (`expired`) in the same write, with its dead letter and callback,
+   * and is never sent.
    */
   claim(ids: readonly TaskId[], policy: ClaimPolicy, room: KeyRoom): Promise<Claimed>
   /**
@@ -97,7 +106,8 @@ export interface TaskRepository {
   /**
    * Stores every attempt and moves its task as its verdict says (done, error, or scheduled `delayMs` from now), but
    * only while the task is still held by the claim that made the attempt: a late result after a requeue is kept as
-   * history, not applied. A task moved to error gets a `task.dead-lettered` outbox entry in the same write.
+   * history, not applied. A task moved to error gets a `task.dead-lettered` outbox entry in the same write; a task
+   * that ends (done or error) with a callback for that status gets its callback task, queued, in the same write.
    */
   recordAttempts(results: readonly AttemptResult[]): Promise<void>
   /**
@@ -108,7 +118,7 @@ export interface TaskRepository {
   renewLeases(held: readonly HeldAttempt[], leaseGraceMs: number): Promise<number>
   /**
    * Settles `in_process` tasks whose lease ran out (their tasker died mid-attempt): back to `new` and queued again
-   * while the task has attempts left, else `error` with an `interrupted` attempt and a dead letter.
+   * while the task has attempts left, else `error` with an `interrupted` attempt, a dead letter and its callback.
    */
   expireLeases(limit: number): Promise<ExpiredLeases>
   /** Moves `scheduled` tasks whose time has come to `new` and queues them, earliest first; returns their ids. */

@@ -1,7 +1,12 @@
 import {
   type Attempt,
   attemptsLeft,
+  type CallbackDocument,
+  callbackDocument,
+  callbackFor,
   cancelTask,
+  createCallbackTask,
+  type EndCode,
   type FlowDefaults,
   type FlowLimits,
   type FlowState,
@@ -21,7 +26,7 @@ import {
   withLimits,
 } from '@request-tasker/domain'
 import { type ClaimPolicy, flowKeyId, type KeyAtClaim, planClaim } from '../claim-plan.js'
-import { deadLetterOf } from '../dead-letter.js'
+import { type DeadLetter, deadLetterOf, expiredLetterOf } from '../dead-letter.js'
 import { flowControlView } from '../flow-control-view.js'
 import { type CircuitChange, type FlowObservation, planOutcomes } from '../outcome-plan.js'
 import type { FlowControlPage, FlowControls, FlowControlView } from '../ports/flow-controls.js'
@@ -63,6 +68,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
   readonly flowKeys = new Map<string, FlowState>()
   private readonly configured = new Map<string, Date>()
   private nextOutboxId = 1
+  private nextCallbackId = 1
   private readonly draining = new Set<string>()
 
   async add(tasks: readonly Task[]): Promise<void> {
@@ -114,7 +120,14 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
         error: outcome.kind === 'failure' ? outcome.error : null,
       })),
       lastAttempt: row.attempts.at(-1) ?? null,
+      callback: this.callbackOf(id),
     }
+  }
+
+  private callbackOf(parentId: TaskId): TaskView['callback'] {
+    const children = [...this.rows.values()].filter((r) => r.task.parentId === parentId)
+    const latest = children.sort((a, b) => a.task.id.localeCompare(b.task.id)).at(-1)
+    return latest ? { id: latest.task.id, status: latest.task.status, attempts: latest.task.attempts } : null
   }
 
   async claim(ids: readonly TaskId[], policy: ClaimPolicy, room: KeyRoom): Promise<Claimed> {
@@ -129,9 +142,15 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
       ownerKeyId: task.ownerKeyId,
       flowKey: task.flowKey,
       reservation: flowReservation,
+      expiresAt: task.expiresAt,
     }))
     const plan = planClaim(candidates, this.keysOf(candidates, now), room, now, policy)
     this.saveKeys(plan.keys)
+    for (const id of plan.expire) {
+      const row = this.rows.get(id)!
+      this.move(row, 'error', now)
+      this.end(row, 'expired', now)
+    }
     const claimed: Task[] = []
     for (const id of plan.claim) {
       const row = this.rows.get(id)!
@@ -145,7 +164,11 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
       this.move(row, 'scheduled', now, { runAt, reason })
       row.flowReservation = reservation
     }
-    return { claimed, deferred: plan.hold.map(({ id, ownerKeyId, reason }) => ({ id, ownerKeyId, reason })) }
+    return {
+      claimed,
+      expired: [...plan.expire],
+      deferred: plan.hold.map(({ id, ownerKeyId, reason }) => ({ id, ownerKeyId, reason })),
+    }
   }
 
   async observe(
@@ -248,7 +271,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
 
   async recordAttempts(results: readonly AttemptResult[]): Promise<void> {
     const now = this.clock()
-    for (const { attempt, next } of results) {
+    for (const { attempt, next, callback } of results) {
       const row = this.rows.get(attempt.taskId)
       if (!row) throw new Error(`attempt for unknown task ${attempt.taskId}`)
       if (row.attempts.some((a) => a.n === attempt.n)) continue
@@ -259,7 +282,9 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
           next.status === 'scheduled' ? { runAt: new Date(now.getTime() + next.delayMs), reason: 'retry' } : null
         this.move(row, next.status, now, wait)
         row.leaseUntil = null
-        if (next.status === 'error') this.deadLetter(attempt)
+        if (next.status !== 'scheduled') {
+          this.end(row, next.status === 'error' ? (next.endCode ?? null) : null, now, callback ?? null)
+        }
       }
     }
   }
@@ -305,7 +330,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
       }
       if (!row.attempts.some((a) => a.n === attempt.n)) row.attempts.push(attempt)
       this.move(row, 'error', now)
-      this.deadLetter(attempt)
+      this.end(row, null, now)
       interrupted.push(row.task.id)
     }
     return { requeued, interrupted }
@@ -409,9 +434,39 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
     return due.map((r) => r.task.id)
   }
 
-  private deadLetter(attempt: Attempt): void {
-    const id = String(this.nextOutboxId++)
-    this.outbox.push({ id, kind: 'task.dead-lettered', taskId: attempt.taskId, payload: deadLetterOf(attempt) })
+  /**
+   * What goes with a task's end (done or error), in the same write: its dead letter when it gave up, and its
+   * callback task, queued, when it has one for that status.
+   */
+  private end(row: Row, endCode: EndCode | null, now: Date, given: CallbackDocument | null = null): void {
+    const { task } = row
+    if (endCode !== null) row.task = { ...task, endCode }
+    const last = row.attempts.at(-1) ?? null
+    if (task.status === 'error') {
+      const payload =
+        endCode === 'expired' && task.expiresAt
+          ? (expiredLetterOf(task.id, task.expiresAt, last, task.attempts) as DeadLetter)
+          : last && deadLetterOf(last)
+      if (payload)
+        this.outbox.push({ id: String(this.nextOutboxId++), kind: 'task.dead-lettered', taskId: task.id, payload })
+    }
+    const target = callbackFor(task.callbacks, task.status)
+    if (target === null || (task.status !== 'done' && task.status !== 'error')) return
+    // The executor makes the document of a send's end; the store makes those of the ends it decides itself.
+    const made = callbackDocument({
+      taskId: task.id,
+      status: task.status,
+      attemptCount: task.attempts,
+      attempt: last,
+      endCode,
+    })
+    const document = {
+      ...(given ?? made),
+      createdAt: task.createdAt.toISOString(),
+      finishedAt: now.toISOString(),
+    }
+    const id = `01900000-0000-7000-9000-${String(this.nextCallbackId++).padStart(12, '0')}` as TaskId
+    this.store(createCallbackTask({ id, parent: task, target, document, now }))
   }
 
   private enqueue(taskId: TaskId): void {

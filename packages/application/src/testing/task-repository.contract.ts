@@ -1,5 +1,8 @@
 import {
   type Attempt,
+  type Callbacks,
+  type CallbackTarget,
+  callbackDocument,
   createTask,
   DEFAULT_RETRY_ON,
   INTERRUPTED_MESSAGE,
@@ -10,7 +13,7 @@ import {
   type TaskId,
 } from '@request-tasker/domain'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { deadLetterOf } from '../dead-letter.js'
+import { deadLetterOf, expiredLetterOf } from '../dead-letter.js'
 import type { FlowControls } from '../ports/flow-controls.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
 import type { AttemptResult, AttemptSummary, KeyRoom, TaskRepository } from '../ports/task-repository.js'
@@ -152,6 +155,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           history: [{ status: 'new', at: T0, reason: null }],
           attempts: [],
           lastAttempt: null,
+          callback: null,
         })
         expect((await tasks.findOwned(bodiless.id, OWNER))?.task).toEqual(bodiless)
       })
@@ -262,6 +266,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
+          callback: null,
         })
       })
 
@@ -281,6 +286,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
+          callback: null,
         })
       })
 
@@ -321,6 +327,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(late)],
           lastAttempt: late,
+          callback: null,
         })
 
         await recordAt([finished(current)], at(10_030))
@@ -335,6 +342,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(late), summaryOf(current)],
           lastAttempt: current,
+          callback: null,
         })
       })
 
@@ -355,6 +363,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(late)],
           lastAttempt: late,
+          callback: null,
         })
       })
 
@@ -396,6 +405,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
+          callback: null,
         })
         expect(await drainAll()).toEqual([])
         expect(await claimAt(at(40), [task.id])).toEqual([]) // only new tasks are claimed
@@ -418,6 +428,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           history: [{ status: 'scheduled', at: T0, reason: 'not-before' }],
           attempts: [],
           lastAttempt: null,
+          callback: null,
         })
         expect(await drainAll()).toEqual([])
         expect(await claimAt(at(600), [task.id])).toEqual([])
@@ -480,6 +491,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           task: { status: 'error', attempts: 2, runAt: null },
           attempts: [summaryOf(first), summaryOf(second)],
           lastAttempt: second,
+          callback: null,
         })
         expect((await tasks.findOwned(task.id, OWNER))?.history.map((h) => h.status)).toEqual([
           'new',
@@ -554,6 +566,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(attempt)],
           lastAttempt: attempt,
+          callback: null,
         })
         expect(await drainAll()).toEqual([{ id: expect.any(String), kind: 'task.requested', taskId: task.id }])
         expect(await claimAt(at(60), [task.id])).toEqual([
@@ -581,6 +594,208 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
         expect(await tasks.redrive(task.id, 'key-2', at(50))).toBeNull()
         expect(await tasks.redrive(nextId(), OWNER, at(50))).toBeNull()
         expect((await tasks.findOwned(task.id, OWNER))?.task.status).toBe('error')
+      })
+    })
+
+    describe('callbacks', () => {
+      const target = (url: string): CallbackTarget => ({
+        request: {
+          method: 'POST',
+          url,
+          headers: [['content-type', 'application/json']],
+          body: null,
+          timeoutMs: 2_000,
+        },
+        flowKey: new URL(url).origin,
+        retry: { ...retry, maxAttempts: 4 },
+      })
+      const onDone = target('https://hooks.test/done')
+      const onError = target('https://hooks.test/failed')
+
+      async function addedWith(callbacks: Callbacks, overrides: Partial<Parameters<typeof createTask>[0]> = {}) {
+        const task = createTask({
+          id: nextId(),
+          ownerKeyId: OWNER,
+          request: outboundRequest(),
+          retry,
+          callbacks,
+          now: T0,
+          ...overrides,
+        })
+        await tasks.add([task])
+        await drainAll()
+        return task
+      }
+
+      /** The callback task the outbox queued, claimed, with its document parsed. */
+      async function queuedCallback(now: Date) {
+        const queued = (await drainAll()).filter((e) => e.kind === 'task.requested')
+        expect(queued).toHaveLength(1)
+        const [callback] = await claimAt(now, [queued[0]!.taskId])
+        if (!callback) throw new Error('the callback task could not be claimed')
+        return { callback, document: JSON.parse(new TextDecoder().decode(callback.request.body!)) }
+      }
+
+      it('writes the callback task with the write that ends its task, queued, and shows its state on the task', async () => {
+        const task = await addedWith({ done: onDone, error: onError })
+        await claimed(task, at(10))
+        const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
+        const document = callbackDocument({ taskId: task.id, status: 'done', attemptCount: 1, attempt })
+        await recordAt([{ attempt, next: { status: 'done' }, callback: document }], at(30))
+
+        expect((await tasks.findOwned(task.id, OWNER))?.callback).toEqual({
+          id: expect.any(String),
+          status: 'new',
+          attempts: 0,
+        })
+        const { callback, document: sent } = await queuedCallback(at(40))
+        expect(callback).toMatchObject({
+          kind: 'callback',
+          parentId: task.id,
+          ownerKeyId: OWNER,
+          sign: true,
+          flowKey: 'https://hooks.test',
+          retry: onDone.retry,
+          request: { method: 'POST', url: onDone.request.url, headers: onDone.request.headers, timeoutMs: 2_000 },
+        })
+        expect(sent).toEqual({ ...document, createdAt: T0.toISOString(), finishedAt: at(30).toISOString() })
+        expect((await tasks.findOwned(task.id, OWNER))?.callback).toEqual({
+          id: callback.id,
+          status: 'in_process',
+          attempts: 1,
+        })
+      })
+
+      it('sends the error callback when the task gives up, and none for an end it has no callback for', async () => {
+        const failing = await addedWith({ done: onDone, error: onError })
+        const silent = await addedWith({ done: onDone, error: null })
+        await claimAt(at(10), [failing.id, silent.id])
+        const results = [failing, silent].map((t): AttemptResult => {
+          const attempt: Attempt = { taskId: t.id, n: 1, startedAt: at(11), outcome: failure }
+          const callback = callbackDocument({ taskId: t.id, status: 'error', attemptCount: 1, attempt })
+          return { attempt, next: { status: 'error' }, ...(t === failing && { callback }) }
+        })
+        await recordAt(results, at(30))
+
+        const { callback, document } = await queuedCallback(at(40))
+        expect(callback.parentId).toBe(failing.id)
+        expect(callback.request.url).toBe(onError.request.url)
+        expect(document).toMatchObject({
+          taskId: failing.id,
+          status: 'error',
+          lastAttempt: { error: { code: 'timeout' } },
+        })
+        expect((await tasks.findOwned(silent.id, OWNER))?.callback).toBeNull()
+      })
+
+      it('writes the callback of a task whose lease ran out with no attempts left', async () => {
+        const task = await addedWith({ done: onDone, error: onError }, { retry: { ...retry, maxAttempts: 1 } })
+        await claimed(task, at(10))
+        await expireAt(at(10 + 1_000 + GRACE_MS + 1), 10)
+
+        const { document } = await queuedCallback(at(5_000))
+        expect(document).toMatchObject({
+          type: 'task.finished',
+          taskId: task.id,
+          status: 'error',
+          attemptCount: 1,
+          lastAttempt: { n: 1, error: { code: 'interrupted', message: INTERRUPTED_MESSAGE } },
+        })
+      })
+    })
+
+    describe('deadlines', () => {
+      const expiresAt = at(1_000)
+
+      it('ends a task past its deadline in the claim, never claimed, with its dead letter and callback', async () => {
+        const hook = {
+          request: { method: 'POST' as const, url: 'https://hooks.test/x', headers: [], body: null, timeoutMs: 500 },
+          flowKey: 'https://hooks.test',
+          retry,
+        }
+        const task = createTask({
+          id: nextId(),
+          ownerKeyId: OWNER,
+          request: outboundRequest(),
+          retry,
+          expiresAt,
+          callbacks: { done: hook, error: hook },
+          now: T0,
+        })
+        const early = createTask({
+          id: nextId(),
+          ownerKeyId: OWNER,
+          request: outboundRequest(),
+          retry,
+          expiresAt: at(1_001),
+          now: T0,
+        })
+        await tasks.add([task, early])
+        await drainAll()
+
+        clock.set(expiresAt)
+        const result = await tasks.claim([task.id, early.id], LEASE, ANY_ROOM)
+
+        expect(result.claimed.map((t) => t.id)).toEqual([early.id])
+        expect(result.expired).toEqual([task.id])
+        const view = await tasks.findOwned(task.id, OWNER)
+        expect(view?.task).toMatchObject({ status: 'error', endCode: 'expired', attempts: 0 })
+        expect(view?.history.map((h) => h.status)).toEqual(['new', 'error'])
+        const entries = await drainAll()
+        expect(entries.find((e) => e.kind === 'task.dead-lettered')?.payload).toEqual(
+          expiredLetterOf(task.id, expiresAt, null, 0),
+        )
+        const callbackId = entries.find((e) => e.kind === 'task.requested')!.taskId
+        const [callback] = await claimAt(at(1_100), [callbackId])
+        expect(JSON.parse(new TextDecoder().decode(callback!.request.body!))).toMatchObject({
+          taskId: task.id,
+          status: 'error',
+          attemptCount: 0,
+          error: { code: 'expired' },
+          lastAttempt: null,
+        })
+      })
+
+      it('ends a task expired when its verdict says so, its dead letter naming the deadline', async () => {
+        const task = createTask({
+          id: nextId(),
+          ownerKeyId: OWNER,
+          request: outboundRequest(),
+          retry,
+          expiresAt,
+          now: T0,
+        })
+        await tasks.add([task])
+        await claimed(task, at(10))
+        await drainAll()
+        const attempt: Attempt = { taskId: task.id, n: 1, startedAt: at(11), outcome: response }
+        await recordAt([{ attempt, next: { status: 'error', endCode: 'expired' } }], at(30))
+
+        expect((await tasks.findOwned(task.id, OWNER))?.task).toMatchObject({ status: 'error', endCode: 'expired' })
+        expect((await drainAll()).map((e) => e.kind === 'task.dead-lettered' && e.payload)).toEqual([
+          expiredLetterOf(task.id, expiresAt, attempt, 1),
+        ])
+      })
+
+      it('lifts the deadline when the owner redrives an expired task', async () => {
+        const task = createTask({
+          id: nextId(),
+          ownerKeyId: OWNER,
+          request: outboundRequest(),
+          retry,
+          expiresAt,
+          now: T0,
+        })
+        await tasks.add([task])
+        await claimAt(expiresAt, [task.id])
+
+        expect(await tasks.redrive(task.id, OWNER, at(2_000))).toBe('error')
+        expect((await tasks.findOwned(task.id, OWNER))?.task).toMatchObject({
+          status: 'new',
+          expiresAt: null,
+          endCode: null,
+        })
+        expect(await claimAt(at(3_000), [task.id])).toHaveLength(1)
       })
     })
 
@@ -663,6 +878,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [],
           lastAttempt: null,
+          callback: null,
         })
         expect(await claimAt(at(10), [task.id])).toEqual([])
       })
@@ -733,6 +949,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [],
           lastAttempt: null,
+          callback: null,
         })
         expect((await tasks.findOwned(running.id, OWNER))?.task.status).toBe('in_process')
         expect((await tasks.findOwned(waiting.id, OWNER))?.task.status).toBe('new')
@@ -801,6 +1018,7 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
           ],
           attempts: [summaryOf(interrupted)],
           lastAttempt: interrupted,
+          callback: null,
         })
         expect(await drainAll()).toEqual([
           { id: expect.any(String), kind: 'task.dead-lettered', taskId: task.id, payload: deadLetterOf(interrupted) },

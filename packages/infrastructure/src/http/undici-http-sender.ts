@@ -2,6 +2,7 @@ import type { HttpSender } from '@request-tasker/application'
 import type { HeaderList, OutboundRequest, SendErrorCode, SendOutcome } from '@request-tasker/domain'
 import type { Logger } from 'pino'
 import { Agent, type Dispatcher } from 'undici'
+import { isSealed, type SecretBox, SecretKeyMissing } from '../secrets/secret-box.js'
 import { guardedConnector, TargetBlocked } from './guarded-connector.js'
 import { type AddressPolicy, EMPTY_ALLOWLIST, targetPolicy } from './target-policy.js'
 
@@ -23,6 +24,8 @@ export type UndiciHttpSenderOptions = {
   dispatcher?: Dispatcher
   /** Where a refused target's resolved address is told, since the task's owner is not told it. */
   log?: Pick<Logger, 'warn'>
+  /** Opens secret header values, stored sealed: only here, on the way to the wire, are they in clear. */
+  secrets?: SecretBox
 }
 
 export type ClosableHttpSender = HttpSender & { close(): Promise<void> }
@@ -35,6 +38,7 @@ export function undiciHttpSender({
   targets = targetPolicy({ guard: true, allowlist: EMPTY_ALLOWLIST }),
   dispatcher,
   log,
+  secrets,
 }: UndiciHttpSenderOptions = {}): ClosableHttpSender {
   // One agent for every send, so sockets to an origin are reused across tasks. No pipelining: one slow
   // response must not hold up the requests queued behind it on the same socket.
@@ -49,6 +53,15 @@ export function undiciHttpSender({
       error: { code, message },
       durationMs: elapsed(),
     })
+    let headers: string[]
+    try {
+      headers = wireHeaders(request, secrets)
+    } catch (err) {
+      // The message names the key, never the value.
+      if (err instanceof SecretKeyMissing)
+        return fail('unknown', `a secret header could not be decrypted: ${err.message}`)
+      throw err
+    }
     try {
       const url = new URL(request.url)
       // Redirects are not followed (undici follows none without its redirect interceptor): a 3xx is the answer.
@@ -56,7 +69,7 @@ export function undiciHttpSender({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method: request.method,
-        headers: request.headers.flat(), // a flat [name, value, …] list keeps repeated names as separate lines
+        headers, // a flat [name, value, …] list keeps repeated names as separate lines
         body: request.body,
         // One deadline for connect, headers and body; the undici timers only back it up.
         signal: AbortSignal.timeout(request.timeoutMs),
@@ -65,8 +78,8 @@ export function undiciHttpSender({
         responseHeaders: 'raw',
       })
 
-      const headers = pairsOf(res.headers as unknown as string[])
-      const declared = Number(headers.find(([name]) => name === 'content-length')?.[1] ?? Number.NaN)
+      const answered = pairsOf(res.headers as unknown as string[])
+      const declared = Number(answered.find(([name]) => name === 'content-length')?.[1] ?? Number.NaN)
       if (request.method !== 'HEAD' && declared > responseMaxBytes) {
         res.body.destroy()
         return fail('too_large', `response declares ${declared} bytes, over the ${responseMaxBytes}-byte limit`)
@@ -90,7 +103,7 @@ export function undiciHttpSender({
       return {
         kind: 'response',
         httpStatusCode: res.statusCode,
-        headers,
+        headers: answered,
         length,
         body: asBytes(Buffer.concat(kept, keptBytes)),
         bodyTruncated: length > keptBytes,
@@ -113,6 +126,17 @@ export function undiciHttpSender({
       if (!dispatcher) await agent.close()
     },
   }
+}
+
+/** The request's header lines, flat, with sealed values opened (a sealed value without a box cannot be sent). */
+function wireHeaders(request: OutboundRequest, secrets: SecretBox | undefined): string[] {
+  const flat: string[] = []
+  for (const [name, value] of request.headers) {
+    if (!isSealed(value)) flat.push(name, value)
+    else if (secrets) flat.push(name, secrets.open(value))
+    else throw new SecretKeyMissing('(none: the sender has no SECRETS_KEYS)')
+  }
+  return flat
 }
 
 // A plain Uint8Array over the Buffer's memory, not a copy of it.

@@ -1,6 +1,7 @@
 import type { AddOnceResult, IdempotencyClaim } from '@request-tasker/application'
-import { DEFAULT_RETRY_ON, type Task, type TaskId } from '@request-tasker/domain'
+import { DEFAULT_RETRY_ON, type TaskId } from '@request-tasker/domain'
 import type { Queryable } from '../pool.js'
+import { callbacksJson, type SealedTask } from './secret-columns.js'
 
 // Submissions are the hot path: their statements run as named (prepared) statements, so each connection parses,
 // rewrites and plans them once instead of on every call, which was about a third of Postgres's CPU per submission.
@@ -11,29 +12,33 @@ const ADD_TASK = `
   with task as (
     insert into tasks (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts,
                        budget_from, max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at, wait_reason,
-                       created_at, updated_at, flow_key, initial_status)
-    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $8)
+                       created_at, updated_at, flow_key, kind, parent_id, callbacks, sign, expires_at, secrets_key_id,
+                       initial_status)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
+            $24, $25, $8)
     returning id, status
   )
   insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'`
 
 // Many tasks at once, each parameter one column as an array. A task with the default retry lists has null there and
-// $20 holds them once: Postgres then parses that JSON once per statement, not once per task, where it was the
+// $26 holds them once: Postgres then parses that JSON once per statement, not once per task, where it was the
 // largest part of the statement's own work.
 const ADD_TASKS = `
   with task as (
     insert into tasks (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts,
                        budget_from, max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at, wait_reason,
-                       created_at, updated_at, flow_key, initial_status)
+                       created_at, updated_at, flow_key, kind, parent_id, callbacks, sign, expires_at, secrets_key_id,
+                       initial_status)
     select id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts, budget_from,
-           max_attempts, backoff_base_ms, backoff_max_ms, coalesce(retry_on, $20::jsonb), run_at, wait_reason,
-           created_at, updated_at, flow_key, status
+           max_attempts, backoff_base_ms, backoff_max_ms, coalesce(retry_on, $26::jsonb), run_at, wait_reason,
+           created_at, updated_at, flow_key, kind, parent_id, callbacks, sign, expires_at, secrets_key_id, status
     from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bytea[], $7::integer[], $8::text[],
                 $9::integer[], $10::integer[], $11::integer[], $12::integer[], $13::integer[], $14::jsonb[],
-                $15::timestamptz[], $16::text[], $17::timestamptz[], $18::timestamptz[], $19::text[])
+                $15::timestamptz[], $16::text[], $17::timestamptz[], $18::timestamptz[], $19::text[], $20::text[],
+                $21::uuid[], $22::jsonb[], $23::boolean[], $24::timestamptz[], $25::text[])
       as t (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts, budget_from,
             max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at, wait_reason, created_at, updated_at,
-            flow_key)
+            flow_key, kind, parent_id, callbacks, sign, expires_at, secrets_key_id)
     returning id, status
   )
   insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'`
@@ -43,18 +48,20 @@ const ADD_TASKS = `
 const ADD_TASK_ONCE = `
   with claimed as (
     insert into task_idempotency (owner_key_id, key, body_hash, task_id, created_at)
-    values ($2, $20, $21, $1, $17)
+    values ($2, $26, $27, $1, $17)
     on conflict (owner_key_id, key) do update
       set body_hash = excluded.body_hash, task_id = excluded.task_id, created_at = excluded.created_at
-      where task_idempotency.created_at < $22
+      where task_idempotency.created_at < $28
     returning task_id
   ), task as (
     insert into tasks (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts,
                        budget_from, max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at, wait_reason,
-                       created_at, updated_at, flow_key, initial_status)
+                       created_at, updated_at, flow_key, kind, parent_id, callbacks, sign, expires_at, secrets_key_id,
+                       initial_status)
     select $1::uuid, $2::text, $3::text, $4::text, $5::jsonb, $6::bytea, $7::integer, $8::text, $9::integer,
-           $10::integer, $11::integer, $12::integer, $13::integer, coalesce($14::jsonb, $23::jsonb), $15::timestamptz,
-           $16::text, $17::timestamptz, $18::timestamptz, $19::text, $8::text
+           $10::integer, $11::integer, $12::integer, $13::integer, coalesce($14::jsonb, $29::jsonb), $15::timestamptz,
+           $16::text, $17::timestamptz, $18::timestamptz, $19::text, $20::text, $21::uuid, $22::jsonb, $23::boolean,
+           $24::timestamptz, $25::text, $8::text
     where exists (select from claimed)
     returning id, status
   ), queued as (
@@ -65,8 +72,11 @@ const ADD_TASK_ONCE = `
 // The default lists, serialised once: most tasks carry them (see createRetryPolicy).
 const DEFAULT_RETRY_ON_JSON = JSON.stringify(DEFAULT_RETRY_ON)
 
-/** A task's columns, named as in `tasks`; their order is that of the parameters $1 to $19 of the statements above. */
-function columnsOf(task: Task) {
+/**
+ * A task's columns, named as in `tasks`; their order is that of the parameters $1 to $25 of the statements above.
+ * Secret header values arrive sealed (see sealTask), with the id of the key that sealed them.
+ */
+function columnsOf({ task, secretsKeyId }: SealedTask) {
   return {
     id: task.id,
     owner_key_id: task.ownerKeyId,
@@ -87,28 +97,41 @@ function columnsOf(task: Task) {
     created_at: task.createdAt,
     updated_at: task.updatedAt,
     flow_key: task.flowKey,
+    kind: task.kind,
+    parent_id: task.parentId,
+    callbacks: task.callbacks === null ? null : JSON.stringify(callbacksJson(task.callbacks)),
+    sign: task.sign,
+    expires_at: task.expiresAt,
+    secrets_key_id: secretsKeyId,
   }
 }
 
-export async function addTask(db: Queryable, task: Task): Promise<void> {
+export async function addTask(db: Queryable, task: SealedTask): Promise<void> {
   const columns = columnsOf(task)
   const values = Object.values({ ...columns, retry_on: columns.retry_on ?? DEFAULT_RETRY_ON_JSON })
   await db.query({ name: 'task-add', text: ADD_TASK, values })
 }
 
-export async function addTasks(db: Queryable, tasks: readonly Task[]): Promise<void> {
-  // One array per column, for unnest; a null retry_on takes the default lists, sent once as $20.
+export async function addTasks(db: Queryable, tasks: readonly SealedTask[]): Promise<void> {
+  // One array per column, for unnest; a null retry_on takes the default lists, sent once as $26.
   const rows = tasks.map(columnsOf)
   const names = Object.keys(rows[0]!) as Array<keyof ReturnType<typeof columnsOf>>
   const values = names.map((name) => rows.map((row) => row[name]))
   await db.query({ name: 'tasks-add', text: ADD_TASKS, values: [...values, DEFAULT_RETRY_ON_JSON] })
 }
 
-export async function addTaskOnce(db: Queryable, task: Task, claim: IdempotencyClaim): Promise<AddOnceResult> {
+export async function addTaskOnce(db: Queryable, sealed: SealedTask, claim: IdempotencyClaim): Promise<AddOnceResult> {
+  const { task } = sealed
   const { rows } = await db.query<{ created: number }>({
     name: 'task-add-once',
     text: ADD_TASK_ONCE,
-    values: [...Object.values(columnsOf(task)), claim.key, claim.bodyHash, claim.expiredBefore, DEFAULT_RETRY_ON_JSON],
+    values: [
+      ...Object.values(columnsOf(sealed)),
+      claim.key,
+      claim.bodyHash,
+      claim.expiredBefore,
+      DEFAULT_RETRY_ON_JSON,
+    ],
   })
   if (rows[0]?.created === 1) return { created: true }
   // A new statement sees the holder, committed by now: the conflicting insert waited for it.

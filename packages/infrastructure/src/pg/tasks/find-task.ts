@@ -12,7 +12,7 @@ import type { Queryable } from '../pool.js'
 import { bytesOf, type TaskRow, toTask } from './task-row.js'
 
 // task_results columns; none shares a name with a tasks column, so findOwned selects both side by side.
-type ResultRow = {
+export type ResultRow = {
   attempt: number
   started_at: Date
   duration_ms: number
@@ -39,6 +39,9 @@ type ViewRow = TaskRow &
   (ResultRow | { [K in keyof ResultRow]: null }) & {
     statuses: TaskStatus[]
     ats: Date[]
+    callback_id: TaskId | null
+    callback_status: TaskStatus | null
+    callback_attempts: number | null
     reasons: Array<WaitReason | null>
     summaries: SummaryJson[]
   }
@@ -46,6 +49,7 @@ type ViewRow = TaskRow &
 // Another key's task reads exactly like a missing one (`owner_key_id = $2`).
 const FIND_OWNED = `
   select t.*, h.statuses, h.ats, h.reasons, a.summaries,
+         cb.id as callback_id, cb.status as callback_status, cb.attempts as callback_attempts,
          r.attempt, r.started_at, r.duration_ms, r.http_status_code, r.headers, r.length, r.body,
          r.body_truncated, r.error_code, r.error_message
   from tasks t
@@ -65,6 +69,10 @@ const FIND_OWNED = `
   left join lateral (
     select * from task_results r where r.task_id = t.id order by r.attempt desc limit 1
   ) r on true
+  -- The latest callback announcing its end: a redriven task that ends again has another.
+  left join lateral (
+    select c.id, c.status, c.attempts from tasks c where c.parent_id = t.id order by c.id desc limit 1
+  ) cb on true
   where t.id = $1 and t.owner_key_id = $2`
 
 export async function findOwned(db: Queryable, id: TaskId, ownerKeyId: string): Promise<TaskView | null> {
@@ -79,10 +87,14 @@ function toTaskView(row: ViewRow): TaskView {
     history: row.statuses.map((status, i) => ({ status, at: row.ats[i] as Date, reason: row.reasons[i] ?? null })),
     attempts: row.summaries.map(toSummary),
     lastAttempt: row.attempt === null ? null : toAttempt(row.id, row),
+    callback:
+      row.callback_id === null
+        ? null
+        : { id: row.callback_id, status: row.callback_status!, attempts: row.callback_attempts ?? 0 },
   }
 }
 
-function toAttempt(taskId: TaskId, row: ResultRow): Attempt {
+export function toAttempt(taskId: TaskId, row: ResultRow): Attempt {
   const outcome: SendOutcome =
     row.http_status_code !== null
       ? {

@@ -1,6 +1,7 @@
 import type { ExpiredLeases, HeldAttempt } from '@request-tasker/application'
 import { INTERRUPTED_MESSAGE, movesFrom, type TaskId } from '@request-tasker/domain'
 import type { Queryable } from '../pool.js'
+import { callbackTasksOf } from './callback-tasks.js'
 
 // Only an attempt still held (its claim's status, $5, and the same attempt) is extended, and never shortened: the lease of a send
 // still running already covers its timeout.
@@ -60,7 +61,17 @@ const EXPIRE_LEASES = `
         'durationMs', duration_ms,
         'error', jsonb_build_object('code', 'interrupted', 'message', $3::text)))
     from interrupted
-  )
+  ), ended as (
+    -- The document callbackDocument (domain/callback.ts) makes for an attempt that failed without a response.
+    select id, 'error' as status, jsonb_build_object(
+      'type', 'task.finished', 'taskId', id, 'status', 'error', 'attemptCount', attempts,
+      'lastAttempt', jsonb_build_object(
+        'n', attempts,
+        'startedAt', to_char(claimed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'durationMs', duration_ms,
+        'error', jsonb_build_object('code', 'interrupted', 'message', $3::text))) as document
+    from interrupted
+  ),${callbackTasksOf('ended', 'coalesce($1::timestamptz, now())')}
   select id, status from moved`
 
 export async function expireLeases(db: Queryable, at: Date | null, limit: number): Promise<ExpiredLeases> {

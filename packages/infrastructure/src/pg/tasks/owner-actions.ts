@@ -6,12 +6,12 @@ import type { Queryable } from '../pool.js'
 // why not.
 
 // Back to `new` with a fresh budget of attempts, and queued, only from `error`: a second redrive at once waits and
-// then finds the task new, so it is sent once.
+// then finds the task new, so it is sent once. The owner asks for it now: a deadline is lifted (see redriveTask).
 const REDRIVE = `
   with found as (
     select id, status from tasks where id = $1 and owner_key_id = $2 for update
   ), redriven as (
-    update tasks t set status = 'new', budget_from = t.attempts, updated_at = $3
+    update tasks t set status = 'new', budget_from = t.attempts, updated_at = $3, expires_at = null, end_code = null
     from found where t.id = found.id and found.status = any($4::text[])
     returning t.id
   ), history as (

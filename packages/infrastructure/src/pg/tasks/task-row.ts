@@ -1,13 +1,16 @@
 import {
+  type EndCode,
   type HeaderList,
   type HttpMethod,
   originOf,
   type RetryOn,
   type Task,
   type TaskId,
+  type TaskKind,
   type TaskStatus,
   type WaitReason,
 } from '@request-tasker/domain'
+import { callbacksFromJson } from './secret-columns.js'
 
 /** A row of `tasks` as pg returns it. */
 export type TaskRow = {
@@ -28,6 +31,12 @@ export type TaskRow = {
   run_at: Date | null
   wait_reason: WaitReason | null
   flow_key: string | null
+  kind: TaskKind | null
+  parent_id: TaskId | null
+  callbacks: Parameters<typeof callbacksFromJson>[0]
+  sign: boolean | null
+  expires_at: Date | null
+  end_code: EndCode | null
   created_at: Date
   updated_at: Date
 }
@@ -43,7 +52,14 @@ export function toTask(row: TaskRow): Task {
       body: row.request_body === null ? null : bytesOf(row.request_body),
       timeoutMs: row.timeout_ms,
     },
-    // Rows of the previous release have none: they count against their origin, as they would have.
+    // Rows of earlier releases have none of the columns below: requests, unsigned, without callback or deadline.
+    kind: row.kind ?? 'request',
+    parentId: row.parent_id,
+    callbacks: callbacksFromJson(row.callbacks),
+    sign: row.sign ?? false,
+    expiresAt: row.expires_at,
+    endCode: row.end_code,
+    // Rows of earlier releases have no flow key: they count against their origin, as they would have.
     flowKey: row.flow_key ?? originOf(row.url),
     status: row.status,
     attempts: row.attempts,
