@@ -37,6 +37,8 @@ export type KeyAtClaim = {
 
 export type ClaimPlan = {
   readonly claim: readonly TaskId[]
+  /** How long the tasker waits before sending a claimed task, for its key's next send token; absent: none. */
+  readonly delays: ReadonlyMap<TaskId, number>
   /** Tasks past their deadline: they end `error` (`expired`), never sent, and take no room or token. */
   readonly expire: readonly TaskId[]
   readonly hold: readonly Hold[]
@@ -72,6 +74,7 @@ export function planClaim(
   }
   const slots = new Map<string, number>()
   const claim: TaskId[] = []
+  const delays = new Map<TaskId, number>()
   const hold: Hold[] = []
   const after_: KeyAtClaim[] = []
   for (const key of keys) {
@@ -87,14 +90,16 @@ export function planClaim(
     slots.set(key.ownerKeyId, free - admission.admitted)
     admission.decisions.forEach((d, i) => {
       const { id, ownerKeyId } = group[i]!
-      if (d.go) claim.push(id)
-      else if (d.reason === 'key-busy')
+      if (d.go) {
+        claim.push(id)
+        if (d.delayMs > 0) delays.set(id, d.delayMs)
+      } else if (d.reason === 'key-busy') {
         hold.push({ id, ownerKeyId, reason: 'key-busy', runAt: after(now, policy.keyBusyWaitMs), reservation: null })
-      else hold.push({ id, ownerKeyId, reason: d.reason, runAt: d.runAt, reservation: d.reservation })
+      } else hold.push({ id, ownerKeyId, reason: d.reason, runAt: d.runAt, reservation: d.reservation })
     })
     after_.push({ ...key, state: admission.state })
   }
-  return { claim, expire, hold, keys: after_ }
+  return { claim, delays, expire, hold, keys: after_ }
 }
 
 /** One string per flow-control key: its owner and its name. */

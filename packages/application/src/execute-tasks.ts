@@ -71,7 +71,7 @@ export function makeTaskExecutor(deps: ExecuteDeps): TaskExecutor {
     async (idLists: Array<readonly TaskId[]>) => {
       const policy = { leaseGraceMs: deps.leaseGraceMs, keyBusyWaitMs: deps.keyBusyWaitMs, flow: deps.flow }
       const room = { byOwner: capacity.roomByOwner(), others: capacity.limits.slotsPerKey }
-      const { claimed, deferred, expired } = await tasks.claim(idLists.flat(), policy, room)
+      const { claimed, deferred, expired, sendDelays } = await tasks.claim(idLists.flat(), policy, room)
       // An expired task's dead letter (and callback, if any) went into the outbox with its end.
       if (expired.length > 0) deps.onQueued?.()
       // Counted before the next batch reads the room: a claim of the same key may follow at once.
@@ -82,7 +82,7 @@ export function makeTaskExecutor(deps: ExecuteDeps): TaskExecutor {
         ids.map((id) => {
           const task = byId.get(id)
           byId.delete(id) // a repeated id sends once
-          return task
+          return task && { task, delayMs: sendDelays?.get(id) ?? 0 }
         }),
       )
     },
@@ -161,10 +161,12 @@ export function makeTaskExecutor(deps: ExecuteDeps): TaskExecutor {
     return { attempt, next, callback: document }
   }
 
-  async function run(task: Task): Promise<AttemptResult> {
+  async function run(task: Task, delayMs: number): Promise<AttemptResult> {
     held.set(task.id, { taskId: task.id, n: task.attempts })
     let result: AttemptResult
     try {
+      // Its flow-control key's send token comes in a moment: the task keeps its slot and lease until then.
+      if (delayMs > 0) await sleep(delayMs)
       result = await send(task)
     } catch (err) {
       // The sender answers every failure as an outcome; a throw is a bug, and the lease brings the task back.
@@ -194,15 +196,15 @@ export function makeTaskExecutor(deps: ExecuteDeps): TaskExecutor {
   return {
     async execute(ids) {
       capacity.reserve(ids.length)
-      let claimed: Array<Task | undefined>
+      let claimed: Array<{ task: Task; delayMs: number } | undefined>
       try {
         claimed = await claim(ids)
       } catch (err) {
         capacity.unreserve(ids.length)
         throw err
       }
-      capacity.unreserve(claimed.filter((t) => t === undefined).length)
-      return claimed.map((task) => (task ? run(task) : Promise.resolve(null)))
+      capacity.unreserve(claimed.filter((c) => c === undefined).length)
+      return claimed.map((c) => (c ? run(c.task, c.delayMs) : Promise.resolve(null)))
     },
     renewLeases() {
       return held.size === 0 ? Promise.resolve(0) : tasks.renewLeases([...held.values()], deps.leaseGraceMs)

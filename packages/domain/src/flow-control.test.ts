@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import {
-  admit,
-  afterOutcome,
-  type Decision,
-  type FlowDefaults,
-  type FlowState,
-  newFlowState,
-  refill,
-  withLimits,
-} from './flow-control.js'
+import { admit, type Decision, SEND_AHEAD_MS } from './flow-admission.js'
+import { type FlowDefaults, type FlowState, newFlowState, refill, withLimits } from './flow-control.js'
+import { afterOutcome } from './flow-outcome.js'
 
 const T0 = new Date('2026-01-01T00:00:00.000Z')
 const at = (ms: number) => new Date(T0.getTime() + ms)
@@ -30,37 +23,58 @@ function ask(
   return { ...admission, held: admission.decisions.filter((d): d is Held => !d.go && d.reason !== 'key-busy') }
 }
 const waits = (held: Held[], from = T0) => held.map((h) => [h.reason, h.runAt.getTime() - from.getTime()])
+/** A task given a place in the queue comes back this long before it, to be timed then (see admit). */
+const LEAD = SEND_AHEAD_MS / 2
 
 describe('the token bucket', () => {
   it('lets a burst go at once, then gives each other task the next place in the queue, one token apart', () => {
     const first = ask(limited(10, 5), 8, 0, T0)
     expect(first.admitted).toBe(5)
-    // The other three come back when their tokens will be there: 100 ms apart at 10/s.
+    // The other three get the places of the next tokens, 100 ms apart at 10/s, and come back LEAD before them.
     expect(waits(first.held)).toEqual([
-      ['rate-limited', 100],
-      ['rate-limited', 200],
-      ['rate-limited', 300],
+      ['rate-limited', 0], // 100 - LEAD is past
+      ['rate-limited', 200 - LEAD],
+      ['rate-limited', 300 - LEAD],
     ])
     expect(first.held.map((h) => h.reservation)).toEqual([0, 0, 0])
     // A later claim queues its tasks behind those: places are never given twice.
     const later = ask(first.state, 2, 0, at(50))
     expect(waits(later.held)).toEqual([
-      ['rate-limited', 400],
-      ['rate-limited', 500],
+      ['rate-limited', 400 - LEAD],
+      ['rate-limited', 500 - LEAD],
     ])
     // A task back at its place goes, without a token, before a newcomer of the same claim.
     const back = ask(later.state, [null, 0], 0, at(100))
-    expect(back.decisions[1]).toEqual({ go: true })
-    expect(waits(back.held)).toEqual([['rate-limited', 600]])
+    expect(back.decisions[1]).toEqual({ go: true, delayMs: 0 })
+    expect(waits(back.held)).toEqual([['rate-limited', 600 - LEAD]])
   })
 
-  it('never sends faster than the rate, however late and close together tasks come back to their places', () => {
+  it('times every send by its token, however late and close together tasks come back to their places', () => {
     const queued = ask(limited(10), 3, 0, T0) // one goes; places at 100 and 200
-    // Both come back together at 250: one goes; the other waits for the next send token, keeping its place.
+    // Both come back together at 250: one goes now, the other when the next token is there, 100 ms later.
     const late = ask(queued.state, [0, 0], 0, at(250))
-    expect(late.admitted).toBe(1)
-    expect(waits(late.held, at(250))).toEqual([['rate-limited', 100]])
-    expect(late.held[0]!.reservation).toBe(0)
+    expect(late.decisions).toEqual([
+      { go: true, delayMs: 0 },
+      { go: true, delayMs: 100 },
+    ])
+    // Tokens further off than SEND_AHEAD_MS: those tasks keep their places and come back when the next token is
+    // LEAD away (300 ms here), to be timed then.
+    const crowd = ask(queued.state, [0, 0, 0, 0, 0], 0, at(250))
+    expect(crowd.admitted).toBe(3)
+    expect(waits(crowd.held, at(250))).toEqual([
+      ['rate-limited', 300 - LEAD],
+      ['rate-limited', 300 - LEAD],
+    ])
+    // Over a second, no more sends than the rate and the burst: at 10/s, burst 1, ten tasks back every 7 ms.
+    let state = limited(10)
+    const sendTimes: number[] = []
+    for (let t = 0; t < 1000; t += 7) {
+      const round = ask(state, Array<number>(10).fill(0), 0, at(t))
+      state = round.state
+      for (const d of round.decisions) if (d.go) sendTimes.push(t + d.delayMs)
+    }
+    expect(sendTimes.filter((t) => t < 1000)).toHaveLength(10)
+    expect(new Set(sendTimes).size).toBe(sendTimes.length) // each at its own time, 100 ms apart
   })
 
   it('gives a place back when its task cannot go then, and drops the places of an older pace', () => {
@@ -75,8 +89,8 @@ describe('the token bucket', () => {
     expect(withLimits(faster, { ...faster.limits, parallelism: 5 }).epoch).toBe(1) // the pace did not change
     const again = ask(faster, [0, 0], 0, at(100))
     expect(waits(again.held, at(100))).toEqual([
-      ['rate-limited', 10],
-      ['rate-limited', 20],
+      ['rate-limited', 0], // places at 10 and 20 ms, back at once
+      ['rate-limited', 0],
     ])
     expect(again.held.map((h) => h.reservation)).toEqual([1, 1])
   })
@@ -119,10 +133,16 @@ describe('the adaptive rate', () => {
     expect(s.blockedUntil).toEqual(at(3100))
     const held = ask(s, 3, 0, at(1200))
     expect(held.admitted).toBe(0)
+    // Their places: 0, 34 and 67 ms after the wait; all come back when it ends, to be timed then.
     expect(waits(held.held, at(3100))).toEqual([
       ['rate-limited', 0],
-      ['rate-limited', 34],
-      ['rate-limited', 67],
+      ['rate-limited', 0],
+      ['rate-limited', 0],
+    ])
+    expect(ask(held.state, [1, 1, 1], 0, at(3100)).decisions).toEqual([
+      { go: true, delayMs: 0 },
+      { go: true, delayMs: 34 },
+      { go: true, delayMs: 67 },
     ])
     // 2. The answers of sends that were in flight then say nothing new: no second halving in the same episode.
     s = afterOutcome(s, { kind: 'throttled', retryAfterMs: 1000 }, at(1150), defaults).state

@@ -59,6 +59,8 @@ export type KeyRoom = { readonly byOwner: ReadonlyMap<string, number>; readonly 
 /** The tasks a claim took, and those it left waiting (see planClaim) with why. */
 export type Claimed = {
   readonly claimed: readonly Task[]
+  /** How long to wait before sending a claimed task, for its flow-control key's next send token; absent: none. */
+  readonly sendDelays?: ReadonlyMap<TaskId, number>
   /** Tasks the claim found past their deadline: ended `error` (`expired`), never sent. */
   readonly expired: readonly TaskId[]
   readonly deferred: ReadonlyArray<{ readonly id: TaskId; readonly ownerKeyId: string; readonly reason: WaitReason }>

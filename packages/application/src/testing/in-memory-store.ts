@@ -166,6 +166,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
     }
     return {
       claimed,
+      sendDelays: plan.delays,
       expired: [...plan.expire],
       deferred: plan.hold.map(({ id, ownerKeyId, reason }) => ({ id, ownerKeyId, reason })),
     }

@@ -8,6 +8,7 @@ import {
   INTERRUPTED_MESSAGE,
   type OutboundRequest,
   type RetryPolicy,
+  SEND_AHEAD_MS,
   type SendOutcome,
   type Task,
   type TaskId,
@@ -1181,27 +1182,34 @@ export function describeTaskStoreContract(name: string, open: OpenStore): void {
       it("gives a rate-limited key's tasks one place each in its queue, and lets each go when back at it", async () => {
         await flowControls.put(OWNER, HOST, { rate: 2, periodMs: 1000, burst: null, parallelism: 10 })
         const [a, b, c] = [await added(), await added(), await added()]
+        // A held task comes back SEND_AHEAD_MS / 2 before its place, to be timed then.
+        const back = (placeMs: number) => at(placeMs - SEND_AHEAD_MS / 2)
 
-        // 1. One token: a goes; b and c come back when their tokens will be there, 500 ms apart.
+        // 1. One token: a goes; b and c get the places of the next tokens, 500 ms apart.
         const { claimed, deferred } = await claimWithFlow(at(10), [a.id, b.id, c.id])
         expect(claimed.map((t) => t.id)).toEqual([a.id])
         expect(deferred).toHaveLength(2)
-        expect((await tasks.findOwned(b.id, OWNER))?.task).toMatchObject({ waitReason: 'rate-limited', runAt: at(510) })
+        expect((await tasks.findOwned(b.id, OWNER))?.task).toMatchObject({
+          waitReason: 'rate-limited',
+          runAt: back(510),
+        })
         expect((await tasks.findOwned(c.id, OWNER))?.task).toMatchObject({
           waitReason: 'rate-limited',
-          runAt: at(1010),
+          runAt: back(1010),
         })
         // 2. A later claim's task queues behind them, and the store says when the first of them is due.
         const d = await added()
         await claimWithFlow(at(20), [d.id])
-        expect((await tasks.findOwned(d.id, OWNER))?.task.runAt).toEqual(at(1510))
+        expect((await tasks.findOwned(d.id, OWNER))?.task.runAt).toEqual(back(1510))
         clock.set(at(20))
-        expect(await tasks.nextDueInMs()).toBe(490)
-        // 3. Back at its place, b goes without a token of its own, ahead of a newcomer, who queues behind d.
-        expect(await promoteAt(at(510), 10)).toEqual([b.id])
+        expect(await tasks.nextDueInMs()).toBe(back(510).getTime() - at(20).getTime())
+        // 3. Back before its place, b goes, timed to its token, ahead of a newcomer, who queues behind d.
+        expect(await promoteAt(back(510), 10)).toEqual([b.id])
         const e = await added()
-        expect((await claimWithFlow(at(515), [b.id, e.id])).claimed.map((t) => t.id)).toEqual([b.id])
-        expect((await tasks.findOwned(e.id, OWNER))?.task.runAt).toEqual(at(2010))
+        const again = await claimWithFlow(back(510), [b.id, e.id])
+        expect(again.claimed.map((t) => t.id)).toEqual([b.id])
+        expect(again.sendDelays?.get(b.id)).toBe(SEND_AHEAD_MS / 2)
+        expect((await tasks.findOwned(e.id, OWNER))?.task.runAt).toEqual(back(2010))
       })
 
       it('holds every task of a paused key, and a resume makes them due at once', async () => {

@@ -61,7 +61,7 @@ const APPLY_CLAIM = `
   ), ended as (
     select id, 'error' as status, document from expired where document is not null
   ),${callbackTasksOf('ended', '$1::timestamptz')}
-  select * from claimed`
+  select *, clock_timestamp() as decided_at from claimed`
 
 // What an expired task's dead letter and callback tell: its deadline, and its last attempt if it had one.
 const EXPIRING = `
@@ -109,7 +109,7 @@ export async function claimTasks(
     const plan = planClaim(candidates, keys, room, now, policy)
     await saveFlowStates(tx, plan.keys)
     const ends = plan.expire.length === 0 ? [] : await endsOf(tx, plan.expire)
-    const { rows } = await tx.query<TaskRow>(APPLY_CLAIM, [
+    const { rows } = await tx.query<TaskRow & { decided_at: Date }>(APPLY_CLAIM, [
       now,
       plan.claim,
       policy.leaseGraceMs,
@@ -122,7 +122,11 @@ export async function claimTasks(
       ends.map((e) => (e.document ? JSON.stringify(e.document) : null)),
     ])
     const deferred = plan.hold.map((h) => ({ id: h.id, ownerKeyId: h.ownerKeyId, reason: h.reason as WaitReason }))
-    return { claimed: rows.map(toTask), deferred, expired: [...plan.expire] }
+    // A send's wait was counted from the claim's start; the tasker starts waiting once this statement is done (a
+    // pinned clock, in tests, does not move).
+    const spent = at === null && rows[0] ? rows[0].decided_at.getTime() - now.getTime() : 0
+    const sendDelays = new Map([...plan.delays].map(([id, ms]) => [id, Math.max(0, ms - spent)]))
+    return { claimed: rows.map(toTask), sendDelays, deferred, expired: [...plan.expire] }
   })
 }
 
