@@ -27,7 +27,7 @@ export type Round = {
   s2?: EndToEndResult
   s3?: SlowTargetResult
   s5?: DispatchLatencyResult
-  s10?: FlowKeysResult
+  s11?: FlowKeysResult
 }
 
 export type Results = {
@@ -365,16 +365,16 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
       result: r.s8.lost === 0 ? 'PASS' : 'FAIL',
     })
   }
-  const s10 = first('s10')
-  if (s10) {
-    const { rate, periodMs, burst, parallelism } = s10.limits
+  const s11 = first('s11')
+  if (s11) {
+    const { rate, periodMs, burst, parallelism } = s11.limits
     add({
-      id: 'S10',
-      measure: `drain, ${count(s10.tasks)} queued over ${s10.keys} flow-control keys each limited (${rate}/${periodMs} ms, burst ${burst}, parallelism ${parallelism})`,
-      value: withRange(over(rounds, (x) => x.s10?.rate)!, perSecond),
+      id: 'S11',
+      measure: `drain, ${count(s11.tasks)} queued over ${s11.keys} flow-control keys each limited (${rate}/${periodMs} ms, burst ${burst}, parallelism ${parallelism})`,
+      value: withRange(over(rounds, (x) => x.s11?.rate)!, perSecond),
       target: '≥ 90% of S2 drain',
       result: judgeShare(
-        over(rounds, (x) => (x.s10 && x.s2 ? x.s10.rate / x.s2.drain.rate : undefined)),
+        over(rounds, (x) => (x.s11 && x.s2 ? x.s11.rate / x.s2.drain.rate : undefined)),
         TARGETS.flowKeysVsDrain,
       ),
     })
@@ -395,7 +395,7 @@ export function emptySteps(r: Results): string[] {
       ['s2', x.s2 !== undefined && (x.s2.done === 0 || x.s2.drain.done === 0)],
       ['s3', x.s3 !== undefined && (x.s3.oneOrigin.done === 0 || x.s3.manyOrigins?.done === 0)],
       ['s5', x.s5?.phases.some((p) => p.dispatchMs.count === 0) === true],
-      ['s10', x.s10 !== undefined && x.s10.done === 0],
+      ['s11', x.s11 !== undefined && x.s11.done === 0],
     ]
     for (const [id, isEmpty] of checks) if (isEmpty) empty.push(`${id}${of}`)
   })

@@ -53,7 +53,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string' },
   },
 })
-const STEPS = ['b1', 'b2', 'b3', 'b4', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's10']
+const STEPS = ['b1', 'b2', 'b3', 'b4', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's11']
 const only = args.only?.split(',').map((s) => s.trim().toLowerCase())
 const unknown = only?.filter((id) => !STEPS.includes(id)) ?? []
 if (unknown.length > 0) throw new Error(`--only: unknown ${unknown.join(', ')} (known: ${STEPS.join(', ')})`)
@@ -83,7 +83,7 @@ appEnv.HEALTH_PORT = '0' // the tasker's probe server: any free port, never a ru
 // key use every send slot (the default share is half of them), unless the caller set a share of its own.
 appEnv.SEND_SLOTS_PER_KEY ??= appEnv.SEND_CONCURRENCY ?? '10000'
 // Likewise the scenarios that aim every task at one origin measure send slots, not the default parallelism of an
-// unconfigured destination (50): that destination is ours, and the flow-control bookkeeping still runs (S10).
+// unconfigured destination (50): that destination is ours, and the flow-control bookkeeping still runs (S11).
 appEnv.FLOW_DEFAULT_PARALLELISM ??= appEnv.SEND_CONCURRENCY ?? '10000'
 const tasker = loadConfig({ ...appEnv, DATABASE_URL: services.DATABASE_URL })
 
@@ -159,7 +159,7 @@ try {
     await step(round, 'b4', `pg-boss queue${of}`, () => runPgBossQueue(roundCtx), n)
     await step(round, 's5', `dispatch latency${of}`, () => runDispatchLatency(roundCtx, s2RateOf(round)), n)
     await step(round, 's3', `slow target${of}`, () => runSlowTarget(roundCtx), n)
-    await step(round, 's10', `drain over 100 limited flow-control keys${of}`, () => runFlowKeys(roundCtx), n)
+    await step(round, 's11', `drain over 100 limited flow-control keys${of}`, () => runFlowKeys(roundCtx), n)
   }
   await step(results, 'b3', 'broker ceiling', () => runRawBroker(ctx))
   await step(results, 's4', 'tasker memory', () => runMemory(ctx))

@@ -12,14 +12,14 @@ export type FlowKeysResult = DrainResult & {
 }
 
 /**
- * S10: the S2 drain, its tasks spread over 100 flow-control keys that each have a rate and a parallelism limit.
+ * S11: the S2 drain, its tasks spread over 100 flow-control keys that each have a rate and a parallelism limit.
  * Every claim then locks, checks and updates up to 100 key rows in its transaction; compared with S2's drain (one
  * key, default limits) it shows what that bookkeeping costs.
  */
 export async function runFlowKeys(ctx: BenchContext): Promise<FlowKeysResult> {
   const keys = Array.from({ length: FLOW_KEYS }, (_, i) => `bench-key-${String(i).padStart(3, '0')}`)
   const limits = { rate: 500, periodMs: 1000, burst: 50, parallelism: 10 }
-  const drain = await measureDrain(ctx, 's10', ctx.sizes.drainTasks, [ctx.target.url(0)], {
+  const drain = await measureDrain(ctx, 's11', ctx.sizes.drainTasks, [ctx.target.url(0)], {
     flowKeys: keys,
     prepare: (db) => configureKeys(ctx, db, keys, limits),
   })
@@ -27,7 +27,7 @@ export async function runFlowKeys(ctx: BenchContext): Promise<FlowKeysResult> {
 }
 
 async function configureKeys(ctx: BenchContext, db: BenchDatabase, keys: string[], limits: object): Promise<void> {
-  const server = await startServer(ctx, db, 's10-keys')
+  const server = await startServer(ctx, db, 's11-keys')
   try {
     for (const key of keys) {
       const res = await fetch(`${server.url}/flow-controls/${encodeURIComponent(key)}`, {
