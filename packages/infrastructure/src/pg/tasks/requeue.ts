@@ -6,17 +6,12 @@ import type { Queryable } from '../pool.js'
 // twice. The statuses come from the domain's MOVES; these statements stay unnamed (planned with those values), so
 // Postgres still sees that the partial index on scheduled (or new) tasks serves them.
 
-// Scheduled tasks whose time has come, earliest first: a retry, a notBefore, a key-busy wait that ran out.
-const PROMOTE_DUE = `
-  with due as (
-    select id from tasks
-    where status = any($3::text[]) and run_at <= coalesce($1::timestamptz, now())
-    order by run_at
-    limit $2
-    for update skip locked
+/** The tasks `chosen` selects (locked, by `id`) go back to `new`, each with its status row and outbox entry. */
+const requeueChosen = (chosen: string) => `
+  with chosen as (${chosen}
   ), moved as (
     update tasks t set status = 'new', run_at = null, wait_reason = null, updated_at = coalesce($1::timestamptz, now())
-    from due where t.id = due.id
+    from chosen where t.id = chosen.id
     returning t.id
   ), history as (
     insert into task_statuses (task_id, status, at) select id, 'new', coalesce($1::timestamptz, now()) from moved
@@ -25,24 +20,21 @@ const PROMOTE_DUE = `
   )
   select id from moved`
 
+// Scheduled tasks whose time has come, earliest first: a retry, a notBefore, a key-busy wait that ran out.
+const PROMOTE_DUE = requeueChosen(`
+    select id from tasks
+    where status = any($3::text[]) and run_at <= coalesce($1::timestamptz, now())
+    order by run_at
+    limit $2
+    for update skip locked`)
+
 // A key's tasks waiting for one of its send slots, oldest wait first, however long they were to wait.
-const WAKE_KEY_BUSY = `
-  with woken as (
+const WAKE_KEY_BUSY = requeueChosen(`
     select id from tasks
     where status = any($4::text[]) and wait_reason = 'key-busy' and owner_key_id = $2
     order by run_at
     limit $3
-    for update skip locked
-  ), moved as (
-    update tasks t set status = 'new', run_at = null, wait_reason = null, updated_at = coalesce($1::timestamptz, now())
-    from woken where t.id = woken.id
-    returning t.id
-  ), history as (
-    insert into task_statuses (task_id, status, at) select id, 'new', coalesce($1::timestamptz, now()) from moved
-  ), queued as (
-    insert into outbox (kind, task_id) select 'task.requested', id from moved
-  )
-  select id from moved`
+    for update skip locked`)
 
 // Tasks long `new` whose outbox entry is gone: published, then lost on the way. Their status stays `new`; only
 // updated_at moves, so each is queued again at most once per `$2` ms.
