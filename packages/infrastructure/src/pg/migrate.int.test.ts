@@ -19,6 +19,7 @@ const ALL = [
   '1764400000000_create-task-idempotency',
   '1764500000000_first-status-on-the-task',
   '1764600000000_add-wait-reasons',
+  '1764700000000_list-wait-and-trace',
 ]
 const databaseUrl = inject('databaseUrl')
 const schema = `t_migrate_${randomBytes(4).toString('hex')}`
