@@ -77,6 +77,12 @@ function checkUrl(raw: string, issues: FieldIssue[]): string {
     issues.push({ path: 'url', message: `must be at most ${MAX_URL_LENGTH} characters` })
     return raw
   }
+  // WHATWG parsing drops CR, LF and TAB anywhere and trims control characters and spaces at the ends: the URL
+  // sent would not be the one given. Refused, so what a client reads back is what it wrote.
+  if (/[\x00-\x1f\x7f]/.test(raw) || raw.trim() !== raw) {
+    issues.push({ path: 'url', message: 'must not contain control characters (CR, LF, TAB, …) or end in spaces' })
+    return raw
+  }
   let url: URL
   try {
     url = new URL(raw)

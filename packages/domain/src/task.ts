@@ -27,6 +27,12 @@ const TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
   cancelled: [],
 }
 
+// A task in one of these goes nowhere by itself: only its owner's redrive moves an `error` again.
+export const FINAL_STATUSES: readonly TaskStatus[] = ['done', 'error', 'cancelled']
+export function isFinal(status: TaskStatus): boolean {
+  return FINAL_STATUSES.includes(status)
+}
+
 export function canTransition(from: TaskStatus, to: TaskStatus): boolean {
   return TRANSITIONS[from].includes(to)
 }
@@ -57,6 +63,8 @@ export type Task = {
   readonly runAt: Date | null
   /** While scheduled: why it waits; null otherwise. */
   readonly waitReason: WaitReason | null
+  /** The W3C traceparent the task belongs to (see trace-context.ts); null for tasks stored before it was kept. */
+  readonly traceparent: string | null
   readonly createdAt: Date
   readonly updatedAt: Date
 }
@@ -68,9 +76,10 @@ export function createTask(args: {
   request: OutboundRequest
   retry: RetryPolicy
   runAt?: Date | null
+  traceparent?: string | null
   now: Date
 }): Task {
-  const { id, ownerKeyId, request, retry, runAt = null, now } = args
+  const { id, ownerKeyId, request, retry, runAt = null, traceparent = null, now } = args
   const status = runAt === null ? 'new' : 'scheduled'
   const waitReason = runAt === null ? null : 'not-before'
   return {
@@ -83,6 +92,7 @@ export function createTask(args: {
     retry,
     runAt,
     waitReason,
+    traceparent,
     createdAt: now,
     updatedAt: now,
   }

@@ -67,6 +67,7 @@ describe('POST /tasks', () => {
       retry: { ...retryDefaults, retryOn: DEFAULT_RETRY_ON },
       runAt: null,
       waitReason: null,
+      traceparent: null,
       createdAt: new Date(T0),
       updatedAt: new Date(T0),
     })

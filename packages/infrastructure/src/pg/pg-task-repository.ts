@@ -53,11 +53,11 @@ type ViewRow = TaskRow &
 const INSERT_TASK = `
   insert into tasks (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts,
                      budget_from, max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at, created_at,
-                     updated_at, initial_status)`
+                     updated_at, initial_status, traceparent)`
 // Typed, so the same list serves `values (…)` and `select …` (where Postgres cannot infer parameter types).
 const TASK_VALUES = `($1::uuid, $2::text, $3::text, $4::text, $5::jsonb, $6::bytea, $7::integer, $8::text,
   $9::integer, $10::integer, $11::integer, $12::integer, $13::integer, $14::jsonb, $15::timestamptz,
-  $16::timestamptz, $17::timestamptz, $8::text)`
+  $16::timestamptz, $17::timestamptz, $8::text, $18::text)`
 
 // Submissions are the hot path: their statements run as named (prepared) statements, so each connection parses,
 // rewrites and plans them once instead of on every call, which was about a third of Postgres's CPU per submission.
@@ -70,18 +70,18 @@ const ADD_TASK = `
   insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'`
 
 // Many tasks in one statement (see writeBatcher), each column as an array in taskParams' order, except that a
-// task with the default retry lists has null there and $18 holds them once: Postgres then parses that JSON once per
+// task with the default retry lists has null there and $19 holds them once: Postgres then parses that JSON once per
 // statement, not once per task, where it was the largest part of the statement's own work.
 const ADD_TASKS = `
   with task as (${INSERT_TASK}
     select id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts, budget_from,
-           max_attempts, backoff_base_ms, backoff_max_ms, coalesce(retry_on, $18::jsonb), run_at, created_at,
-           updated_at, status
+           max_attempts, backoff_base_ms, backoff_max_ms, coalesce(retry_on, $19::jsonb), run_at, created_at,
+           updated_at, status, traceparent
     from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bytea[],
       $7::integer[], $8::text[], $9::integer[], $10::integer[], $11::integer[], $12::integer[], $13::integer[],
-      $14::jsonb[], $15::timestamptz[], $16::timestamptz[], $17::timestamptz[])
+      $14::jsonb[], $15::timestamptz[], $16::timestamptz[], $17::timestamptz[], $18::text[])
       as t (id, owner_key_id, method, url, request_headers, request_body, timeout_ms, status, attempts, budget_from,
-            max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at, created_at, updated_at)
+            max_attempts, backoff_base_ms, backoff_max_ms, retry_on, run_at, created_at, updated_at, traceparent)
     returning id, status
   )
   insert into outbox (kind, task_id) select 'task.requested', id from task where status = 'new'`
@@ -91,10 +91,10 @@ const ADD_TASKS = `
 const ADD_TASK_ONCE = `
   with claimed as (
     insert into task_idempotency (owner_key_id, key, body_hash, task_id, created_at)
-    values ($2, $18, $19, $1, $16)
+    values ($2, $19, $20, $1, $16)
     on conflict (owner_key_id, key) do update
       set body_hash = excluded.body_hash, task_id = excluded.task_id, created_at = excluded.created_at
-      where task_idempotency.created_at < $20
+      where task_idempotency.created_at < $21
     returning task_id
   ), task as (${INSERT_TASK} select ${TASK_VALUES.slice(1, -1)} where exists (select from claimed)
     returning id, status
@@ -127,6 +127,7 @@ function taskParams(task: Task): unknown[] {
     task.runAt,
     task.createdAt,
     task.updatedAt,
+    task.traceparent,
   ]
 }
 

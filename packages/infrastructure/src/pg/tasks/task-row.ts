@@ -18,6 +18,7 @@ export type TaskRow = {
   retry_on: RetryOn
   run_at: Date | null
   wait_reason: WaitReason | null
+  traceparent: string | null
   created_at: Date
   updated_at: Date
 }
@@ -44,6 +45,7 @@ export function toTask(row: TaskRow): Task {
     runAt: row.run_at,
     // Rows of the previous release have no reason: it scheduled only retries, and first runs it stored scheduled.
     waitReason: row.status !== 'scheduled' ? null : (row.wait_reason ?? (row.attempts === 0 ? 'not-before' : 'retry')),
+    traceparent: row.traceparent ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   }
