@@ -23,6 +23,8 @@ export type SubmitCommand = {
   request: OutboundRequestInput
   retry?: RetryPolicyInput
   schedule?: ScheduleInput
+  /** A valid W3C traceparent (see parseTraceparent); null or absent keeps none. */
+  traceparent?: string | null
 }
 
 export type SubmitTask = (cmd: SubmitCommand) => Promise<TaskId>
@@ -87,7 +89,7 @@ export function makeSubmitTaskOnce(
   }
 }
 
-function repeatOf(holder: IdempotencyHolder, cmd: { idempotencyKey: string; bodyHash: string }) {
+export function repeatOf(holder: IdempotencyHolder, cmd: { idempotencyKey: string; bodyHash: string }) {
   if (holder.bodyHash !== cmd.bodyHash) {
     throw new DomainError(
       'idempotency-key-reused',
@@ -98,8 +100,8 @@ function repeatOf(holder: IdempotencyHolder, cmd: { idempotencyKey: string; body
 }
 
 /** Checks every part of a submission, so a client hears of every bad field at once, and builds the task. */
-function taskOf(cmd: SubmitCommand, deps: SubmitDeps, issues: FieldIssue[]): Task {
-  const { ownerKeyId, request, retry = {}, schedule = {} } = cmd
+export function taskOf(cmd: SubmitCommand, deps: SubmitDeps, issues: FieldIssue[]): Task {
+  const { ownerKeyId, request, retry = {}, schedule = {}, traceparent = null } = cmd
   const now = deps.now()
   const limits = { timeoutMs: deps.defaultTimeoutMs, ...(deps.headerLimits && { headerLimits: deps.headerLimits }) }
   const outbound = collectIssues(issues, () => createOutboundRequest(request, limits))
@@ -108,7 +110,7 @@ function taskOf(cmd: SubmitCommand, deps: SubmitDeps, issues: FieldIssue[]): Tas
   // Refused now rather than failed later: a literal loopback or metadata address can never become sendable.
   if (outbound) issues.push(...deps.targets.check(outbound.url))
   if (issues.length > 0 || !outbound || !policy) throw invalidRequest(issues)
-  return createTask({ id: deps.newId(), ownerKeyId, request: outbound, retry: policy, runAt, now })
+  return createTask({ id: deps.newId(), ownerKeyId, request: outbound, retry: policy, runAt, traceparent, now })
 }
 
 function collectIssues<T>(issues: FieldIssue[], check: () => T): T | null {
