@@ -1,0 +1,77 @@
+import type { EndWatch, TaskEndings } from '@request-tasker/application'
+import type { TaskId } from '@request-tasker/domain'
+import type pg from 'pg'
+import type { Logger } from '../logger.js'
+import { listenForNotifications } from './outbox-listener.js'
+
+/** The channel the trigger tasks_notify_ended sends each ended task's id on (migration 1764700000000). */
+export const TASK_ENDED_CHANNEL = 'task_ended'
+
+export type ListeningTaskEndings = TaskEndings & {
+  /** Watches open now: the long-polls this process holds. */
+  watching(): number
+  close(): Promise<void>
+}
+
+/**
+ * One LISTEN connection for the whole process, and a map from task id to the waits on it: a notification wakes
+ * exactly the waits of its task, and costs nothing per waiter that does not wait for it. After the connection was
+ * lost and reopened every wait is woken, since notifications sent meanwhile are gone; each reads its task again.
+ * Notifications reach every session of the database, so a task of another schema may come by: it wakes no one.
+ */
+export async function pgTaskEndings(source: pg.Pool | string, log: Logger): Promise<ListeningTaskEndings> {
+  const watches = new Map<string, Set<() => void>>()
+  let open = 0
+  const listener = await listenForNotifications(
+    source,
+    TASK_ENDED_CHANNEL,
+    (payload) => {
+      const woken = payload === null ? [...watches.values()] : [watches.get(payload)].filter((s) => s !== undefined)
+      for (const set of woken) for (const wake of [...set]) wake()
+    },
+    log,
+  )
+
+  function watch(id: TaskId): EndWatch {
+    let pending = false // told before `next` was called: an end between the read and the wait
+    let settle: (() => void) | null = null
+    const wake = () => {
+      if (settle) settle()
+      else pending = true
+    }
+    let set = watches.get(id)
+    if (!set) watches.set(id, (set = new Set()))
+    set.add(wake)
+    open++
+    let closed = false
+    return {
+      next(timeoutMs, signal) {
+        if (pending || signal?.aborted) {
+          pending = false
+          return Promise.resolve()
+        }
+        return new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer)
+            signal?.removeEventListener('abort', done)
+            settle = null
+            resolve()
+          }
+          const timer = setTimeout(done, timeoutMs)
+          signal?.addEventListener('abort', done)
+          settle = done
+        })
+      },
+      close() {
+        if (closed) return
+        closed = true
+        open--
+        settle?.()
+        set.delete(wake)
+        if (set.size === 0 && watches.get(id) === set) watches.delete(id)
+      },
+    }
+  }
+
+  return { watch, watching: () => open, close: () => listener.close() }
+}
