@@ -10,6 +10,7 @@ import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '@request-
 import { pino } from 'pino'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { badInputCases, badInputServer, tableKey } from './bad-input.cases.js'
+import { pgQueryPorts } from './pg-query-ports.js'
 import { buildServer } from './server.js'
 import { guardedTargets } from './test-server.js'
 import { makeTaskUseCases } from './use-cases.js'
@@ -28,6 +29,7 @@ afterAll(async () => {
 function serverOverPostgres() {
   const tasks = pgTaskRepository(db.pool)
   const useCases = makeTaskUseCases({
+    ...pgQueryPorts(db.pool),
     tasks,
     keys: pgIdempotencyKeys(db.pool),
     targets: guardedTargets,

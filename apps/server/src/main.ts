@@ -3,8 +3,14 @@ import {
   checkReadiness,
   createLogger,
   createPool,
+  createRegistry,
+  observePools,
+  pgBatchStore,
+  pgBulkChanges,
   pgIdempotencyKeys,
   pgOutboxNotifier,
+  pgTaskEndings,
+  pgTaskList,
   pgTaskRepository,
   postgresChecks,
   targetPolicy,
@@ -13,6 +19,7 @@ import {
 } from '@request-tasker/infrastructure'
 import closeWithGrace from 'close-with-grace'
 import { loadConfig } from './config.js'
+import { startMetricsServer } from './metrics-server.js'
 import { buildServer } from './server.js'
 import { makeTaskUseCases } from './use-cases.js'
 
@@ -38,9 +45,15 @@ try {
 
 // A submission waits for its batch as long as it would for a connection: then 503, never written.
 const tasks = pgTaskRepository(pool, { addQueueMs: config.DATABASE_ACQUIRE_TIMEOUT_MS })
+// Long-polls wait on one LISTEN connection of its own, outside the pool: waiting holds no pooled connection.
+const endings = await pgTaskEndings(config.DATABASE_URL, log)
 const useCases = makeTaskUseCases({
   tasks,
   keys: pgIdempotencyKeys(pool),
+  list: pgTaskList(pool),
+  bulk: pgBulkChanges(pool),
+  batches: pgBatchStore(pool),
+  endings,
   targets: targetPolicy(targetPolicyOptions(config)),
   wakeRelay: pgOutboxNotifier(pool, log),
   newId: uuidV7Ids(),
@@ -65,7 +78,11 @@ const probePool = createPool({
   log,
 })
 const readinessChecks = postgresChecks(probePool, config.MIGRATIONS_DIR)
+const registry = createRegistry()
+observePools(registry, { main: pool, probes: probePool })
 const app = buildServer({
+  metrics: { registry, waiters: endings.watching },
+  batchBodyLimit: config.BATCH_BODY_LIMIT_BYTES,
   useCases,
   apiKeys: config.API_KEYS,
   bodyLimit: config.BODY_LIMIT_BYTES,
@@ -87,6 +104,8 @@ const app = buildServer({
   },
 })
 await app.listen({ port: config.PORT, host: config.HOST })
+// Prometheus reads /metrics on a listener of its own, off the API's port (see README, Metrics).
+const metricsServer = await startMetricsServer({ host: config.METRICS_HOST, port: config.METRICS_PORT, registry, log })
 
 // On SIGTERM or SIGINT: stop accepting, let the requests in flight finish, then end the pools (those requests
 // still need their connections). A second signal, or 10 s (a container's usual grace before SIGKILL), ends it at
@@ -95,5 +114,6 @@ closeWithGrace({ delay: STOP_GRACE_MS, logger: log }, async function stop({ sign
   if (err) log.fatal({ err }, 'stopping after an uncaught error')
   else log.info({ signal }, 'stopping')
   await app.close()
+  await Promise.all([metricsServer.close(), endings.close()])
   await Promise.all([pool.end(), probePool.end()])
 })

@@ -11,6 +11,7 @@ import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '@request-
 import type pg from 'pg'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { pgQueryPorts } from './pg-query-ports.js'
 import { buildServer } from './server.js'
 import { ALICE, guardedTargets } from './test-server.js'
 import { makeTaskUseCases } from './use-cases.js'
@@ -34,6 +35,7 @@ describe('a flood of readiness probes', () => {
     const tasks = pgTaskRepository(pool)
     const app = buildServer({
       useCases: makeTaskUseCases({
+        ...pgQueryPorts(pool),
         tasks,
         keys: pgIdempotencyKeys(pool),
         targets: guardedTargets,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { Registry } from '@request-tasker/infrastructure'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -6,8 +7,11 @@ import Fastify, {
   type RawRequestDefaultExpression,
 } from 'fastify'
 import type { ApiKey } from './config.js'
+import { docsRoutes } from './http/docs.js'
 import { boundRequestBytesInFlight } from './http/inflight-bytes.js'
 import { type Shedding, shedUnderPressure } from './http/load-shedding.js'
+import { answerOtherMethods } from './http/method-not-allowed.js'
+import { serverMetrics } from './http/metrics.js'
 import { replyNotFound, replyWithProblem } from './http/problem.js'
 import type { SubmissionLimit } from './http/submission-limit.js'
 import { healthRoutes, type ReadinessProbe } from './routes/health.js'
@@ -29,6 +33,10 @@ export type ServerDeps = {
   submissionLimit?: SubmissionLimit
   /** Request body bytes held at once (see boundRequestBytesInFlight); 32 MiB when absent. */
   maxInflightRequestBytes?: number
+  /** Largest body of POST /tasks/batch; 16 MiB when absent. */
+  batchBodyLimit?: number
+  /** Where the server's series go (see http/metrics.ts); absent: none are kept. */
+  metrics?: { registry: Registry; waiters: () => number }
 }
 
 /** The HTTP app, ready for `inject` or `listen`; it never listens by itself. */
@@ -43,6 +51,8 @@ export function buildServer({
   timeouts = DEFAULT_TIMEOUTS,
   submissionLimit,
   maxInflightRequestBytes = 32 * 1024 * 1024,
+  batchBodyLimit = 16 * 1024 * 1024,
+  metrics,
 }: ServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
@@ -55,7 +65,10 @@ export function buildServer({
     http: { headersTimeout: timeouts.headersTimeoutMs, connectionsCheckingInterval: CHECK_TIMEOUTS_EVERY_MS },
     genReqId: requestIdOf,
     logController: new OneLinePerRequest(),
+    // The router's own refusals (a malformed URL, a path parameter past its length) get problem+json too.
+    frameworkErrors: replyWithProblem,
   })
+  const otherMethods = answerOtherMethods(app)
 
   // JSON is the only body we read; Fastify's default text/plain parser would let any string reach the schema.
   app.removeContentTypeParser('text/plain')
@@ -66,9 +79,19 @@ export function buildServer({
   })
   boundRequestBytesInFlight(app, { maxBytes: maxInflightRequestBytes, bodyLimit })
   if (shedding) shedUnderPressure(app, shedding)
+  const counted = metrics && serverMetrics(app, metrics.registry, metrics.waiters)
 
   app.register(healthRoutes, { readiness, readinessCacheMs })
-  app.register(taskRoutes, { useCases, apiKeys, ...(submissionLimit && { submissionLimit }) })
+  app.register(docsRoutes)
+  app.register(taskRoutes, {
+    useCases,
+    apiKeys,
+    batchBodyLimit,
+    ...(submissionLimit && { submissionLimit }),
+    ...(counted && { onSubmitted: counted.submitted }),
+  })
+  // Last: it answers 405 for the methods each path above does not serve.
+  app.register(otherMethods)
   return app
 }
 

@@ -1,4 +1,10 @@
-import { InMemoryStore, manualClock, retryDefaults, sequentialIds } from '@request-tasker/application/testing'
+import {
+  InMemoryStore,
+  ManualEndings,
+  manualClock,
+  retryDefaults,
+  sequentialIds,
+} from '@request-tasker/application/testing'
 import { EMPTY_ALLOWLIST, type Readiness, targetPolicy } from '@request-tasker/infrastructure'
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
@@ -30,13 +36,21 @@ export function testServer(
     timeouts?: ServerTimeouts
     submissionLimit?: SubmissionLimit
     maxInflightRequestBytes?: number
+    batchBodyLimit?: number
   } = {},
 ) {
   const clock = manualClock()
   const store = new InMemoryStore(clock.now)
+  // A long-poll wakes when the store ends its task, or when the test calls endings.timeOut().
+  const endings = new ManualEndings(clock)
+  store.onEnded = (id) => endings.ended(id)
   const useCases = makeTaskUseCases({
     tasks: store,
     keys: store,
+    list: store,
+    bulk: store,
+    batches: store,
+    endings,
     targets: guardedTargets,
     wakeRelay: () => {},
     newId: sequentialIds(),
@@ -55,6 +69,7 @@ export function testServer(
     ...(options.timeouts && { timeouts: options.timeouts }),
     ...(options.submissionLimit && { submissionLimit: options.submissionLimit }),
     ...(options.maxInflightRequestBytes && { maxInflightRequestBytes: options.maxInflightRequestBytes }),
+    ...(options.batchBodyLimit && { batchBodyLimit: options.batchBodyLimit }),
   })
-  return { app, store, clock }
+  return { app, store, clock, endings }
 }

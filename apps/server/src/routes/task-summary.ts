@@ -1,0 +1,19 @@
+import type { TaskSummary } from '@request-tasker/application'
+import type { components } from '../generated/openapi.js'
+
+/** A list's entry, built field by field as toTaskViewJson builds the whole task. */
+export function toTaskSummaryJson(s: TaskSummary): components['schemas']['TaskSummary'] {
+  return {
+    id: s.id,
+    status: s.status,
+    method: s.method,
+    url: s.url,
+    destination: s.destination,
+    createdAt: s.createdAt.toISOString(),
+    updatedAt: s.updatedAt.toISOString(),
+    attemptCount: s.attemptCount,
+    ...(s.runAt !== null && { nextAttemptAt: s.runAt.toISOString() }),
+    ...(s.waitReason !== null && { waitReason: s.waitReason }),
+    ...(s.outcome !== null && s.outcome),
+  }
+}
