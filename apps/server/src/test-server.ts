@@ -5,7 +5,7 @@ import {
   retryDefaults,
   sequentialIds,
 } from '@request-tasker/application/testing'
-import { EMPTY_ALLOWLIST, type Readiness, targetPolicy } from '@request-tasker/infrastructure'
+import { EMPTY_ALLOWLIST, type Readiness, type Registry, targetPolicy } from '@request-tasker/infrastructure'
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
 import type { ApiKey } from './config.js'
@@ -37,6 +37,7 @@ export function testServer(
     submissionLimit?: SubmissionLimit
     maxInflightRequestBytes?: number
     batchBodyLimit?: number
+    metrics?: { registry: Registry; waiters: () => number }
   } = {},
 ) {
   const clock = manualClock()
@@ -70,6 +71,7 @@ export function testServer(
     ...(options.submissionLimit && { submissionLimit: options.submissionLimit }),
     ...(options.maxInflightRequestBytes && { maxInflightRequestBytes: options.maxInflightRequestBytes }),
     ...(options.batchBodyLimit && { batchBodyLimit: options.batchBodyLimit }),
+    ...(options.metrics && { metrics: options.metrics }),
   })
   return { app, store, clock, endings }
 }
