@@ -14,11 +14,14 @@ import {
   createLogger,
   createPool,
   createProducer,
+  createRegistry,
   ensureTopics,
+  findTraceparents,
   isDatabaseUnavailable,
   kafkaCheck,
   kafkaQueuePublisher,
   listenForOutbox,
+  observePools,
   pgOutbox,
   pgTaskRepository,
   postgresChecks,
@@ -29,8 +32,10 @@ import {
 import { loadConfig } from './config.js'
 import { startHealthServer } from './health-server.js'
 import { keepConsuming } from './keep-consuming.js'
+import { meteredSender, observeTasker, timedClaims } from './metrics.js'
 import { startPeriodicLoop } from './periodic-loop.js'
 import { createTaskConsumer, runTaskConsumer } from './task-consumer.js'
+import { tracedClaims } from './trace-log.js'
 
 // Composition root of the tasker: outbox relay → Kafka → consumer → HTTP send → outcomes, plus the loops that
 // keep tasks moving: the lease keeper, the sweeper of run-out leases, the scheduler of due tasks and the reconciler
@@ -54,11 +59,14 @@ const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFK
 // its 2 s budget is the whole answer.
 const probeAdmin = kafka.admin({ retry: { retries: 0 } })
 const readinessChecks = { ...postgresChecks(pool, config.MIGRATIONS_DIR), kafka: kafkaCheck(probeAdmin) }
+const metrics = createRegistry()
+const metricsAdmin = kafka.admin({ retry: { retries: 0 } })
 const health = await startHealthServer({
   host: config.HEALTH_HOST,
   port: config.HEALTH_PORT,
   readiness: () => checkReadiness(readinessChecks),
   log,
+  metrics,
 })
 await ensureTopics(kafka, topics, {
   partitions: config.KAFKA_PARTITIONS,
@@ -68,7 +76,10 @@ const producer = createProducer(kafka)
 await producer.connect()
 
 const tasks = pgTaskRepository(pool)
+// The executor's claims record each task's trace for its log line and time its dispatch (see metrics.ts).
+const traced = tracedClaims(timedClaims(tasks, pool, metrics, log))
 const sender = undiciHttpSender({
+  traceparentOutbound: config.TRACEPARENT_OUTBOUND === 'on',
   resultBodyMaxBytes: config.RESULT_BODY_MAX_BYTES,
   responseMaxBytes: config.RESPONSE_MAX_BYTES,
   connections: config.HTTP_CONNECTIONS_PER_ORIGIN,
@@ -81,9 +92,18 @@ const capacity = new SendCapacity({
   unstored: config.OUTCOME_BUFFER,
   unstoredBytes: config.OUTCOME_BUFFER_BYTES,
 })
+observePools(metrics, { main: pool })
+observeTasker(metrics, {
+  db: pool,
+  admin: metricsAdmin,
+  groupId: config.KAFKA_GROUP_ID,
+  topic: topics.tasks,
+  capacity,
+  log,
+})
 const executor = makeTaskExecutor({
-  tasks,
-  sender,
+  tasks: traced.tasks,
+  sender: meteredSender(sender, metrics),
   capacity,
   now: () => new Date(),
   random: Math.random,
@@ -119,8 +139,11 @@ const sweeper = startPeriodicLoop(
   'lease-sweeper',
   async () => {
     const { requeued, interrupted } = await expireLeases(batch)
-    for (const taskId of requeued) log.warn({ taskId }, 'lease expired, task requeued')
-    for (const taskId of interrupted) log.error({ taskId }, 'lease expired with no attempts left, task ends in error')
+    const traces = await findTraceparents(pool, [...requeued, ...interrupted])
+    for (const taskId of requeued) log.warn({ taskId, traceparent: traces.get(taskId) }, 'lease expired, task requeued')
+    for (const taskId of interrupted) {
+      log.error({ taskId, traceparent: traces.get(taskId) }, 'lease expired with no attempts left, task ends in error')
+    }
     if (requeued.length + interrupted.length > 0) relay.wake()
     return { more: requeued.length + interrupted.length === batch }
   },
@@ -145,7 +168,10 @@ const reconciler = startPeriodicLoop(
   'reconciler',
   async () => {
     const lost = await requeueLost(batch)
-    for (const taskId of lost) log.warn({ taskId }, 'task long new without a message, queued again')
+    const traces = await findTraceparents(pool, lost)
+    for (const taskId of lost) {
+      log.warn({ taskId, traceparent: traces.get(taskId) }, 'task long new without a message, queued again')
+    }
     if (lost.length > 0) relay.wake()
     return { more: lost.length === batch }
   },
@@ -173,7 +199,13 @@ consuming = await keepConsuming(
       partitionsConsumedConcurrently: config.PARTITIONS_CONSUMED_CONCURRENTLY,
       onGiveUp,
       room: capacity,
-      execute: async (ids) => (await executor.execute(ids)).map((run) => run.then(logOutcome)),
+      execute: async (ids) =>
+        (await executor.execute(ids)).map((run, i) =>
+          run.then(logOutcome, (err: unknown) => {
+            traced.take(ids[i]!) // its outcome is never logged: let its trace go
+            throw err
+          }),
+        ),
     }),
   log,
 )
@@ -183,14 +215,25 @@ function logOutcome(result: AttemptResult | null) {
   if (!result) return // not claimed: a redelivered message of a finished task, or one another tasker holds
   const { taskId, n, outcome } = result.attempt
   const { next } = result
+  const traceparent = traced.take(taskId)
   const then = next.status === 'scheduled' ? { next: next.status, delayMs: next.delayMs } : { next: next.status }
   if (outcome.kind === 'response') {
     log.info(
-      { taskId, attempt: n, httpStatusCode: outcome.httpStatusCode, durationMs: outcome.durationMs, ...then },
+      {
+        taskId,
+        traceparent,
+        attempt: n,
+        httpStatusCode: outcome.httpStatusCode,
+        durationMs: outcome.durationMs,
+        ...then,
+      },
       'task sent',
     )
   } else {
-    log.info({ taskId, attempt: n, error: outcome.error, durationMs: outcome.durationMs, ...then }, 'task send failed')
+    log.info(
+      { taskId, traceparent, attempt: n, error: outcome.error, durationMs: outcome.durationMs, ...then },
+      'task send failed',
+    )
   }
 }
 
@@ -209,7 +252,7 @@ async function shutdown(signal: string) {
     await Promise.all([relay, leaseKeeper, sweeper, scheduler, reconciler].map((loop) => loop.stop()))
     await listener.close()
     await producer.disconnect()
-    await Promise.all([probeAdmin.disconnect(), health.close()])
+    await Promise.all([probeAdmin.disconnect(), metricsAdmin.disconnect(), health.close()])
     await sender.close()
     await pool.end()
     log.info('stopped')

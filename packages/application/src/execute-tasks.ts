@@ -103,7 +103,7 @@ export function makeTaskExecutor(deps: ExecuteDeps): TaskExecutor {
 
   async function send(task: Task): Promise<AttemptResult> {
     const startedAt = deps.now()
-    const outcome = await deps.sender.send(task.request)
+    const outcome = await deps.sender.send(task.request, { traceparent: task.traceparent })
     const attempt: Attempt = { taskId: task.id, n: task.attempts, startedAt, outcome }
     return { attempt, next: nextStep(task, outcome, deps.now(), deps.random) }
   }

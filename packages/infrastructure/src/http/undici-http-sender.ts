@@ -1,5 +1,12 @@
-import type { HttpSender } from '@request-tasker/application'
-import type { HeaderList, OutboundRequest, SendErrorCode, SendOutcome } from '@request-tasker/domain'
+import { randomBytes } from 'node:crypto'
+import type { HttpSender, SendContext } from '@request-tasker/application'
+import {
+  childSpan,
+  type HeaderList,
+  type OutboundRequest,
+  type SendErrorCode,
+  type SendOutcome,
+} from '@request-tasker/domain'
 import type { Logger } from 'pino'
 import { Agent, type Dispatcher } from 'undici'
 import { guardedConnector, TargetBlocked } from './guarded-connector.js'
@@ -23,6 +30,11 @@ export type UndiciHttpSenderOptions = {
   dispatcher?: Dispatcher
   /** Where a refused target's resolved address is told, since the task's owner is not told it. */
   log?: Pick<Logger, 'warn'>
+  /**
+   * Sends each attempt as a span of its task's trace (`traceparent`: the task's trace id, a new parent id), unless
+   * the task's own headers carry a traceparent. On by default; false sends the task's headers alone.
+   */
+  traceparentOutbound?: boolean
 }
 
 export type ClosableHttpSender = HttpSender & { close(): Promise<void> }
@@ -35,13 +47,14 @@ export function undiciHttpSender({
   targets = targetPolicy({ guard: true, allowlist: EMPTY_ALLOWLIST }),
   dispatcher,
   log,
+  traceparentOutbound = true,
 }: UndiciHttpSenderOptions = {}): ClosableHttpSender {
   // One agent for every send, so sockets to an origin are reused across tasks. No pipelining: one slow
   // response must not hold up the requests queued behind it on the same socket.
   const agent =
     dispatcher ?? new Agent({ connections, pipelining: 1, connect: guardedConnector(targets, connectTimeoutMs) })
 
-  async function send(request: OutboundRequest): Promise<SendOutcome> {
+  async function send(request: OutboundRequest, context?: SendContext): Promise<SendOutcome> {
     const started = performance.now()
     const elapsed = () => Math.round(performance.now() - started)
     const fail = (code: SendErrorCode, message: string): SendOutcome => ({
@@ -56,7 +69,8 @@ export function undiciHttpSender({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method: request.method,
-        headers: request.headers.flat(), // a flat [name, value, …] list keeps repeated names as separate lines
+        // A flat [name, value, …] list keeps repeated names as separate lines.
+        headers: withTrace(request.headers, traceparentOutbound ? (context?.traceparent ?? null) : null).flat(),
         body: request.body,
         // One deadline for connect, headers and body; the undici timers only back it up.
         signal: AbortSignal.timeout(request.timeoutMs),
@@ -100,7 +114,7 @@ export function undiciHttpSender({
       const blocked = rootOf(err)
       if (blocked instanceof TargetBlocked) {
         const { host, address, range } = blocked
-        log?.warn({ host, address, range }, 'target address refused')
+        log?.warn({ host, address, range, traceparent: context?.traceparent ?? undefined }, 'target address refused')
       }
       const { code, message } = classify(err, request)
       return fail(code, message)
@@ -113,6 +127,17 @@ export function undiciHttpSender({
       if (!dispatcher) await agent.close()
     },
   }
+}
+
+const randomHex = (digits: number) =>
+  randomBytes(Math.ceil(digits / 2))
+    .toString('hex')
+    .slice(0, digits)
+
+/** The task's headers, and a traceparent of this attempt's own span unless the task names one itself. */
+function withTrace(headers: HeaderList, traceparent: string | null): HeaderList {
+  if (traceparent === null || headers.some(([name]) => name.toLowerCase() === 'traceparent')) return headers
+  return [...headers, ['traceparent', childSpan(traceparent, randomHex)]]
 }
 
 // A plain Uint8Array over the Buffer's memory, not a copy of it.
