@@ -79,7 +79,7 @@ function checkUrl(raw: string, issues: FieldIssue[]): string {
   }
   // WHATWG parsing drops CR, LF and TAB anywhere and trims control characters and spaces at the ends: the URL
   // sent would not be the one given. Refused, so what a client reads back is what it wrote.
-  if (/[\x00-\x1f\x7f]/.test(raw) || raw.trim() !== raw) {
+  if ([...raw].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) || raw.trim() !== raw) {
     issues.push({ path: 'url', message: 'must not contain control characters (CR, LF, TAB, …) or end in spaces' })
     return raw
   }

@@ -39,8 +39,8 @@ export async function pgTaskEndings(source: pg.Pool | string, log: Logger): Prom
       if (settle) settle()
       else pending = true
     }
-    let set = watches.get(id)
-    if (!set) watches.set(id, (set = new Set()))
+    const set = watches.get(id) ?? new Set<() => void>()
+    watches.set(id, set)
     set.add(wake)
     open++
     let closed = false
