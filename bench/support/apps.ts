@@ -40,6 +40,9 @@ export async function startServer(
       DATABASE_URL: db.url,
       PORT: String(port),
       HOST: '127.0.0.1',
+      // Prometheus's listener on any free port: a fixed one would collide with another server on the machine.
+      METRICS_PORT: '0',
+      METRICS_HOST: '127.0.0.1',
       API_KEYS: `bench:${API_KEY}`,
       // The bench submits with one key as fast as the server takes it: the per-key limit would measure itself.
       SUBMISSIONS_PER_KEY_MAX: '10000000',

@@ -99,12 +99,25 @@ export function createTaskClient(options: ClientOptions) {
       const deadline = Date.now() + (opts.timeoutMs ?? 60_000)
       for (;;) {
         const seconds = Math.min(MAX_WAIT_SECONDS, Math.max(0, Math.ceil((deadline - Date.now()) / 1000)))
-        const task = await unwrap(
-          http.GET('/tasks/{id}', {
-            params: { path: { id }, query: { wait: seconds } },
-            ...(opts.signal && { signal: opts.signal }),
-          }),
-        )
+        let task: Task
+        try {
+          task = await unwrap(
+            http.GET('/tasks/{id}', {
+              params: { path: { id }, query: { wait: seconds } },
+              ...(opts.signal && { signal: opts.signal }),
+            }),
+          )
+        } catch (err) {
+          // A server shedding a burst of waits (503) or a key past its limit (429) asks to come back later: the
+          // wait goes on after Retry-After, while the deadline allows.
+          const retryMs =
+            err instanceof RequestTaskerProblem && (err.status === 503 || err.status === 429)
+              ? (err.retryAfterSeconds ?? 1) * 1000
+              : null
+          if (retryMs === null || Date.now() + retryMs >= deadline || opts.signal?.aborted) throw err
+          await sleep(retryMs, opts.signal)
+          continue
+        }
         if (isFinal(task.status) || Date.now() >= deadline || seconds === 0 || opts.signal?.aborted) return task
       }
     },
@@ -151,3 +164,13 @@ export function createTaskClient(options: ClientOptions) {
 }
 
 export { RequestTaskerProblem as Problem }
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+}
