@@ -187,14 +187,14 @@ export async function ls(ctx: Ctx, args: string[]): Promise<number> {
 
 /** Until `stop` aborts: new tasks as they appear, and each again when it ends (one long-poll per unfinished task). */
 export async function tail(ctx: Ctx, args: string[], stop: AbortSignal): Promise<number> {
-  const { values, positionals } = parse('tail', args, { interval: { type: 'string' } })
+  const { values, positionals } = parse('tail', args, { interval: { type: 'string' }, since: { type: 'string' } })
   if (positionals.length > 0) throw new UsageError('tail takes no arguments, only flags', 'tail')
   const intervalMs = positive('--interval', values.interval, 60_000) ?? 1_000
   const MAX_FOLLOWED = 200
   const seen = new Set<string>()
   const pending: string[] = []
   let followed = 0
-  let since = new Date().toISOString()
+  let since = (values.since as string | undefined) ?? new Date().toISOString()
   const emit = (
     event: string,
     t: {

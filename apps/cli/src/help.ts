@@ -110,5 +110,9 @@ Examples
   rtask tail --json | jq -c 'select(.event == "error")'
 
 Usage
-  rtask tail [--interval MS] [--json]`,
+  rtask tail [--since TIME] [--interval MS] [--json]
+
+Flags
+  --since TIME     start from the tasks created at or after this RFC 3339 instant (default: now)
+  --interval MS    how often to look for new tasks (default 1000)`,
 }
