@@ -39,7 +39,8 @@ export function checkFilter(
     issues.push({ path: 'destination', message: 'must be a host, with a port when not the default (api.example.com)' })
   }
   return {
-    statuses: statuses && statuses.length > 0 ? statuses : allowed,
+    // None given: every status the caller may touch, which the store's own statement already restricts to.
+    ...(statuses && statuses.length > 0 && { statuses }),
     ...(destination !== undefined && { destination: destination.toLowerCase() }),
     ...(after && { createdAfter: after }),
     ...(before && { createdBefore: before }),
