@@ -5,6 +5,8 @@ import type { RawBrokerResult } from './baselines/raw-broker.ts'
 import type { RawSendResult } from './baselines/raw-send.ts'
 import type { EndToEndResult } from './scenarios/end-to-end.ts'
 import type { LargeSubmissionsResult } from './scenarios/large-submissions.ts'
+import type { ListPagesResult } from './scenarios/list-pages.ts'
+import type { LongPollResult } from './scenarios/long-poll.ts'
 import type { MemoryResult } from './scenarios/memory.ts'
 import type { SlowTargetResult } from './scenarios/slow-target.ts'
 import type { SubmitResult } from './scenarios/submit.ts'
@@ -21,6 +23,8 @@ export type Results = {
   s3?: SlowTargetResult
   s4?: MemoryResult
   s6?: LargeSubmissionsResult
+  s9?: LongPollResult
+  s10?: ListPagesResult
 }
 
 /** One line of the table; a target is a ratio of this run's own baselines, n/a when that baseline did not run. */
@@ -35,6 +39,9 @@ export const TARGETS = {
   taskerPeakMb: 250,
   serverPeakUnderLargeMb: 400,
   secondRoundGrowth: 1.1,
+  longPollCpuPct: 5,
+  longPollRssGrowthMb: 100,
+  listGrowth: 2,
 }
 
 const perSecond = (n: number) => `${Math.round(n).toLocaleString('en-US')}/s`
@@ -176,6 +183,57 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
       result: '',
     })
   }
+  if (r.s9) {
+    const { waiters, holdS, idle, waiting, wakeMs } = r.s9
+    const n = waiters.toLocaleString('en-US')
+    add({
+      id: 'S9',
+      measure: `server CPU with ${n} long-polls waiting, ${holdS} s (idle: ${idle.cpuPctOfCore}%)`,
+      value: `${waiting.cpuPctOfCore}% of a core`,
+      target: `< ${TARGETS.longPollCpuPct}%`,
+      result: waiting.cpuPctOfCore < TARGETS.longPollCpuPct ? 'PASS' : 'FAIL',
+    })
+    const growthMb = toMb(waiting.peakRssBytes - idle.rssBytes)
+    add({
+      id: 'S9',
+      measure: `server RSS with ${n} waiting (idle: ${mb(idle.rssBytes)}), peak`,
+      value: mb(waiting.peakRssBytes),
+      target: `< idle + ${TARGETS.longPollRssGrowthMb} MB`,
+      result: growthMb < TARGETS.longPollRssGrowthMb ? 'PASS' : 'FAIL',
+    })
+    add({
+      id: 'S9',
+      measure: `database commits while ${n} wait ${holdS} s; 503s while opening them`,
+      value: `${waiting.databaseCommits}; ${r.s9.shedDuringRamp}`,
+      target: '',
+      result: '',
+    })
+    add({
+      id: 'S9',
+      measure: `one statement ends all ${n}: answered after, p50 / p99 / max`,
+      value: `${wakeMs.p50} / ${wakeMs.p99} / ${Math.round(wakeMs.max)} ms`,
+      target: `all ${n} answered done`,
+      result: r.s9.answeredDone === waiters ? 'PASS' : 'FAIL',
+    })
+  }
+  if (r.s10) {
+    const { small, large } = r.s10
+    const rowsOf = (p: { rows: number }) => p.rows.toLocaleString('en-US')
+    for (const [key, what] of [
+      ['newest', 'newest page'],
+      ['deep', 'page 5 cursors deep'],
+      ['rareStatus', 'status=error (5 %)'],
+      ['destination', 'destination (1 of 100)'],
+    ] as const) {
+      add({
+        id: 'S10',
+        measure: `GET /tasks, 100 per page, ${what}: ${rowsOf(small)} → ${rowsOf(large)} rows`,
+        value: `${small[key]} → ${large[key]} ms`,
+        target: `≤ ${TARGETS.listGrowth}× (flat)`,
+        result: large[key] <= Math.max(small[key] * TARGETS.listGrowth, 2) ? 'PASS' : 'FAIL',
+      })
+    }
+  }
   return rows
 }
 
@@ -190,6 +248,7 @@ export function emptySteps(r: Results): string[] {
     ['s3', r.s3 !== undefined && (r.s3.oneOrigin.done === 0 || r.s3.manyOrigins?.done === 0)],
     ['s4', r.s4 !== undefined && r.s4.rounds.length === 0],
     ['s6', r.s6 !== undefined && r.s6.load.accepted === 0],
+    ['s9', r.s9 !== undefined && r.s9.answeredDone === 0],
   ]
   return empty.filter(([, isEmpty]) => isEmpty).map(([id]) => id)
 }

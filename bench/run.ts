@@ -21,6 +21,8 @@ import {
 } from './report.ts'
 import { runEndToEnd } from './scenarios/end-to-end.ts'
 import { runLargeSubmissions } from './scenarios/large-submissions.ts'
+import { runListPages } from './scenarios/list-pages.ts'
+import { runLongPoll } from './scenarios/long-poll.ts'
 import { runMemory } from './scenarios/memory.ts'
 import { runSlowTarget } from './scenarios/slow-target.ts'
 import { runSubmit } from './scenarios/submit.ts'
@@ -44,7 +46,7 @@ const { values: args } = parseArgs({
     'memory-rounds': { type: 'string', default: '2' },
   },
 })
-const STEPS = ['b1', 'b2', 'b3', 's1', 's2', 's3', 's4', 's6']
+const STEPS = ['b1', 'b2', 'b3', 's1', 's2', 's3', 's4', 's6', 's9', 's10']
 const only = args.only?.split(',').map((s) => s.trim().toLowerCase())
 const unknown = only?.filter((id) => !STEPS.includes(id)) ?? []
 if (unknown.length > 0) throw new Error(`--only: unknown ${unknown.join(', ')} (known: ${STEPS.join(', ')})`)
@@ -124,6 +126,8 @@ try {
   await step('s3', 'slow target', () => runSlowTarget(ctx))
   await step('s4', 'tasker memory', () => runMemory(ctx))
   await step('s6', 'server memory, 1 MB submissions', () => runLargeSubmissions(ctx))
+  await step('s9', 'long-poll, waiters held by one server', () => runLongPoll(ctx))
+  await step('s10', 'list page time as the table grows', () => runListPages(ctx))
 } finally {
   await targetProc.stop().catch((err: Error) => {
     errors.target = err.message

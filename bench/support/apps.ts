@@ -30,7 +30,7 @@ export async function startServer(
   ctx: BenchContext,
   db: BenchDatabase,
   scenario: string,
-  { profile = false } = {},
+  { profile = false, env = {} }: { profile?: boolean; env?: Record<string, string> } = {},
 ): Promise<RunningServer> {
   const port = await freePort()
   const name = `server-${scenario}`
@@ -48,6 +48,7 @@ export async function startServer(
       SUBMISSIONS_PER_KEY_MAX: '10000000',
       // As scripts/run-apps.sh and docker-compose.yml start it: with the heap settings of .env.
       NODE_OPTIONS: ctx.appEnv.SERVER_NODE_OPTIONS ?? '',
+      ...env,
     },
     logFile: join(ctx.logDir, `${name}.log`),
     nodeOptions: profileArgs(ctx, name, profile),

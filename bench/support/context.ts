@@ -36,6 +36,12 @@ export type Sizes = {
   /** S6: clients each sending 1 MB submissions, for this long. */
   largeConnections: number
   largeSubmitS: number
+  /** S9: requests waiting on GET /tasks/{id}?wait=60 at once, held this long while measured. */
+  longPollWaiters: number
+  longPollHoldS: number
+  /** S10: GET /tasks page times with the table at each size. */
+  listSmallRows: number
+  listLargeRows: number
 }
 
 export const FULL: Sizes = {
@@ -51,6 +57,10 @@ export const FULL: Sizes = {
   finishTimeoutMs: 240_000,
   largeConnections: 100,
   largeSubmitS: 15,
+  longPollWaiters: 2_000,
+  longPollHoldS: 10,
+  listSmallRows: 10_000,
+  listLargeRows: 1_000_000,
 }
 
 export const QUICK: Sizes = {
@@ -66,6 +76,10 @@ export const QUICK: Sizes = {
   finishTimeoutMs: 60_000,
   largeConnections: 10,
   largeSubmitS: 2,
+  longPollWaiters: 200,
+  longPollHoldS: 1,
+  listSmallRows: 1_000,
+  listLargeRows: 20_000,
 }
 
 export type Target = {
