@@ -48,7 +48,8 @@ export interface paths {
          *     list of 1 to 1,000 objects. `Idempotency-Key` works per item, through the item's `idempotencyKey`: two items
          *     of one batch with the same key are one submission (the second answers 200 with the first's id, or 409
          *     with another body). A `traceparent` header applies to every item; each task then gets a span of its own.
-         *     The batch counts as one submission per item against `SUBMISSIONS_PER_KEY_MAX`.
+         *     The batch counts as one request against `SUBMISSIONS_PER_KEY_MAX`; its body may be up to
+         *     `BATCH_BODY_LIMIT_BYTES` (16 MiB unless configured).
          */
         post: operations["submitTaskBatch"];
         delete?: never;
