@@ -1,6 +1,6 @@
 import { ManualEndings } from '@request-tasker/application/testing'
 import type { Queryable } from '@request-tasker/infrastructure'
-import { pgBatchStore, pgBulkChanges, pgTaskList } from '@request-tasker/infrastructure'
+import { pgBatchStore, pgBulkChanges, pgTaskList, pgTaskViews } from '@request-tasker/infrastructure'
 
 /**
  * The list, bulk and batch ports over Postgres, for integration tests that build the server's use cases by hand.
@@ -11,6 +11,7 @@ export function pgQueryPorts(pool: Queryable) {
     list: pgTaskList(pool),
     bulk: pgBulkChanges(pool),
     batches: pgBatchStore(pool),
+    views: pgTaskViews(pool),
     endings: new ManualEndings(),
   }
 }

@@ -51,6 +51,7 @@ export function testServer(
     list: store,
     bulk: store,
     batches: store,
+    views: store,
     endings,
     targets: guardedTargets,
     wakeRelay: () => {},

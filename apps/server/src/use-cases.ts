@@ -15,6 +15,7 @@ import {
   type SubmitDeps,
   type TaskEndings,
   type TaskList,
+  type TaskViews,
 } from '@request-tasker/application'
 import type { TaskUseCases } from './routes/tasks.js'
 
@@ -27,6 +28,7 @@ export function makeTaskUseCases(
     bulk: BulkChanges
     batches: BatchStore
     endings: TaskEndings
+    views: TaskViews
   },
 ): TaskUseCases {
   const { tasks, now } = deps
@@ -35,7 +37,7 @@ export function makeTaskUseCases(
     submitTaskOnce: makeSubmitTaskOnce(deps),
     submitBatch: makeSubmitBatch(deps),
     getTask: makeGetTask({ tasks }),
-    awaitTask: makeAwaitTask({ tasks, endings: deps.endings, now }),
+    awaitTask: makeAwaitTask({ views: deps.views, endings: deps.endings, now }),
     listTasks: makeListTasks({ list: deps.list }),
     redriveTask: makeRedriveTask({ tasks, now }),
     cancelTask: makeCancelTask({ tasks, now }),

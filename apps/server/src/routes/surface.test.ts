@@ -122,6 +122,22 @@ describe('GET /tasks/{id}?wait=N', () => {
     expect(server.endings.watches).toBe(0)
   })
 
+  it('lets go of the wait at once when the client goes away', async () => {
+    const server = testServer()
+    const [id] = await submitted(server, 1)
+    const address = await server.app.listen({ port: 0, host: '127.0.0.1' })
+    try {
+      const gone = new AbortController()
+      const waiting = fetch(`${address}/tasks/${id}?wait=60`, { headers: alice, signal: gone.signal }).catch(() => null)
+      await expect.poll(() => server.endings.waiting).toBe(1)
+      gone.abort()
+      await waiting
+      await expect.poll(() => server.endings.watches).toBe(0)
+    } finally {
+      await server.app.close()
+    }
+  })
+
   it("answers 404 for another key's task without waiting", async () => {
     const server = testServer()
     const [id] = await submitted(server, 1)

@@ -30,6 +30,7 @@ import type {
   TaskRepository,
   TaskView,
 } from '../ports/task-repository.js'
+import type { OwnedTask, TaskViews } from '../ports/task-views.js'
 
 type Row = {
   task: Task
@@ -42,7 +43,9 @@ type Row = {
  * TaskRepository, Outbox and IdempotencyKeys over one in-memory state, keeping the same promises as the Postgres
  * adapters. `clock` stands for the database's: the one every lease and due time is set and compared with.
  */
-export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, TaskList, BulkChanges, BatchStore {
+export class InMemoryStore
+  implements TaskRepository, Outbox, IdempotencyKeys, TaskList, BulkChanges, BatchStore, TaskViews
+{
   constructor(private readonly clock: () => Date = () => new Date()) {}
 
   /** Told of every task that reaches a final status, as the database's trigger notifies. */
@@ -162,6 +165,10 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, T
       })),
       lastAttempt: row.attempts.at(-1) ?? null,
     }
+  }
+
+  async findOwnedMany(tasks: readonly OwnedTask[]): Promise<Array<TaskView | null>> {
+    return Promise.all(tasks.map((t) => this.findOwned(t.id, t.ownerKeyId)))
   }
 
   async claim(

@@ -13,6 +13,7 @@ import type { IdempotencyKeys } from '../ports/idempotency-keys.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
 import type { TaskList } from '../ports/task-list.js'
 import type { TaskRepository } from '../ports/task-repository.js'
+import type { TaskViews } from '../ports/task-views.js'
 import { manualClock, sequentialIds } from './fakes.js'
 
 /** A fresh, empty store for each test, with every port the list, bulk and batch routes use. */
@@ -23,6 +24,7 @@ export type OpenQueryStore = (clock: () => Date) => Promise<{
   bulk: BulkChanges
   batches: BatchStore
   keys: IdempotencyKeys
+  views: TaskViews
 }>
 
 const T0 = new Date('2026-03-01T00:00:00.000Z')
@@ -94,6 +96,26 @@ export function describeTaskQueriesContract(name: string, open: OpenQueryStore):
       })
       return entries
     }
+
+    it("reads many tasks at once as findOwned reads each, another key's as null", async () => {
+      const a = await added(0)
+      const b = await added(1)
+      const theirs = await added(2, 'https://a.example/x', OTHER)
+      await finished(a, responseOf(200), 'done')
+      const views = await store.views.findOwnedMany([
+        { id: b.id, ownerKeyId: OWNER },
+        { id: theirs.id, ownerKeyId: OWNER },
+        { id: a.id, ownerKeyId: OWNER },
+        { id: a.id, ownerKeyId: OWNER },
+      ])
+      expect(views).toEqual([
+        await store.tasks.findOwned(b.id, OWNER),
+        null,
+        await store.tasks.findOwned(a.id, OWNER),
+        await store.tasks.findOwned(a.id, OWNER),
+      ])
+      expect(views[2]?.lastAttempt?.outcome).toMatchObject({ kind: 'response', httpStatusCode: 200 })
+    })
 
     it('lists newest first and pages through every task once, ties on createdAt broken by id', async () => {
       const tasks = []

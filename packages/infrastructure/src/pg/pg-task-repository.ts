@@ -42,7 +42,7 @@ type SummaryJson = {
   error_message: string | null
 }
 
-type ViewRow = TaskRow &
+export type ViewRow = TaskRow &
   (ResultRow | { [K in keyof ResultRow]: null }) & {
     statuses: TaskStatus[]
     ats: Date[]
@@ -282,7 +282,7 @@ function batchParams(tasks: readonly Task[]): unknown[] {
   return [...columns, DEFAULT_RETRY_ON_JSON]
 }
 
-function toTaskView(row: ViewRow): TaskView {
+export function toTaskView(row: ViewRow): TaskView {
   return {
     task: toTask(row),
     history: row.statuses.map((status, i) => ({ status, at: row.ats[i] as Date, reason: row.reasons[i] ?? null })),

@@ -5,6 +5,7 @@ import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createLogger } from '../logger.js'
 import { MIGRATIONS_DIR } from '../testing/test-database.js'
+import { pgTaskViews } from './find-owned-views.js'
 import { runMigrations } from './migrate.js'
 import { pgBulkChanges } from './pg-bulk-changes.js'
 import { pgTaskRepository } from './pg-task-repository.js'
@@ -66,7 +67,7 @@ async function finish(id: TaskId, status: 'done' | 'error') {
 }
 
 describe('pgTaskEndings and the tasks_notify_ended trigger', () => {
-  const awaitTask = () => makeAwaitTask({ tasks: pgTaskRepository(pool), endings, now: () => new Date() })
+  const awaitTask = () => makeAwaitTask({ views: pgTaskViews(pool), endings, now: () => new Date() })
 
   it('answers a long-poll once the outcome that ends the task is stored, not at its deadline', async () => {
     const task = await newTask()

@@ -2,6 +2,7 @@ import { describeTaskQueriesContract } from '@request-tasker/application/testing
 import { afterAll, beforeAll } from 'vitest'
 import { createTestDatabase, type TestDatabase } from '../testing/test-database.js'
 import { pgBatchStore } from './add-task-batch.js'
+import { pgTaskViews } from './find-owned-views.js'
 import { pgTaskList } from './list-tasks.js'
 import { pgBulkChanges } from './pg-bulk-changes.js'
 import { pgIdempotencyKeys } from './pg-idempotency-keys.js'
@@ -26,5 +27,6 @@ describeTaskQueriesContract('Postgres', async (clock) => {
     bulk: pgBulkChanges(db.pool),
     batches: pgBatchStore(db.pool),
     keys: pgIdempotencyKeys(db.pool),
+    views: pgTaskViews(db.pool),
   }
 })
