@@ -83,7 +83,7 @@ const readinessChecks = postgresChecks(probePool, config.MIGRATIONS_DIR)
 const registry = createRegistry()
 observePools(registry, { main: pool, probes: probePool })
 const app = buildServer({
-  metrics: { registry, waiters: endings.watching },
+  metrics: { registry, waiters: endings.waiting },
   batchBodyLimit: config.BATCH_BODY_LIMIT_BYTES,
   useCases,
   apiKeys: config.API_KEYS,

@@ -72,19 +72,19 @@ describe('pgTaskEndings and the tasks_notify_ended trigger', () => {
   it('answers a long-poll once the outcome that ends the task is stored, not at its deadline', async () => {
     const task = await newTask()
     const waiting = awaitTask()(task.id, 'key-1', 50_000)
-    await expect.poll(() => endings.watching()).toBe(1)
+    await expect.poll(() => endings.waiting()).toBe(1)
 
     await finish(task.id, 'done')
 
     const view = await waiting
     expect(view.task.status).toBe('done')
-    expect(endings.watching()).toBe(0)
+    expect(endings.waiting()).toBe(0)
   })
 
   it('wakes every waiter of tasks a bulk cancel ends, and each of several waiters of one task', async () => {
     const tasks = [await newTask('key-2'), await newTask('key-2'), await newTask('key-2')]
     const waits = [...tasks, tasks[0]!].map((t) => awaitTask()(t.id, 'key-2', 50_000))
-    await expect.poll(() => endings.watching()).toBe(4)
+    await expect.poll(() => endings.waiting()).toBe(4)
 
     expect(await pgBulkChanges(pool).cancelMatching('key-2', {}, new Date(), 100)).toBe(3)
 
@@ -94,7 +94,7 @@ describe('pgTaskEndings and the tasks_notify_ended trigger', () => {
   it('keeps waiting through changes that do not end the task, and answers at the deadline as it stands', async () => {
     const task = await newTask()
     const waiting = awaitTask()(task.id, 'key-1', 1_500)
-    await expect.poll(() => endings.watching()).toBe(1)
+    await expect.poll(() => endings.waiting()).toBe(1)
     await pgTaskRepository(pool).claim(
       [task.id],
       { leaseGraceMs: 1_000, keyBusyWaitMs: 1_000 },
@@ -102,7 +102,7 @@ describe('pgTaskEndings and the tasks_notify_ended trigger', () => {
     )
 
     expect((await waiting).task.status).toBe('in_process')
-    expect(endings.watching()).toBe(0)
+    expect(endings.waiting()).toBe(0)
   })
 
   it('answers at once for a task already ended, and stops waiting when the caller goes away', async () => {
@@ -113,9 +113,9 @@ describe('pgTaskEndings and the tasks_notify_ended trigger', () => {
     const open = await newTask()
     const gone = new AbortController()
     const waiting = awaitTask()(open.id, 'key-1', 50_000, gone.signal)
-    await expect.poll(() => endings.watching()).toBe(1)
+    await expect.poll(() => endings.waiting()).toBe(1)
     gone.abort()
     expect((await waiting).task.status).toBe('new')
-    expect(endings.watching()).toBe(0)
+    expect(endings.waiting()).toBe(0)
   })
 })

@@ -8,8 +8,8 @@ import { listenForNotifications } from './outbox-listener.js'
 export const TASK_ENDED_CHANNEL = 'task_ended'
 
 export type ListeningTaskEndings = TaskEndings & {
-  /** Watches open now: the long-polls this process holds. */
-  watching(): number
+  /** Waits parked now: long-polls that read their task and wait for news of it, holding nothing but a timer. */
+  waiting(): number
   close(): Promise<void>
 }
 
@@ -21,7 +21,7 @@ export type ListeningTaskEndings = TaskEndings & {
  */
 export async function pgTaskEndings(source: pg.Pool | string, log: Logger): Promise<ListeningTaskEndings> {
   const watches = new Map<string, Set<() => void>>()
-  let open = 0
+  let parked = 0
   const listener = await listenForNotifications(
     source,
     TASK_ENDED_CHANNEL,
@@ -42,7 +42,6 @@ export async function pgTaskEndings(source: pg.Pool | string, log: Logger): Prom
     const set = watches.get(id) ?? new Set<() => void>()
     watches.set(id, set)
     set.add(wake)
-    open++
     let closed = false
     return {
       next(timeoutMs, signal) {
@@ -50,8 +49,10 @@ export async function pgTaskEndings(source: pg.Pool | string, log: Logger): Prom
           pending = false
           return Promise.resolve()
         }
+        parked++
         return new Promise<void>((resolve) => {
           const done = () => {
+            parked--
             clearTimeout(timer)
             signal?.removeEventListener('abort', done)
             settle = null
@@ -65,7 +66,6 @@ export async function pgTaskEndings(source: pg.Pool | string, log: Logger): Prom
       close() {
         if (closed) return
         closed = true
-        open--
         settle?.()
         set.delete(wake)
         if (set.size === 0 && watches.get(id) === set) watches.delete(id)
@@ -73,5 +73,5 @@ export async function pgTaskEndings(source: pg.Pool | string, log: Logger): Prom
     }
   }
 
-  return { watch, watching: () => open, close: () => listener.close() }
+  return { watch, waiting: () => parked, close: () => listener.close() }
 }
