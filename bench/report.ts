@@ -203,7 +203,7 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
     })
     add({
       id: 'S9',
-      measure: `database commits while ${n} wait ${holdS} s; 503s while opening them`,
+      measure: `database commits while ${n} wait ${holdS} s (idle: ${idle.databaseCommits}); 503s while opening them`,
       value: `${waiting.databaseCommits}; ${r.s9.shedDuringRamp}`,
       target: '',
       result: '',

@@ -13,7 +13,8 @@ export type LongPollResult = {
   holdS: number
   /** Answers of 503 while the waits were being opened (the server shedding the burst of first reads); retried. */
   shedDuringRamp: number
-  idle: { cpuPctOfCore: number; rssBytes: number }
+  /** The same server before any wait; its commits are the database's own (autovacuum and the like). */
+  idle: { cpuPctOfCore: number; rssBytes: number; databaseCommits: number }
   waiting: { cpuPctOfCore: number; rssBytes: number; peakRssBytes: number; databaseCommits: number }
   /** From the commit that ended every task to each answer. */
   wakeMs: { p50: number; p99: number; max: number }
@@ -37,7 +38,9 @@ export async function runLongPoll(ctx: BenchContext): Promise<LongPollResult> {
     const agent = new Agent({ connections: waiters + 10, pipelining: 1, headersTimeout: 120_000, bodyTimeout: 120_000 })
     const pid = server.proc.pid
     try {
+      const idleCommitsBefore = await commits(ctx.databaseUrl, db.name)
       const idle = await measure(pid, holdS)
+      const idleCommits = (await commits(ctx.databaseUrl, db.name)) - idleCommitsBefore
 
       let shed = 0
       const answeredAt: number[] = []
@@ -80,7 +83,7 @@ export async function runLongPoll(ctx: BenchContext): Promise<LongPollResult> {
         waiters,
         holdS,
         shedDuringRamp: shed,
-        idle: { cpuPctOfCore: idle.cpuPct, rssBytes: idle.rssBytes },
+        idle: { cpuPctOfCore: idle.cpuPct, rssBytes: idle.rssBytes, databaseCommits: idleCommits },
         waiting: { cpuPctOfCore: waiting.cpuPct, rssBytes: waiting.rssBytes, peakRssBytes, databaseCommits },
         wakeMs: { p50: at(wake, 0.5), p99: at(wake, 0.99), max: Math.round(wake.at(-1) ?? 0) },
         answeredDone: statuses.filter((s) => s === 'done').length,
