@@ -44,6 +44,9 @@ describe('the served contract', () => {
       const res = await app.inject({ url: new URL(asset, 'http://server/docs/').pathname })
       expect(res.statusCode, asset).toBe(200)
     }
+    // Its policy lets the page load nothing from another host.
+    expect(page.headers['content-security-policy']).toMatch(/^default-src 'self';/)
+    expect(page.headers['content-security-policy']).not.toMatch(/https:|validator/)
     const init = await app.inject({ url: '/docs/static/swagger-initializer.js' })
     expect(init.body).toMatch(/"validatorUrl":\s*null/)
     // No address to load from another host (a comment quoting a link is fine).
