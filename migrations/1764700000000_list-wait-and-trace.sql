@@ -1,6 +1,6 @@
 -- Up Migration
 -- Expand only: a nullable column, new indexes, a new trigger; the previous release runs unchanged beside this one
--- (its statements that end a task fire the trigger too, so its tasks wake long-polls as well).
+-- (its cancellations fire the trigger too; the tasks its taskers end wake long-polls only at their deadline).
 
 -- The W3C traceparent a task was submitted with (or that the server started for it); null on older rows.
 alter table tasks
@@ -19,22 +19,22 @@ create index tasks_owner_status_created_idx on tasks (owner_key_id, status, crea
 create index tasks_owner_destination_created_idx
   on tasks (owner_key_id, task_destination(url), created_at desc, id desc);
 
--- Wakes the server's long-polls (GET /tasks/{id}?wait=N) when a task ends. A trigger, so every statement that ends
--- a task notifies, whichever release or process runs it. NOTIFY makes a commit take a database-wide lock (see
--- 1764000000001); only transactions that end tasks take it here, and the tasker ends many per statement, so its
--- cost is one lock per write of outcomes, not one per task (bench S2 before and after, README).
+-- Wakes the server's long-polls (GET /tasks/{id}?wait=N) when an owner cancels a task, whichever release or process
+-- runs the statement. Only cancellations: NOTIFY makes a commit take a database-wide lock (see 1764000000001), and
+-- fired for every outcome a tasker stores it doubled Postgres's CPU in bench S2. The tasker announces the tasks it
+-- ended after its commit instead (packages/infrastructure/src/pg/task-end-notifier.ts).
 create function notify_task_ended() returns trigger language plpgsql as $$
 begin
   perform pg_notify('task_ended', new.id::text);
   return null;
 end
 $$;
-create trigger tasks_notify_ended after update of status on tasks
-  for each row when (new.status in ('done', 'error', 'cancelled') and old.status is distinct from new.status)
+create trigger tasks_notify_cancelled after update of status on tasks
+  for each row when (new.status = 'cancelled' and old.status is distinct from new.status)
   execute function notify_task_ended();
 
 -- Down Migration
-drop trigger tasks_notify_ended on tasks;
+drop trigger tasks_notify_cancelled on tasks;
 drop function notify_task_ended();
 drop index tasks_owner_destination_created_idx;
 drop index tasks_owner_status_created_idx;

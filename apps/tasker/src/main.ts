@@ -1,5 +1,6 @@
 import {
   type AttemptResult,
+  announcingEnds,
   makeExpireLeases,
   makePromoteDue,
   makePublishPending,
@@ -23,6 +24,7 @@ import {
   listenForOutbox,
   observePools,
   pgOutbox,
+  pgTaskEndNotifier,
   pgTaskRepository,
   postgresChecks,
   targetPolicy,
@@ -75,7 +77,8 @@ await ensureTopics(kafka, topics, {
 const producer = createProducer(kafka)
 await producer.connect()
 
-const tasks = pgTaskRepository(pool)
+// Tasks this tasker ends are announced after their commit, for the server's long-polls (README, GET /tasks/{id}?wait).
+const tasks = announcingEnds(pgTaskRepository(pool), pgTaskEndNotifier(pool, log))
 // The executor's claims record each task's trace for its log line and time its dispatch (see metrics.ts).
 const traced = tracedClaims(timedClaims(tasks, pool, metrics, log))
 const sender = undiciHttpSender({

@@ -1,3 +1,4 @@
+export * from './announce-ends.js'
 export * from './await-task.js'
 export * from './cancel-matching.js'
 export * from './cancel-task.js'

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { makeAwaitTask } from '@request-tasker/application'
+import { announcingEnds, makeAwaitTask } from '@request-tasker/application'
 import { createTask, DEFAULT_RETRY_ON, type TaskId } from '@request-tasker/domain'
 import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
@@ -10,6 +10,7 @@ import { runMigrations } from './migrate.js'
 import { pgBulkChanges } from './pg-bulk-changes.js'
 import { pgTaskRepository } from './pg-task-repository.js'
 import { createPool } from './pool.js'
+import { pgTaskEndNotifier } from './task-end-notifier.js'
 import { type ListeningTaskEndings, pgTaskEndings } from './task-endings.js'
 
 // NOTIFY reaches every session of a database whatever its schema: this file gets a database of its own.
@@ -48,8 +49,9 @@ async function newTask(owner = 'key-1') {
   return task
 }
 
+/** As the tasker stores an outcome: the write, then the announcement after its commit. */
 async function finish(id: TaskId, status: 'done' | 'error') {
-  const tasks = pgTaskRepository(pool)
+  const tasks = announcingEnds(pgTaskRepository(pool), pgTaskEndNotifier(pool, log))
   await tasks.claim([id], { leaseGraceMs: 1_000, keyBusyWaitMs: 1_000 }, { byOwner: new Map(), others: 10 })
   const outcome =
     status === 'done'
@@ -66,7 +68,7 @@ async function finish(id: TaskId, status: 'done' | 'error') {
   await tasks.recordAttempts([{ attempt: { taskId: id, n: 1, startedAt: new Date(), outcome }, next: { status } }])
 }
 
-describe('pgTaskEndings and the tasks_notify_ended trigger', () => {
+describe("pgTaskEndings, the tasker's announcements and the tasks_notify_cancelled trigger", () => {
   const awaitTask = () => makeAwaitTask({ views: pgTaskViews(pool), endings, now: () => new Date() })
 
   it('answers a long-poll once the outcome that ends the task is stored, not at its deadline', async () => {
@@ -79,6 +81,26 @@ describe('pgTaskEndings and the tasks_notify_ended trigger', () => {
     const view = await waiting
     expect(view.task.status).toBe('done')
     expect(endings.waiting()).toBe(0)
+  })
+
+  it('answers many long-polls from one announcement of many ids', async () => {
+    const tasks = await Promise.all(Array.from({ length: 250 }, () => newTask('key-3')))
+    const waits = tasks.map((t) => awaitTask()(t.id, 'key-3', 50_000))
+    await expect.poll(() => endings.waiting(), { timeout: 10_000 }).toBe(250)
+    const repo = pgTaskRepository(pool)
+    await repo.claim(
+      tasks.map((t) => t.id),
+      { leaseGraceMs: 1_000, keyBusyWaitMs: 1_000 },
+      { byOwner: new Map(), others: 1_000 },
+    )
+    const outcome = { kind: 'failure' as const, error: { code: 'tls' as const, message: 'x' }, durationMs: 1 }
+    const results = tasks.map((t) => ({
+      attempt: { taskId: t.id, n: 1, startedAt: new Date(), outcome },
+      next: { status: 'error' as const },
+    }))
+    await announcingEnds(repo, pgTaskEndNotifier(pool, log)).recordAttempts(results)
+
+    expect((await Promise.all(waits)).map((v) => v.task.status)).toEqual(Array(250).fill('error'))
   })
 
   it('wakes every waiter of tasks a bulk cancel ends, and each of several waiters of one task', async () => {

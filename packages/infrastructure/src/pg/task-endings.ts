@@ -4,7 +4,10 @@ import type pg from 'pg'
 import type { Logger } from '../logger.js'
 import { listenForNotifications } from './outbox-listener.js'
 
-/** The channel the trigger tasks_notify_ended sends each ended task's id on (migration 1764700000000). */
+/**
+ * Where ended tasks are announced: by the tasker after it committed their outcomes (pgTaskEndNotifier, ids
+ * comma-separated), and by the trigger tasks_notify_cancelled for each cancelled task (migration 1764700000000).
+ */
 export const TASK_ENDED_CHANNEL = 'task_ended'
 
 export type ListeningTaskEndings = TaskEndings & {
@@ -26,8 +29,8 @@ export async function pgTaskEndings(source: pg.Pool | string, log: Logger): Prom
     source,
     TASK_ENDED_CHANNEL,
     (payload) => {
-      const woken = payload === null ? [...watches.values()] : [watches.get(payload)].filter((s) => s !== undefined)
-      for (const set of woken) for (const wake of [...set]) wake()
+      const ids = payload === null ? [...watches.keys()] : payload.split(',')
+      for (const id of ids) for (const wake of [...(watches.get(id) ?? [])]) wake()
     },
     log,
   )
