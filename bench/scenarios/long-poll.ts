@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { Agent, request } from 'undici'
+import { createLogger, pgTaskEndNotifier } from '../../packages/infrastructure/dist/index.js'
 import { API_KEY, startServer } from '../support/apps.ts'
 import { type BenchContext, withDatabase } from '../support/context.ts'
 import { cpuSnapshot, cpuUse } from '../support/cpu.ts'
@@ -25,8 +26,8 @@ export type LongPollResult = {
  * S9: what 2,000 requests waiting on GET /tasks/{id}?wait=60 cost the server. The tasks are `new` rows of the
  * bench's key; the waits are opened in steps (each step once the server counts its waiters), then held for a while
  * with nothing happening, measuring the server's CPU and RSS against the same server idle before, and the
- * database's commits meanwhile (one LISTEN connection; no read per waiter). Then one statement ends every task, and
- * the time to each answer is the wake-up's cost.
+ * database's commits meanwhile (one LISTEN connection; no read per waiter). Then one statement ends every task and
+ * the tasker's notifier announces them after its commit, and the time to each answer is the wake-up's cost.
  */
 export async function runLongPoll(ctx: BenchContext): Promise<LongPollResult> {
   const waiters = ctx.sizes.longPollWaiters
@@ -74,8 +75,12 @@ export async function runLongPoll(ctx: BenchContext): Promise<LongPollResult> {
       const peakRssBytes = peak.stop()
       const databaseCommits = (await commits(ctx.databaseUrl, db.name)) - commitsBefore
 
-      await db.pool.query(`update tasks set status = 'done', updated_at = now() where status = 'new'`)
+      // As a tasker ends tasks: one statement stores the outcomes, then their ids are announced after its commit.
+      const { rows } = await db.pool.query<{ id: string }>(
+        `update tasks set status = 'done', updated_at = now() where status = 'new' returning id`,
+      )
       const endedAt = performance.now()
+      pgTaskEndNotifier(db.pool, createLogger('s9', 'warn'))(rows.map((r) => r.id) as never[])
       await Promise.all(open)
       const wake = answeredAt.map((t) => t - endedAt).sort((a, b) => a - b)
       server.proc.assertAlive()
