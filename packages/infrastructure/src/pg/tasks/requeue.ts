@@ -6,12 +6,13 @@ import type { Queryable } from '../pool.js'
 // twice. The statuses come from the domain's MOVES; these statements stay unnamed (planned with those values), so
 // Postgres still sees that the partial index on scheduled (or new) tasks serves them.
 
-// Scheduled tasks whose time has come, earliest first: a retry, a notBefore, a key-busy wait that ran out.
+// Scheduled tasks whose time has come, earliest first: a retry, a notBefore, a key-busy wait that ran out. Ties (a
+// resumed key's tasks all come due at one instant) go oldest first, by id, whatever order the rows lie in.
 const PROMOTE_DUE = `
   with due as (
     select id from tasks
     where status = any($3::text[]) and run_at <= coalesce($1::timestamptz, now())
-    order by run_at
+    order by run_at, id
     limit $2
     for update skip locked
   ), moved as (
@@ -30,7 +31,7 @@ const WAKE_KEY_BUSY = `
   with woken as (
     select id from tasks
     where status = any($4::text[]) and wait_reason = 'key-busy' and owner_key_id = $2
-    order by run_at
+    order by run_at, id
     limit $3
     for update skip locked
   ), moved as (
