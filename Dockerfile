@@ -10,6 +10,8 @@ COPY apps/tasker/package.json apps/tasker/
 COPY packages/domain/package.json packages/domain/
 COPY packages/application/package.json packages/application/
 COPY packages/infrastructure/package.json packages/infrastructure/
+COPY packages/client/package.json packages/client/
+COPY apps/cli/package.json apps/cli/
 # Every workspace project's manifest, or the frozen lockfile would not match; what tests and bench install (dev
 # dependencies only) is pruned by the --prod install below.
 COPY tests/package.json tests/
@@ -25,5 +27,7 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app /app
 COPY migrations migrations
+# The server serves the contract (GET /openapi.json, /docs) from the file its types were generated from.
+COPY openapi.yaml openapi.yaml
 USER node
 CMD ["node", "apps/server/dist/start.js"]

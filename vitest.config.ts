@@ -8,7 +8,10 @@ const alias = [
     find: /^@request-tasker\/(domain|application|infrastructure)\/testing$/,
     replacement: `${root}packages/$1/src/testing/index.ts`,
   },
-  { find: /^@request-tasker\/(domain|application|infrastructure)$/, replacement: `${root}packages/$1/src/index.ts` },
+  {
+    find: /^@request-tasker\/(domain|application|infrastructure|client)$/,
+    replacement: `${root}packages/$1/src/index.ts`,
+  },
 ]
 
 export default defineConfig({

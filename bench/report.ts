@@ -10,6 +10,8 @@ import { COSTED, type EndToEndResult } from './scenarios/end-to-end.ts'
 import type { FlowKeysResult } from './scenarios/flow-keys.ts'
 import type { LargeAnswersResult } from './scenarios/large-answers.ts'
 import type { LargeSubmissionsResult } from './scenarios/large-submissions.ts'
+import type { ListPagesResult } from './scenarios/list-pages.ts'
+import type { LongPollResult } from './scenarios/long-poll.ts'
 import type { MemoryResult } from './scenarios/memory.ts'
 import type { SlowTargetResult } from './scenarios/slow-target.ts'
 import type { SubmitResult } from './scenarios/submit.ts'
@@ -37,6 +39,8 @@ export type Results = {
   s6?: LargeSubmissionsResult
   s7?: LargeAnswersResult
   s8?: CrashRecoveryResult
+  s9?: LongPollResult
+  s10?: ListPagesResult
 }
 
 /** One line of the table; a target is a ratio of this run's own baselines, n/a when that baseline did not run. */
@@ -57,6 +61,9 @@ export const TARGETS = {
   serverPeakUnderLargeMb: 400,
   taskerPeakUnderLargeMb: 400,
   secondRoundGrowth: 1.1,
+  longPollCpuPct: 5,
+  longPollRssGrowthMb: 100,
+  listGrowth: 2,
   flowKeysVsDrain: 0.9,
 }
 
@@ -365,6 +372,57 @@ export function buildRows(r: Results, sendConcurrency: number): Row[] {
       result: r.s8.lost === 0 ? 'PASS' : 'FAIL',
     })
   }
+  if (r.s9) {
+    const { waiters, holdS, idle, waiting, wakeMs } = r.s9
+    const n = waiters.toLocaleString('en-US')
+    add({
+      id: 'S9',
+      measure: `server CPU with ${n} long-polls waiting, ${holdS} s (idle: ${idle.cpuPctOfCore}%)`,
+      value: `${waiting.cpuPctOfCore}% of a core`,
+      target: `< ${TARGETS.longPollCpuPct}%`,
+      result: waiting.cpuPctOfCore < TARGETS.longPollCpuPct ? 'PASS' : 'FAIL',
+    })
+    const growthMb = toMb(waiting.peakRssBytes - idle.rssBytes)
+    add({
+      id: 'S9',
+      measure: `server RSS with ${n} waiting (idle: ${mb(idle.rssBytes)}), peak`,
+      value: mb(waiting.peakRssBytes),
+      target: `< idle + ${TARGETS.longPollRssGrowthMb} MB`,
+      result: growthMb < TARGETS.longPollRssGrowthMb ? 'PASS' : 'FAIL',
+    })
+    add({
+      id: 'S9',
+      measure: `database commits while ${n} wait ${holdS} s (idle: ${idle.databaseCommits}); 503s while opening them`,
+      value: `${waiting.databaseCommits}; ${r.s9.shedDuringRamp}`,
+      target: '',
+      result: '',
+    })
+    add({
+      id: 'S9',
+      measure: `one statement ends all ${n}: answered after, p50 / p99 / max`,
+      value: `${wakeMs.p50} / ${wakeMs.p99} / ${Math.round(wakeMs.max)} ms`,
+      target: `all ${n} answered done`,
+      result: r.s9.answeredDone === waiters ? 'PASS' : 'FAIL',
+    })
+  }
+  if (r.s10) {
+    const { small, large } = r.s10
+    const rowsOf = (p: { rows: number }) => p.rows.toLocaleString('en-US')
+    for (const [key, what] of [
+      ['newest', 'newest page'],
+      ['deep', 'page 5 cursors deep'],
+      ['rareStatus', 'status=error (5 %)'],
+      ['destination', 'destination (1 of 100)'],
+    ] as const) {
+      add({
+        id: 'S10',
+        measure: `GET /tasks, 100 per page, ${what}: ${rowsOf(small)} → ${rowsOf(large)} rows`,
+        value: `${small[key]} → ${large[key]} ms`,
+        target: `≤ ${TARGETS.listGrowth}× (flat)`,
+        result: large[key] <= Math.max(small[key] * TARGETS.listGrowth, 2) ? 'PASS' : 'FAIL',
+      })
+    }
+  }
   const s11 = first('s11')
   if (s11) {
     const { rate, periodMs, burst, parallelism } = s11.limits
@@ -405,6 +463,7 @@ export function emptySteps(r: Results): string[] {
     ['s6', r.s6 !== undefined && r.s6.load.accepted === 0],
     ['s7', r.s7 !== undefined && r.s7.rate === 0],
     ['s8', r.s8 !== undefined && r.s8.accepted === 0],
+    ['s9', r.s9 !== undefined && r.s9.answeredDone === 0],
   ]
   for (const [id, isEmpty] of once) if (isEmpty) empty.push(id)
   return empty

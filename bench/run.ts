@@ -28,6 +28,8 @@ import { runEndToEnd } from './scenarios/end-to-end.ts'
 import { runFlowKeys } from './scenarios/flow-keys.ts'
 import { runLargeAnswers } from './scenarios/large-answers.ts'
 import { runLargeSubmissions } from './scenarios/large-submissions.ts'
+import { runListPages } from './scenarios/list-pages.ts'
+import { runLongPoll } from './scenarios/long-poll.ts'
 import { runMemory } from './scenarios/memory.ts'
 import { runSlowTarget } from './scenarios/slow-target.ts'
 import { runSubmit } from './scenarios/submit.ts'
@@ -53,7 +55,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string' },
   },
 })
-const STEPS = ['b1', 'b2', 'b3', 'b4', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's11']
+const STEPS = ['b1', 'b2', 'b3', 'b4', 's1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's9', 's10', 's11']
 const only = args.only?.split(',').map((s) => s.trim().toLowerCase())
 const unknown = only?.filter((id) => !STEPS.includes(id)) ?? []
 if (unknown.length > 0) throw new Error(`--only: unknown ${unknown.join(', ')} (known: ${STEPS.join(', ')})`)
@@ -166,6 +168,8 @@ try {
   await step(results, 's6', 'server memory, 1 MB submissions', () => runLargeSubmissions(ctx))
   await step(results, 's7', 'large-answer drain', () => runLargeAnswers(ctx))
   await step(results, 's8', 'crash and restart of the only tasker', () => runCrashRecovery(ctx))
+  await step(results, 's9', 'long-poll, waiters held by one server', () => runLongPoll(ctx))
+  await step(results, 's10', 'list page time as the table grows', () => runListPages(ctx))
 } finally {
   await targetProc.stop().catch((err: Error) => {
     errors.target = err.message

@@ -11,6 +11,7 @@ tasker=$!
 trap 'kill -TERM $server $tasker 2>/dev/null; wait' INT TERM
 echo "server: http://${HOST:-127.0.0.1}:${PORT:-8080}  (API keys from API_KEYS)" >&2
 echo "tasker health: http://127.0.0.1:${HEALTH_PORT:-8081}/health/ready" >&2
+echo "metrics: http://${METRICS_HOST:-127.0.0.1}:${METRICS_PORT:-9464}/metrics (server), http://127.0.0.1:${HEALTH_PORT:-8081}/metrics (tasker); API reference: http://${HOST:-127.0.0.1}:${PORT:-8080}/docs" >&2
 # If either app exits, stop the other: half a system would accept tasks nobody sends.
 wait -n $server $tasker || true
 kill -TERM $server $tasker 2>/dev/null || true

@@ -33,7 +33,7 @@ export async function startServer(
   ctx: BenchContext,
   db: BenchDatabase,
   scenario: string,
-  { profile = false } = {},
+  { profile = false, env = {} }: { profile?: boolean; env?: Record<string, string> } = {},
 ): Promise<RunningServer> {
   const port = await freePort()
   const name = `server-${scenario}`
@@ -43,11 +43,15 @@ export async function startServer(
       DATABASE_URL: db.url,
       PORT: String(port),
       HOST: '127.0.0.1',
+      // Prometheus's listener on any free port: a fixed one would collide with another server on the machine.
+      METRICS_PORT: '0',
+      METRICS_HOST: '127.0.0.1',
       API_KEYS: `bench:${API_KEY}`,
       // The bench submits with one key as fast as the server takes it: the per-key limit would measure itself.
       SUBMISSIONS_PER_KEY_MAX: '10000000',
       // As scripts/run-apps.sh and docker-compose.yml start it: with the heap settings of .env.
       NODE_OPTIONS: ctx.appEnv.SERVER_NODE_OPTIONS ?? '',
+      ...env,
     },
     logFile: join(ctx.logDir, `${name}.log`),
     nodeOptions: profileArgs(ctx, name, profile),

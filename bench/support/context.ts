@@ -49,6 +49,12 @@ export type Sizes = {
   largeSubmitS: number
   /** S7: tasks queued whose answers are 64 KiB each. */
   largeAnswerTasks: number
+  /** S9: requests waiting on GET /tasks/{id}?wait=60 at once, held this long while measured. */
+  longPollWaiters: number
+  longPollHoldS: number
+  /** S10: GET /tasks page times with the table at each size. */
+  listSmallRows: number
+  listLargeRows: number
 }
 
 // A full run repeats its ratio-bearing steps three times and stays under 10 minutes even with the machine busy
@@ -73,6 +79,10 @@ export const FULL: Sizes = {
   largeConnections: 100,
   largeSubmitS: 15,
   largeAnswerTasks: 20_000,
+  longPollWaiters: 2_000,
+  longPollHoldS: 10,
+  listSmallRows: 10_000,
+  listLargeRows: 1_000_000,
 }
 
 export const QUICK: Sizes = {
@@ -94,6 +104,10 @@ export const QUICK: Sizes = {
   largeConnections: 10,
   largeSubmitS: 2,
   largeAnswerTasks: 1_000,
+  longPollWaiters: 200,
+  longPollHoldS: 1,
+  listSmallRows: 1_000,
+  listLargeRows: 20_000,
 }
 
 export type Target = {

@@ -22,7 +22,8 @@ function headerPairs(req: ReceivedRequest): Array<[string, string]> {
 }
 
 // Lines the sender adds for its own hop; everything else must be the caller's, unchanged.
-const SENDER_HEADERS = new Set(['host', 'connection', 'content-length'])
+// The traceparent is the sender's too: a span of the task's trace per attempt (README, Trace context).
+const SENDER_HEADERS = new Set(['host', 'connection', 'content-length', 'traceparent'])
 const callerHeaders = (req: ReceivedRequest) =>
   headerPairs(req).filter(([name]) => !SENDER_HEADERS.has(name.toLowerCase()))
 const senderHeaders = (req: ReceivedRequest) =>
@@ -80,6 +81,7 @@ describe('a submitted task', () => {
       host: target.url.replace('http://', ''),
       connection: 'keep-alive',
       'content-length': String(Buffer.byteLength(json)),
+      traceparent: expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/),
     })
     expect(received!.body.toString('utf8')).toBe(json)
 

@@ -30,7 +30,12 @@ export type AppProcess = {
   /** SIGTERM, then waits for the exit and expects code 0. */
   stop(timeoutMs?: number): Promise<void>
 }
-export type ServerProcess = AppProcess & { readonly url: string; readonly port: number }
+export type ServerProcess = AppProcess & {
+  readonly url: string
+  readonly port: number
+  /** `http://127.0.0.1:<port>/metrics`, the server's Prometheus listener. */
+  readonly metricsUrl: string
+}
 
 // A process the test forgot (or a worker torn down mid-test) must not outlive the test run.
 const alive = new Set<ChildProcess>()
@@ -151,7 +156,14 @@ export async function startServer(
   env: Record<string, string>,
   options: StartOptions = {},
 ): Promise<ServerProcess> {
-  const server = spawnApp('server', label, { PORT: '0', HOST: '127.0.0.1', ...env })
+  // Any free ports: several servers run side by side, and other checkouts' tests on the same machine too.
+  const server = spawnApp('server', label, {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    METRICS_PORT: '0',
+    METRICS_HOST: '127.0.0.1',
+    ...env,
+  })
   options.track?.(server)
   const listening = await server.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at'))
   const url = String(listening.msg).replace('Server listening at ', '')
@@ -162,7 +174,8 @@ export async function startServer(
     },
     { timeout: 10_000, interval: 50 },
   )
-  return { ...server, url, port: Number(new URL(url).port) }
+  const metrics = await server.waitForLog((l) => l.msg === 'metrics listening')
+  return { ...server, url, port: Number(new URL(url).port), metricsUrl: String(metrics.url) }
 }
 
 function parseLine(text: string): LogLine {

@@ -7,7 +7,7 @@ import type { ApiKey } from './config.js'
  */
 export type BadInputCase = {
   name: string
-  method: 'GET' | 'POST' | 'PUT'
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH'
   url: string
   headers: Record<string, string>
   /** Sent byte for byte, so malformed JSON reaches the server as written. */
@@ -15,6 +15,8 @@ export type BadInputCase = {
   status: number
   /** The field `errors[].path` must name, for refusals that name one. */
   path?: string
+  /** For a 405: the `Allow` header it must carry. */
+  allow?: string
 }
 
 export const tableKey: ApiKey = { id: 'table', key: 'table-secret-key' }
@@ -68,6 +70,13 @@ function lookup(name: string, url: string, status: number, path?: string): BadIn
   return { name, method: 'GET', url, headers: auth, status, ...(path !== undefined && { path }) }
 }
 
+/** A JSON POST of `payload` to `url`, refused 400 naming `path`. */
+function post(name: string, url: string, payload: unknown, path: string): BadInputCase {
+  return { name, method: 'POST', url, headers: json, payload: JSON.stringify(payload), status: 400, path }
+}
+
+const batchOf = (n: number) => ({ tasks: Array.from({ length: n }, () => valid) })
+
 export const badInputCases: readonly BadInputCase[] = [
   // The body is not a JSON object.
   raw('malformed JSON', '{"method": "GET", "url": ', 400),
@@ -97,6 +106,12 @@ export const badInputCases: readonly BadInputCase[] = [
   submit('url file:', { url: 'file:///etc/passwd' }, 'url'),
   submit('url with credentials', { url: 'https://user:secret@example.com/' }, 'url'),
   submit('url of 3,000 characters', { url: `https://example.com/${'a'.repeat(2980)}` }, 'url'),
+  // URL parsing would drop these silently and send another URL than the one given.
+  submit('url with CR LF inside', { url: 'https://example.com/a\r\nb' }, 'url'),
+  submit('url with a TAB inside', { url: 'https://exa\tmple.com/' }, 'url'),
+  submit('url with a NUL inside', { url: 'https://example.com/\u0000' }, 'url'),
+  submit('url with a leading space', { url: ' https://example.com/' }, 'url'),
+  submit('url with a trailing newline', { url: 'https://example.com/\n' }, 'url'),
 
   // url pointing inside the network (SSRF): refused in every spelling the URL parser accepts for the address
   ...[
@@ -271,7 +286,87 @@ export const badInputCases: readonly BadInputCase[] = [
   lookup('legacy route, id not a UUID', '/task/nope', 400, 'id'),
   lookup('unknown id', `/tasks/${unknownId}`, 404),
   lookup('legacy route, unknown id', `/task/${unknownId}`, 404),
-  { name: 'unknown route', method: 'PUT', url: '/tasks', headers: json, payload: JSON.stringify(valid), status: 404 },
+  lookup('unknown path', '/taskz', 404),
+  // The router takes path parameters of up to 1,024 characters (a flow-control key, percent-encoded, fits).
+  lookup("id past the router's length limit", `/tasks/${'a'.repeat(1_100)}`, 414),
+  lookup("flow-control key past the router's length limit", `/flow-controls/${'k'.repeat(1_100)}`, 414),
+  lookup('a malformed percent-escape in the path', '/tasks/%zz', 400),
+
+  // a known path with a method it does not serve
+  {
+    name: 'PUT on /tasks',
+    method: 'PUT',
+    url: '/tasks',
+    headers: json,
+    payload: JSON.stringify(valid),
+    status: 405,
+    allow: 'GET, HEAD, POST',
+  },
+  {
+    name: 'DELETE on /tasks/{id}',
+    method: 'DELETE',
+    url: `/tasks/${unknownId}`,
+    headers: auth,
+    status: 405,
+    allow: 'GET, HEAD',
+  },
+  {
+    name: 'PATCH on /flow-controls/{key}',
+    method: 'PATCH',
+    url: '/flow-controls/payments',
+    headers: json,
+    payload: '{}',
+    status: 405,
+    allow: 'GET, HEAD, PUT, DELETE',
+  },
+  {
+    name: 'PATCH on /tasks/batch with a text body',
+    method: 'PATCH',
+    url: '/tasks/batch',
+    headers: { ...auth, 'content-type': 'text/plain' },
+    payload: 'x',
+    status: 405,
+    allow: 'POST',
+  },
+
+  // long-poll
+  lookup('wait negative', `/tasks/${unknownId}?wait=-1`, 400, 'wait'),
+  lookup('wait past 60 s', `/tasks/${unknownId}?wait=61`, 400, 'wait'),
+  lookup('wait not a number', `/tasks/${unknownId}?wait=soon`, 400, 'wait'),
+  lookup('wait given twice', `/tasks/${unknownId}?wait=1&wait=2`, 400, 'wait'),
+
+  // list
+  lookup('limit 0', '/tasks?limit=0', 400, 'limit'),
+  lookup('limit 1001', '/tasks?limit=1001', 400, 'limit'),
+  lookup('limit not a number', '/tasks?limit=ten', 400, 'limit'),
+  lookup('status unknown', '/tasks?status=failed', 400, 'status.0'),
+  lookup('status empty', '/tasks?status=', 400, 'status.0'),
+  lookup('createdAfter not a date-time', '/tasks?createdAfter=yesterday', 400, 'createdAfter'),
+  lookup('createdAfter without a zone', '/tasks?createdAfter=2026-01-01T00:00:00', 400, 'createdAfter'),
+  lookup(
+    'createdAfter not before createdBefore',
+    '/tasks?createdAfter=2026-02-01T00:00:00Z&createdBefore=2026-01-01T00:00:00Z',
+    400,
+    'createdAfter',
+  ),
+  lookup('destination with a path', '/tasks?destination=example.com/x', 400, 'destination'),
+  lookup('cursor not one of ours', '/tasks?cursor=bm90LWEtY3Vyc29y', 400, 'cursor'),
+  lookup('cursor not base64 JSON', '/tasks?cursor=%7B%7D', 400, 'cursor'),
+
+  // batch
+  post('batch not an object', '/tasks/batch', [valid], ''),
+  post('batch without tasks', '/tasks/batch', { items: [valid] }, 'tasks'),
+  post('batch tasks not an array', '/tasks/batch', { tasks: valid }, 'tasks'),
+  post('batch of no tasks', '/tasks/batch', { tasks: [] }, 'tasks'),
+  post('batch of 1,001 tasks', '/tasks/batch', batchOf(1_001), 'tasks'),
+
+  // bulk actions
+  post('bulk cancel of done tasks', '/tasks/cancel', { status: ['done'] }, 'status'),
+  post('bulk cancel with an unknown status', '/tasks/cancel', { status: ['gone'] }, 'status.0'),
+  post('bulk cancel with a bad createdBefore', '/tasks/cancel', { createdBefore: 'now' }, 'createdBefore'),
+  post('bulk cancel of a JSON array', '/tasks/cancel', [], ''),
+  post('bulk retry of new tasks', '/tasks/retry', { status: ['new', 'error'] }, 'status'),
+  post('bulk retry with a bad createdAfter', '/tasks/retry', { createdAfter: 20260101 }, 'createdAfter'),
 
   // API key
   raw('no API key', JSON.stringify(valid), 401, { 'content-type': 'application/json' }),

@@ -1,6 +1,8 @@
+import { makeFlowControlUseCases } from '@request-tasker/application'
 import { retryDefaults } from '@request-tasker/application/testing'
 import {
   checkReadiness,
+  pgFlowControls,
   pgIdempotencyKeys,
   pgTaskRepository,
   postgresChecks,
@@ -10,6 +12,7 @@ import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '@request-
 import { pino } from 'pino'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { badInputCases, badInputServer, tableKey } from './bad-input.cases.js'
+import { pgQueryPorts } from './pg-query-ports.js'
 import { buildServer } from './server.js'
 import { guardedTargets } from './test-server.js'
 import { makeTaskUseCases } from './use-cases.js'
@@ -27,8 +30,11 @@ afterAll(async () => {
 
 function serverOverPostgres() {
   const tasks = pgTaskRepository(db.pool)
+  const flowControls = pgFlowControls(db.pool)
   const useCases = makeTaskUseCases({
+    ...pgQueryPorts(db.pool),
     tasks,
+    flowControls,
     keys: pgIdempotencyKeys(db.pool),
     targets: guardedTargets,
     wakeRelay: () => {},
@@ -40,6 +46,7 @@ function serverOverPostgres() {
   })
   return buildServer({
     useCases,
+    flowControls: makeFlowControlUseCases({ flowControls }),
     ...badInputServer,
     logger: pino({ level: 'silent' }),
     readiness: () => checkReadiness(postgresChecks(db.pool, MIGRATIONS_DIR)),

@@ -48,6 +48,11 @@ export const serverEnv = sharedEnv
     RETRY_MAX_ATTEMPTS: int(1, MAX_ATTEMPTS_LIMIT, 5),
     RETRY_BASE_MS: int(1, MAX_BACKOFF_MS, 1000),
     RETRY_MAX_MS: int(1, MAX_BACKOFF_MS, 600_000),
+    // Largest body of POST /tasks/batch (up to 1,000 tasks); at most MAX_INFLIGHT_REQUEST_BYTES, which bounds it.
+    BATCH_BODY_LIMIT_BYTES: int(1024 * 1024, 1024 * 1024 * 1024, 16 * 1024 * 1024),
+    // Prometheus text at /metrics, on a listener of its own: the API's port may face the internet, metrics should not.
+    METRICS_PORT: int(0, 65_535, 9464),
+    METRICS_HOST: z.string().min(1).default('0.0.0.0'),
     // How long an Idempotency-Key names its first submission; after it, the key may name a new one. At most 30
     // days: the window is subtracted from now as a Date, which past about 270,000 years is invalid.
     IDEMPOTENCY_WINDOW_MS: int(1, 30 * DAY_MS, DAY_MS),
@@ -68,6 +73,10 @@ export const serverEnv = sharedEnv
   .refine((env) => env.BODY_LIMIT_BYTES <= env.MAX_INFLIGHT_REQUEST_BYTES, {
     path: ['MAX_INFLIGHT_REQUEST_BYTES'],
     message: 'must be at least BODY_LIMIT_BYTES, or the largest request could never be taken',
+  })
+  .refine((env) => env.BATCH_BODY_LIMIT_BYTES <= env.MAX_INFLIGHT_REQUEST_BYTES, {
+    path: ['BATCH_BODY_LIMIT_BYTES'],
+    message: 'must not exceed MAX_INFLIGHT_REQUEST_BYTES, or the largest batch could never be taken',
   })
   .refine((env) => env.HEADERS_TIMEOUT_MS <= env.REQUEST_TIMEOUT_MS, {
     path: ['HEADERS_TIMEOUT_MS'],

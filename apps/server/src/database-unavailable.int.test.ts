@@ -3,6 +3,7 @@ import { createPool, pgIdempotencyKeys, pgTaskRepository, uuidV7Ids } from '@req
 import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { pgQueryPorts } from './pg-query-ports.js'
 import { buildServer } from './server.js'
 import { ALICE, guardedTargets } from './test-server.js'
 import { makeTaskUseCases } from './use-cases.js'
@@ -24,6 +25,7 @@ describe('a request that gets no database connection in time', () => {
       const tasks = pgTaskRepository(pool)
       const app = buildServer({
         useCases: makeTaskUseCases({
+          ...pgQueryPorts(pool),
           tasks,
           keys: pgIdempotencyKeys(pool),
           targets: guardedTargets,

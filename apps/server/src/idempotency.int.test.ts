@@ -4,6 +4,7 @@ import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastru
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from './config.js'
+import { pgQueryPorts } from './pg-query-ports.js'
 import { buildServer } from './server.js'
 import { ALICE, guardedTargets } from './test-server.js'
 import { makeTaskUseCases } from './use-cases.js'
@@ -18,6 +19,7 @@ afterAll(async () => {
 
 function serverWithWindow(idempotencyWindowMs: number, now = () => new Date()) {
   const useCases = makeTaskUseCases({
+    ...pgQueryPorts(db.pool),
     tasks: pgTaskRepository(db.pool),
     keys: pgIdempotencyKeys(db.pool),
     targets: guardedTargets,

@@ -4,6 +4,7 @@ import { pgIdempotencyKeys, pgTaskRepository, uuidV7Ids } from '@request-tasker/
 import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { pgQueryPorts } from './pg-query-ports.js'
 import { buildServer } from './server.js'
 import { ALICE, guardedTargets } from './test-server.js'
 import { makeTaskUseCases } from './use-cases.js'
@@ -23,6 +24,7 @@ describe('submissions with bodies large and small, at once', () => {
     const tasks = pgTaskRepository(db.pool)
     const app = buildServer({
       useCases: makeTaskUseCases({
+        ...pgQueryPorts(db.pool),
         tasks,
         keys: pgIdempotencyKeys(db.pool),
         targets: guardedTargets,

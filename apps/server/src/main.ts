@@ -5,12 +5,19 @@ import {
   checkReadiness,
   createLogger,
   createPool,
+  createRegistry,
   isDatabaseUnavailable,
+  observePools,
+  pgBatchStore,
+  pgBulkChanges,
   pgFlowControls,
   pgIdempotencyKeys,
   pgOutboxNotifier,
   pgSigningSecrets,
+  pgTaskEndings,
+  pgTaskList,
   pgTaskRepository,
+  pgTaskViews,
   postgresChecks,
   QUEUE_TIMEOUT_MESSAGE,
   secretBox,
@@ -20,6 +27,7 @@ import {
 } from '@request-tasker/infrastructure'
 import closeWithGrace from 'close-with-grace'
 import { loadConfig } from './config.js'
+import { startMetricsServer } from './metrics-server.js'
 import { buildServer } from './server.js'
 import { makeTaskUseCases } from './use-cases.js'
 
@@ -51,6 +59,8 @@ const flowControls = pgFlowControls(pool)
 const newId = uuidV7Ids()
 const signingSecrets = pgSigningSecrets(pool, secrets, newId)
 const signedKeys = config.SIGNED_API_KEYS
+// Long-polls wait on one LISTEN connection of its own, outside the pool: waiting holds no pooled connection.
+const endings = await pgTaskEndings(config.DATABASE_URL, log)
 const useCases = makeTaskUseCases({
   tasks,
   flowControls,
@@ -63,6 +73,11 @@ const useCases = makeTaskUseCases({
     queueTimeout: () => new Error(QUEUE_TIMEOUT_MESSAGE),
   },
   keys: pgIdempotencyKeys(pool),
+  list: pgTaskList(pool),
+  bulk: pgBulkChanges(pool),
+  batches: pgBatchStore(pool, { secrets }),
+  views: pgTaskViews(pool),
+  endings,
   targets: targetPolicy(targetPolicyOptions(config)),
   wakeRelay: pgOutboxNotifier(pool, log),
   newId,
@@ -87,7 +102,11 @@ const probePool = createPool({
   log,
 })
 const readinessChecks = postgresChecks(probePool, config.MIGRATIONS_DIR)
+const registry = createRegistry()
+observePools(registry, { main: pool, probes: probePool })
 const app = buildServer({
+  metrics: { registry, waiters: endings.waiting },
+  batchBodyLimit: config.BATCH_BODY_LIMIT_BYTES,
   useCases,
   flowControls: makeFlowControlUseCases({ flowControls }),
   signingSecrets: makeSigningSecretUseCases({ secrets: signingSecrets }),
@@ -111,6 +130,8 @@ const app = buildServer({
   },
 })
 await app.listen({ port: config.PORT, host: config.HOST })
+// Prometheus reads /metrics on a listener of its own, off the API's port (see README, Metrics).
+const metricsServer = await startMetricsServer({ host: config.METRICS_HOST, port: config.METRICS_PORT, registry, log })
 
 // On SIGTERM or SIGINT: stop accepting, let the requests in flight finish, then end the pools (those requests
 // still need their connections). A second signal, or 10 s (a container's usual grace before SIGKILL), ends it at
@@ -119,5 +140,6 @@ closeWithGrace({ delay: STOP_GRACE_MS, logger: log }, async function stop({ sign
   if (err) log.fatal({ err }, 'stopping after an uncaught error')
   else log.info({ signal }, 'stopping')
   await app.close()
+  await Promise.all([metricsServer.close(), endings.close()])
   await Promise.all([pool.end(), probePool.end()])
 })

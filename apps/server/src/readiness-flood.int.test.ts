@@ -11,6 +11,7 @@ import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '@request-
 import type pg from 'pg'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { pgQueryPorts } from './pg-query-ports.js'
 import { buildServer } from './server.js'
 import { ALICE, guardedTargets } from './test-server.js'
 import { makeTaskUseCases } from './use-cases.js'
@@ -32,6 +33,7 @@ describe('a flood of readiness probes', () => {
   it('leaves submissions unaffected, running few checks', async () => {
     let checks = 0
     const useCases = makeTaskUseCases({
+      ...pgQueryPorts(pool),
       tasks: pgTaskRepository(pool),
       keys: pgIdempotencyKeys(pool),
       targets: guardedTargets,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FlowControlUseCases, SigningSecretUseCases } from '@request-tasker/application'
+import type { Registry } from '@request-tasker/infrastructure'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -7,8 +8,11 @@ import Fastify, {
   type RawRequestDefaultExpression,
 } from 'fastify'
 import type { ApiKey } from './config.js'
+import { docsRoutes } from './http/docs.js'
 import { boundRequestBytesInFlight } from './http/inflight-bytes.js'
 import { type Shedding, shedUnderPressure } from './http/load-shedding.js'
+import { answerOtherMethods } from './http/method-not-allowed.js'
+import { serverMetrics } from './http/metrics.js'
 import { replyNotFound, replyWithProblem } from './http/problem.js'
 import type { SubmissionLimit } from './http/submission-limit.js'
 import { flowControlRoutes } from './routes/flow-controls.js'
@@ -37,6 +41,10 @@ export type ServerDeps = {
   submissionLimit?: SubmissionLimit
   /** Request body bytes held at once (see boundRequestBytesInFlight); 32 MiB when absent. */
   maxInflightRequestBytes?: number
+  /** Largest body of POST /tasks/batch; 16 MiB when absent. */
+  batchBodyLimit?: number
+  /** Where the server's series go (see http/metrics.ts); absent: none are kept. */
+  metrics?: { registry: Registry; waiters: () => number }
 }
 
 /** The HTTP app, ready for `inject` or `listen`; it never listens by itself. */
@@ -53,6 +61,8 @@ export function buildServer({
   timeouts = DEFAULT_TIMEOUTS,
   submissionLimit,
   maxInflightRequestBytes = 32 * 1024 * 1024,
+  batchBodyLimit = 16 * 1024 * 1024,
+  metrics,
 }: ServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
@@ -67,7 +77,10 @@ export function buildServer({
     http: { headersTimeout: timeouts.headersTimeoutMs, connectionsCheckingInterval: CHECK_TIMEOUTS_EVERY_MS },
     genReqId: requestIdOf,
     logController: new OneLinePerRequest(),
+    // The router's own refusals (a malformed URL, a path parameter past its length) get problem+json too.
+    frameworkErrors: replyWithProblem,
   })
+  const otherMethods = answerOtherMethods(app)
 
   // JSON is the only body we read; Fastify's default text/plain parser would let any string reach the schema.
   app.removeContentTypeParser('text/plain')
@@ -78,11 +91,21 @@ export function buildServer({
   })
   boundRequestBytesInFlight(app, { maxBytes: maxInflightRequestBytes, bodyLimit })
   if (shedding) shedUnderPressure(app, shedding)
+  const counted = metrics && serverMetrics(app, metrics.registry, metrics.waiters)
 
   app.register(healthRoutes, { readiness, readinessCacheMs })
-  app.register(taskRoutes, { useCases, apiKeys, ...(submissionLimit && { submissionLimit }) })
+  app.register(docsRoutes)
+  app.register(taskRoutes, {
+    useCases,
+    apiKeys,
+    batchBodyLimit,
+    ...(submissionLimit && { submissionLimit }),
+    ...(counted && { onSubmitted: counted.submitted }),
+  })
   if (flowControls) app.register(flowControlRoutes, { useCases: flowControls, apiKeys })
   if (signingSecrets) app.register(signingSecretRoutes, { useCases: signingSecrets, apiKeys })
+  // Last: it answers 405 for the methods each path above does not serve.
+  app.register(otherMethods)
   return app
 }
 

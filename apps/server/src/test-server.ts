@@ -1,6 +1,12 @@
 import { makeFlowControlUseCases } from '@request-tasker/application'
-import { InMemoryStore, manualClock, retryDefaults, sequentialIds } from '@request-tasker/application/testing'
-import { EMPTY_ALLOWLIST, type Readiness, targetPolicy } from '@request-tasker/infrastructure'
+import {
+  InMemoryStore,
+  ManualEndings,
+  manualClock,
+  retryDefaults,
+  sequentialIds,
+} from '@request-tasker/application/testing'
+import { EMPTY_ALLOWLIST, type Readiness, type Registry, targetPolicy } from '@request-tasker/infrastructure'
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
 import type { ApiKey } from './config.js'
@@ -31,14 +37,24 @@ export function testServer(
     timeouts?: ServerTimeouts
     submissionLimit?: SubmissionLimit
     maxInflightRequestBytes?: number
+    batchBodyLimit?: number
+    metrics?: { registry: Registry; waiters: () => number }
   } = {},
 ) {
   const clock = manualClock()
   const store = new InMemoryStore(clock.now)
+  // A long-poll wakes when the store ends its task, or when the test calls endings.timeOut().
+  const endings = new ManualEndings(clock)
+  store.onEnded = (id) => endings.ended(id)
   const useCases = makeTaskUseCases({
     tasks: store,
     flowControls: store,
     keys: store,
+    list: store,
+    bulk: store,
+    batches: store,
+    views: store,
+    endings,
     targets: guardedTargets,
     wakeRelay: () => {},
     newId: sequentialIds(),
@@ -58,6 +74,8 @@ export function testServer(
     ...(options.timeouts && { timeouts: options.timeouts }),
     ...(options.submissionLimit && { submissionLimit: options.submissionLimit }),
     ...(options.maxInflightRequestBytes && { maxInflightRequestBytes: options.maxInflightRequestBytes }),
+    ...(options.batchBodyLimit && { batchBodyLimit: options.batchBodyLimit }),
+    ...(options.metrics && { metrics: options.metrics }),
   })
-  return { app, store, clock }
+  return { app, store, clock, endings }
 }

@@ -48,7 +48,9 @@ export const taskerEnv = sharedEnv.extend({
   // How often tasks waiting for a retry are looked for: a retry may start up to this much after its time.
   SCHEDULE_INTERVAL_MS: int(10, 60_000, 1000),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000, 30_000),
-  // The probes' own listener: the tasker serves no API.
+  // Each attempt goes out with a traceparent of its own span in the task's trace, unless the task's headers name one.
+  TRACEPARENT_OUTBOUND: z.enum(['on', 'off']).default('on'),
+  // The probes' own listener (and /metrics): the tasker serves no API.
   HEALTH_PORT: int(0, 65_535, 8081),
   HEALTH_HOST: z.string().min(1).default('0.0.0.0'),
 })

@@ -1,23 +1,39 @@
 import { once } from 'node:events'
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { type Logger, notReadyProblem, type Readiness } from '@request-tasker/infrastructure'
+import { type Logger, notReadyProblem, type Readiness, type Registry } from '@request-tasker/infrastructure'
 
 export type HealthServer = { readonly url: string; close(): Promise<void> }
 
 /**
  * The tasker serves no API, only its probes: GET /health/live (the process runs) and GET /health/ready (its
- * dependencies answer), with the same bodies as the server's routes of the same names.
+ * dependencies answer), with the same bodies as the server's routes of the same names; and GET /metrics, the
+ * Prometheus text of `metrics` when given.
  */
 export async function startHealthServer(options: {
   host: string
   port: number
   readiness: () => Promise<Readiness>
   log: Logger
+  metrics?: Registry
 }): Promise<HealthServer> {
-  const { host, port, readiness, log } = options
+  const { host, port, readiness, log, metrics } = options
   const server = createServer(async function probe(req, res) {
     const path = (req.url ?? '').split('?')[0]
+    if (req.method === 'GET' && path === '/metrics' && metrics) {
+      const text = await metrics.metrics().catch((err: unknown) => {
+        log.error({ err }, 'metrics not collected')
+        return null
+      })
+      if (text === null)
+        return sendJson(res, 500, 'application/problem+json', {
+          type: 'about:blank',
+          title: 'Internal Server Error',
+          status: 500,
+        })
+      res.writeHead(200, { 'content-type': metrics.contentType }).end(text)
+      return
+    }
     if (req.method !== 'GET' || (path !== '/health/live' && path !== '/health/ready')) {
       return sendJson(res, 404, 'application/problem+json', {
         type: '/problems/not-found',

@@ -1,5 +1,6 @@
 import {
   type AttemptResult,
+  announcingEnds,
   makeExpireLeases,
   makePromoteDue,
   makePublishPending,
@@ -15,13 +16,17 @@ import {
   createLogger,
   createPool,
   createProducer,
+  createRegistry,
   ensureTopics,
+  findTraceparents,
   isDatabaseUnavailable,
   kafkaCheck,
   kafkaQueuePublisher,
   listenForOutbox,
+  observePools,
   pgOutbox,
   pgSigningSecrets,
+  pgTaskEndNotifier,
   pgTaskRepository,
   postgresChecks,
   secretBox,
@@ -34,8 +39,10 @@ import {
 import { loadConfig } from './config.js'
 import { startHealthServer } from './health-server.js'
 import { keepConsuming } from './keep-consuming.js'
+import { meteredSender, observeTasker, timedClaims } from './metrics.js'
 import { createTaskConsumer, runTaskConsumer } from './task-consumer.js'
 import { startTaskLoops } from './task-loops.js'
+import { tracedClaims } from './trace-log.js'
 
 // Composition root of the tasker: outbox relay → Kafka → consumer → HTTP send → outcomes, plus the loops that
 // keep tasks moving: the lease keeper, the sweeper of run-out leases, the scheduler of due tasks and the reconciler
@@ -62,11 +69,14 @@ const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFK
 // its 2 s budget is the whole answer.
 const probeAdmin = kafka.admin({ retry: { retries: 0 } })
 const readinessChecks = { ...postgresChecks(pool, config.MIGRATIONS_DIR), kafka: kafkaCheck(probeAdmin) }
+const metrics = createRegistry()
+const metricsAdmin = kafka.admin({ retry: { retries: 0 } })
 const health = await startHealthServer({
   host: config.HEALTH_HOST,
   port: config.HEALTH_PORT,
   readiness: () => checkReadiness(readinessChecks),
   log,
+  metrics,
 })
 await ensureTopics(kafka, topics, {
   partitions: config.KAFKA_PARTITIONS,
@@ -75,10 +85,14 @@ await ensureTopics(kafka, topics, {
 const producer = createProducer(kafka)
 await producer.connect()
 
-const tasks = pgTaskRepository(pool, { secrets })
+// Tasks this tasker ends are announced after their commit, for the server's long-polls (README, GET /tasks/{id}?wait).
+const tasks = announcingEnds(pgTaskRepository(pool, { secrets }), pgTaskEndNotifier(pool, log))
+// The executor's claims record each task's trace for its log line and time its dispatch (see metrics.ts).
+const traced = tracedClaims(timedClaims(tasks, pool, metrics, log))
 const signingSecrets = pgSigningSecrets(pool, secrets, uuidV7Ids())
 const sender = undiciHttpSender({
   secrets,
+  traceparentOutbound: config.TRACEPARENT_OUTBOUND === 'on',
   resultBodyMaxBytes: config.RESULT_BODY_MAX_BYTES,
   responseMaxBytes: config.RESPONSE_MAX_BYTES,
   connections: config.HTTP_CONNECTIONS_PER_ORIGIN,
@@ -91,9 +105,18 @@ const capacity = new SendCapacity({
   unstored: config.OUTCOME_BUFFER,
   unstoredBytes: config.OUTCOME_BUFFER_BYTES,
 })
+observePools(metrics, { main: pool })
+observeTasker(metrics, {
+  db: pool,
+  admin: metricsAdmin,
+  groupId: config.KAFKA_GROUP_ID,
+  topic: topics.tasks,
+  capacity,
+  log,
+})
 const executor = makeTaskExecutor({
-  tasks,
-  sender,
+  tasks: traced.tasks,
+  sender: meteredSender(sender, metrics),
   signer: standardWebhookSigner((ownerKeyId) => signingSecrets.activeSecrets(ownerKeyId)),
   capacity,
   now: () => new Date(),
@@ -117,6 +140,7 @@ const loops = startTaskLoops({
   promoteDue: makePromoteDue({ tasks }),
   requeueLost: makeRequeueLost({ tasks, afterMs: config.RECONCILE_AFTER_MS }),
   batch: config.RELAY_BATCH_SIZE,
+  traceparents: (ids) => findTraceparents(pool, ids),
   intervals: {
     relayMs: config.RELAY_POLL_MS,
     leaseGraceMs: config.LEASE_GRACE_MS,
@@ -148,7 +172,13 @@ consuming = await keepConsuming(
       partitionsConsumedConcurrently: config.PARTITIONS_CONSUMED_CONCURRENTLY,
       onGiveUp,
       room: capacity,
-      execute: async (ids) => (await executor.execute(ids)).map((run) => run.then(logOutcome)),
+      execute: async (ids) =>
+        (await executor.execute(ids)).map((run, i) =>
+          run.then(logOutcome, (err: unknown) => {
+            traced.take(ids[i]!) // its outcome is never logged: let its trace go
+            throw err
+          }),
+        ),
     }),
   log,
 )
@@ -158,14 +188,25 @@ function logOutcome(result: AttemptResult | null) {
   if (!result) return // not claimed: a redelivered message of a finished task, or one another tasker holds
   const { taskId, n, outcome } = result.attempt
   const { next } = result
+  const traceparent = traced.take(taskId)
   const then = next.status === 'scheduled' ? { next: next.status, delayMs: next.delayMs } : { next: next.status }
   if (outcome.kind === 'response') {
     log.info(
-      { taskId, attempt: n, httpStatusCode: outcome.httpStatusCode, durationMs: outcome.durationMs, ...then },
+      {
+        taskId,
+        traceparent,
+        attempt: n,
+        httpStatusCode: outcome.httpStatusCode,
+        durationMs: outcome.durationMs,
+        ...then,
+      },
       'task sent',
     )
   } else {
-    log.info({ taskId, attempt: n, error: outcome.error, durationMs: outcome.durationMs, ...then }, 'task send failed')
+    log.info(
+      { taskId, traceparent, attempt: n, error: outcome.error, durationMs: outcome.durationMs, ...then },
+      'task send failed',
+    )
   }
 }
 
@@ -184,7 +225,7 @@ async function shutdown(signal: string) {
     await loops.stop()
     await listener.close()
     await producer.disconnect()
-    await Promise.all([probeAdmin.disconnect(), health.close()])
+    await Promise.all([probeAdmin.disconnect(), metricsAdmin.disconnect(), health.close()])
     await sender.close()
     await pool.end()
     log.info('stopped')

@@ -17,6 +17,8 @@ export type TaskLoopsDeps = {
   /** Most rows one pass of a loop takes; a full pass goes again at once. */
   batch: number
   intervals: { relayMs: number; leaseGraceMs: number; sweepMs: number; scheduleMs: number; reconcileMs: number }
+  /** The traceparents of tasks known only by id, for the lines that log them; absent: lines without. */
+  traceparents?: (ids: readonly TaskId[]) => Promise<ReadonlyMap<TaskId, string>>
   log: Logger
 }
 
@@ -28,6 +30,8 @@ export type TaskLoopsDeps = {
  */
 export function startTaskLoops(deps: TaskLoopsDeps) {
   const { batch, intervals, log } = deps
+  const traces = async (ids: readonly TaskId[]) =>
+    ids.length > 0 && deps.traceparents ? deps.traceparents(ids) : new Map<TaskId, string>()
   const relay = startPeriodicLoop(
     'outbox-relay',
     async () => ({ more: (await deps.publishPending(batch)) === batch }),
@@ -52,8 +56,12 @@ export function startTaskLoops(deps: TaskLoopsDeps) {
     'lease-sweeper',
     async () => {
       const { requeued, interrupted } = await deps.expireLeases(batch)
-      for (const taskId of requeued) log.warn({ taskId }, 'lease expired, task requeued')
-      for (const taskId of interrupted) log.error({ taskId }, 'lease expired with no attempts left, task ends in error')
+      const trace = await traces([...requeued, ...interrupted])
+      for (const taskId of requeued)
+        log.warn({ taskId, traceparent: trace.get(taskId) }, 'lease expired, task requeued')
+      for (const taskId of interrupted) {
+        log.error({ taskId, traceparent: trace.get(taskId) }, 'lease expired with no attempts left, task ends in error')
+      }
       return queued([...requeued, ...interrupted])
     },
     intervals.sweepMs,
@@ -76,7 +84,10 @@ export function startTaskLoops(deps: TaskLoopsDeps) {
     'reconciler',
     async () => {
       const lost = await deps.requeueLost(batch)
-      for (const taskId of lost) log.warn({ taskId }, 'task long new without a message, queued again')
+      const trace = await traces(lost)
+      for (const taskId of lost) {
+        log.warn({ taskId, traceparent: trace.get(taskId) }, 'task long new without a message, queued again')
+      }
       return queued(lost)
     },
     intervals.reconcileMs,

@@ -146,7 +146,7 @@ export function makeTaskExecutor(deps: ExecuteDeps): TaskExecutor {
     const request = task.sign
       ? ((await deps.signer?.sign(task.ownerKeyId, task.id, task.request)) ?? null)
       : task.request
-    const outcome: SendOutcome = request ? await deps.sender.send(request) : UNSIGNED
+    const outcome: SendOutcome = request ? await deps.sender.send(request, { traceparent: task.traceparent }) : UNSIGNED
     const attempt: Attempt = { taskId: task.id, n: task.attempts, startedAt, outcome }
     const next = nextStep(task, outcome, deps.now(), deps.random)
     if (next.status === 'scheduled' || callbackFor(task.callbacks, next.status) === null) return { attempt, next }

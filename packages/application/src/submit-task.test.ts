@@ -59,6 +59,7 @@ describe('submitTask', () => {
       retry: { ...retryDefaults, retryOn: DEFAULT_RETRY_ON },
       runAt: null,
       waitReason: null,
+      traceparent: null,
       createdAt: clock.now(),
       updatedAt: clock.now(),
     })

@@ -42,6 +42,8 @@ export type SubmitCommand = {
   failureCallback?: CallbackInput
   /** Sign the request (Standard Webhooks); absent: as the API key does by default. */
   sign?: boolean
+  /** A valid W3C traceparent (see parseTraceparent); null or absent keeps none. */
+  traceparent?: string | null
 }
 
 /** `queued()` counts submissions waiting for a statement of their own: pressure that the pool does not show. */
@@ -150,7 +152,7 @@ export function makeSubmitTaskOnce(
   }
 }
 
-function repeatOf(holder: IdempotencyHolder, cmd: { idempotencyKey: string; bodyHash: string }) {
+export function repeatOf(holder: IdempotencyHolder, cmd: { idempotencyKey: string; bodyHash: string }) {
   if (holder.bodyHash !== cmd.bodyHash) {
     throw new DomainError(
       'idempotency-key-reused',
@@ -164,8 +166,13 @@ function repeatOf(holder: IdempotencyHolder, cmd: { idempotencyKey: string; body
  * Checks every part of a submission, so a client hears of every bad field at once, and builds the task, with the
  * limits its `flowControl` sets for its key, if any.
  */
-function taskOf(cmd: SubmitCommand, deps: SubmitDeps, issues: FieldIssue[]): { task: Task; limits: FlowLimits | null } {
+export function taskOf(
+  cmd: SubmitCommand,
+  deps: SubmitDeps,
+  issues: FieldIssue[],
+): { task: Task; limits: FlowLimits | null } {
   const { ownerKeyId, request, retry = {}, schedule = {}, flowControl = { key: null }, deadline = {} } = cmd
+  const { traceparent = null } = cmd
   const now = deps.now()
   const defaults = { timeoutMs: deps.defaultTimeoutMs, ...(deps.headerLimits && { headerLimits: deps.headerLimits }) }
   const outbound = collectIssues(issues, () => createOutboundRequest(request, defaults))
@@ -211,6 +218,7 @@ function taskOf(cmd: SubmitCommand, deps: SubmitDeps, issues: FieldIssue[]): { t
     callbacks,
     sign,
     expiresAt,
+    traceparent,
   })
   return { task, limits }
 }
@@ -228,7 +236,7 @@ function unsealable(outbound: Task['request'] | null, callbacks: Task['callbacks
 }
 
 /** A signed task, or one with a callback (always signed), needs a signing secret of its key to be sendable. */
-async function assertSignable(task: Task, cmd: SubmitCommand, deps: SubmitDeps): Promise<void> {
+export async function assertSignable(task: Task, cmd: SubmitCommand, deps: SubmitDeps): Promise<void> {
   if (!task.sign && task.callbacks === null) return
   if (deps.signing && (await deps.signing.secrets.hasActive(task.ownerKeyId))) return
   const field = cmd.callback ? 'callback' : cmd.failureCallback ? 'failureCallback' : 'sign'

@@ -168,11 +168,11 @@ function base64Of(bytes: Uint8Array): string {
 
 /**
  * The callback task announcing `parent`'s end: a new task of its owner, POSTing `document` to the target, always
- * signed, with the deployment's retry defaults fixed at the parent's submission.
+ * signed, with the deployment's retry defaults fixed at the parent's submission, in the parent's trace.
  */
 export function createCallbackTask(args: {
   id: TaskId
-  parent: Pick<Task, 'id' | 'ownerKeyId'>
+  parent: Pick<Task, 'id' | 'ownerKeyId' | 'traceparent'>
   target: CallbackTarget
   document: CallbackDocument
   now: Date
@@ -195,6 +195,8 @@ export function createCallbackTask(args: {
     retry: target.retry,
     runAt: null,
     waitReason: null,
+    // The callback's sends are spans of the parent's trace: its end is part of the work the trace follows.
+    traceparent: parent.traceparent,
     createdAt: now,
     updatedAt: now,
   }

@@ -105,6 +105,12 @@ function checkUrl(raw: string, issues: FieldIssue[]): string {
     issues.push({ path: 'url', message: `must be at most ${MAX_URL_LENGTH} characters` })
     return raw
   }
+  // WHATWG parsing drops CR, LF and TAB anywhere and trims control characters and spaces at the ends: the URL
+  // sent would not be the one given. Refused, so what a client reads back is what it wrote.
+  if ([...raw].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) || raw.trim() !== raw) {
+    issues.push({ path: 'url', message: 'must not contain control characters (CR, LF, TAB, …) or end in spaces' })
+    return raw
+  }
   let url: URL
   try {
     url = new URL(raw)

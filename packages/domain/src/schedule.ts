@@ -16,7 +16,7 @@ export function firstRunAt(input: ScheduleInput, now: Date): Date | null {
   if (notBefore !== undefined && delayMs !== undefined) {
     issues.push({ path: 'notBefore', message: 'give notBefore or delayMs, not both' })
   } else if (notBefore !== undefined) {
-    const at = RFC3339.test(notBefore) ? Date.parse(notBefore) : Number.NaN
+    const at = parseInstant(notBefore)?.getTime() ?? Number.NaN
     if (Number.isNaN(at)) {
       issues.push({ path: 'notBefore', message: 'must be an RFC 3339 date-time, e.g. 2026-01-01T12:00:00Z' })
     } else if (at <= now.getTime()) {
@@ -35,4 +35,10 @@ export function firstRunAt(input: ScheduleInput, now: Date): Date | null {
   }
   if (issues.length > 0) throw invalidRequest(issues)
   return runAt
+}
+
+/** An RFC 3339 date-time as a Date, or null for anything else (Date.parse alone takes far looser forms). */
+export function parseInstant(text: string): Date | null {
+  const at = RFC3339.test(text) ? Date.parse(text) : Number.NaN
+  return Number.isNaN(at) ? null : new Date(at)
 }

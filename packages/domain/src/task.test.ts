@@ -37,6 +37,7 @@ describe('task', () => {
       retry,
       runAt: null,
       waitReason: null,
+      traceparent: null,
       createdAt: t0,
       updatedAt: t0,
     })

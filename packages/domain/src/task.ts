@@ -40,6 +40,12 @@ export const MOVES = {
 
 export type Move = keyof typeof MOVES
 
+// A task in one of these goes nowhere by itself: only its owner's redrive moves an `error` again.
+export const FINAL_STATUSES: readonly TaskStatus[] = ['done', 'error', 'cancelled']
+export function isFinal(status: TaskStatus): boolean {
+  return FINAL_STATUSES.includes(status)
+}
+
 export function canTransition(from: TaskStatus, to: TaskStatus): boolean {
   return Object.values(MOVES).some(
     (m) => (m.from as readonly TaskStatus[]).includes(from) && (m.to as readonly TaskStatus[]).includes(to),
@@ -104,6 +110,8 @@ export type Task = {
   readonly runAt: Date | null
   /** While scheduled: why it waits; null otherwise. */
   readonly waitReason: WaitReason | null
+  /** The W3C traceparent the task belongs to (see trace-context.ts); null for tasks stored before it was kept. */
+  readonly traceparent: string | null
   readonly createdAt: Date
   readonly updatedAt: Date
 }
@@ -119,10 +127,11 @@ export function createTask(args: {
   callbacks?: Callbacks | null
   sign?: boolean
   expiresAt?: Date | null
+  traceparent?: string | null
   now: Date
 }): Task {
   const { id, ownerKeyId, request, retry, runAt = null, now, flowKey = originOf(request.url) } = args
-  const { callbacks = null, sign = false, expiresAt = null } = args
+  const { callbacks = null, sign = false, expiresAt = null, traceparent = null } = args
   const status = runAt === null ? 'new' : 'scheduled'
   const waitReason = runAt === null ? null : 'not-before'
   return {
@@ -142,6 +151,7 @@ export function createTask(args: {
     retry,
     runAt,
     waitReason,
+    traceparent,
     createdAt: now,
     updatedAt: now,
   }

@@ -11,10 +11,93 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List the key's tasks, newest first
+         * @description One page of this API key's tasks, newest first (by `createdAt`, then `id`), each in short: no history,
+         *     attempts or response body (read those with `GET /tasks/{id}`). Filters combine with AND. Pages are cut
+         *     by an opaque `cursor` (keyset, never an offset), so a page reads as fast on the millionth task as on the
+         *     first, and tasks submitted while a client pages never shift the pages it has not read yet. Another key's
+         *     tasks are never listed.
+         */
+        get: operations["listTasks"];
         put?: never;
         /** Submit an HTTP request to be sent later */
         post: operations["submitTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Submit up to 1,000 tasks at once
+         * @description Each item is checked on its own, as `POST /tasks` checks a submission; the valid ones are stored, with
+         *     their outbox entries, by one SQL statement in one transaction, and the answer lists every item in order:
+         *     `{status: 201, id}` when stored, `{status: 200, id}` when its `idempotencyKey` named an earlier
+         *     submission with the same item, or `{status: 400 | 409, problem}` when refused (nothing stored for it).
+         *     A refused item never holds the others back. The whole request is refused (400) only when it is not a
+         *     list of 1 to 1,000 objects. `Idempotency-Key` works per item, through the item's `idempotencyKey`: two items
+         *     of one batch with the same key are one submission (the second answers 200 with the first's id, or 409
+         *     with another body). A `traceparent` header applies to every item; each task then gets a span of its own.
+         *     The batch counts as one request against `SUBMISSIONS_PER_KEY_MAX`; its body may be up to
+         *     `BATCH_BODY_LIMIT_BYTES` (16 MiB unless configured).
+         */
+        post: operations["submitTaskBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel every new or scheduled task matching a filter
+         * @description Every task of this key that is `new` or `scheduled` and matches the filter becomes `cancelled` and is
+         *     never sent; `cancelled` says how many. Safe to repeat: a second call finds them cancelled and counts 0.
+         *     A task being claimed at that very moment is left to its claim. `status`, when given, may name only
+         *     `new` and `scheduled`; `{}` cancels every unsent task of the key.
+         */
+        post: operations["cancelTasks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send again every task in error matching a filter
+         * @description Every task of this key in `error` that matches the filter goes back to `new` with a fresh budget of
+         *     attempts, as `POST /tasks/{id}/retry` does one; `retried` says how many. Safe to repeat: a second call
+         *     finds them `new` (or on their way) and counts only those that ended in `error` again. `status`, when
+         *     given, may name only `error`.
+         */
+        post: operations["retryTasks"];
         delete?: never;
         options?: never;
         head?: never;
@@ -28,7 +111,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Read a task's status and result */
+        /**
+         * Read a task's status and result, or wait for it to end
+         * @description With `wait=N`, the answer waits until the task ends (`done`, `error`, `cancelled`) or `N` seconds pass,
+         *     whichever comes first, and shows the task as it stands then: a client reads the result in one request
+         *     instead of polling. The server holds no database connection while a request waits; one listener per
+         *     server process hears when a task ends (a notification from the statement that ends it) and wakes the
+         *     requests that wait for it. A task already ended answers at once. Without `wait` (or `wait=0`) the
+         *     answer is immediate.
+         */
         get: operations["getTask"];
         put?: never;
         post?: never;
@@ -246,7 +337,8 @@ export interface paths {
         /**
          * Submit an HTTP request (original route)
          * @deprecated
-         * @description The original service's route; same body and answers as `POST /tasks`.
+         * @description The original service's route; same body and answers as `POST /tasks`, except that every problem it
+         *     answers also carries `message`, the one field the original service's error body had.
          */
         post: operations["submitTaskLegacy"];
         delete?: never;
@@ -265,7 +357,10 @@ export interface paths {
         /**
          * Read a task (original route)
          * @deprecated
-         * @description The original service's route; same answers as `GET /tasks/{id}`.
+         * @description The original service's route: the task as `GET /tasks/{id}` shows it, except that `status` is one of the
+         *     original four. `scheduled` reads `new` (waiting to be sent) and `cancelled` reads `error` (ended, never
+         *     sent); a status added later reads as the nearest of the four. `history` keeps the true statuses. Every
+         *     problem it answers also carries `message`.
          */
         get: operations["getTaskLegacy"];
         put?: never;
@@ -312,6 +407,47 @@ export interface paths {
          *     (`READINESS_CACHE_MS`), so a flood of probes costs the database one check a second; probes are never shed.
          */
         get: operations["ready"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * This contract, as JSON
+         * @description openapi.yaml as the server was built with it. Needs no API key.
+         */
+        get: operations["getContract"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/docs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * This contract as a page
+         * @description An API reference rendered from this contract by Swagger UI, whose files the server serves itself (no
+         *     CDN). Needs no API key; "Try it out" asks for one.
+         */
+        get: operations["readDocs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -384,7 +520,8 @@ export interface components {
             method: components["schemas"]["HttpMethod"];
             /**
              * Format: uri
-             * @description Absolute `http` or `https` URL, without credentials (send an `Authorization` header instead). Unless
+             * @description Absolute `http` or `https` URL, without credentials (send an `Authorization` header instead), with no
+             *     control character (CR, LF, TAB, NUL, …) anywhere and no space at either end. Unless
              *     the deployment allow-lists it, a literal address that is not public unicast (loopback, private,
              *     link-local, CGNAT, unique-local, multicast, reserved, …, in any spelling) is refused with 400; a host
              *     name that resolves to one ends the task in `error` with code `blocked`, nothing sent.
@@ -430,7 +567,10 @@ export interface components {
              * @example 2026-01-01T12:00:00Z
              */
             notBefore?: string | null;
-            /** @description Send no sooner than this many milliseconds from now; the task starts `scheduled`. */
+            /**
+             * @description Send no sooner than this many milliseconds from now; the task starts `scheduled`. Not together with
+             *     `notBefore`.
+             */
             delayMs?: number | null;
             /** @description When to send again; every absent field takes the server's default. */
             retry?: components["schemas"]["RetryPolicy"] | null;
@@ -475,7 +615,7 @@ export interface components {
             expiresAt?: string | null;
             /** @description The same deadline as `expiresAt`, given as milliseconds from submission. */
             maxRetryDurationMs?: number | null;
-        };
+        } & (unknown & unknown & unknown);
         /**
          * @description A key's limits, any subset; an absent (or null) part takes the deployment's default. `rate` requests per
          *     `periodMs` on average (a token bucket holding `burst`, 1 by default, so they go evenly spaced);
@@ -789,10 +929,10 @@ export interface components {
         Problem: {
             /**
              * @description `/problems/<code>`: invalid-request, malformed-json, task-not-found, task-not-retryable,
-             *     task-not-cancellable, idempotency-key-reused, illegal-transition, signing-secret-not-found,
-             *     too-many-signing-secrets, unauthorized,
-             *     unsupported-media-type, content-too-large, not-found, not-ready, too-many-requests, overloaded,
-             *     database-unavailable;
+             *     task-not-cancellable, idempotency-key-reused, illegal-transition, flow-control-not-found,
+             *     signing-secret-not-found, too-many-signing-secrets, unauthorized, unsupported-media-type,
+             *     content-too-large, not-found, method-not-allowed, uri-too-long, malformed-url, not-ready,
+             *     too-many-requests, overloaded, database-unavailable;
              *     `about:blank` otherwise.
              */
             type: string;
@@ -801,6 +941,11 @@ export interface components {
             status: number;
             /** @description This occurrence, in words. */
             detail?: string;
+            /**
+             * @description Only on the legacy routes (`POST /task`, `GET /task/{id}`): the original service's error field, the
+             *     `detail` with each refused field's `path: message` when there are any.
+             */
+            message?: string;
             /** @description For `task-not-retryable` and `task-not-cancellable`, the task's current status. */
             taskStatus?: components["schemas"]["TaskStatus"];
             /** @description For `invalid-request`, every refused field; for `not-ready`, every failed check. */
@@ -810,6 +955,104 @@ export interface components {
             /** @description Dotted path of the field, e.g. `headers.X-Foo`; empty for the whole body. */
             path: string;
             message: string;
+        };
+        /** @description A task in short, as a list shows it; the whole task, its attempts and its result are at `GET /tasks/{id}`. */
+        TaskSummary: {
+            /** Format: uuid */
+            id: string;
+            status: components["schemas"]["TaskStatus"];
+            method: components["schemas"]["HttpMethod"];
+            /** @description The URL the task is sent to */
+            url: string;
+            /** @description The URL's host, with its port when not the scheme's default; what the `destination` filter matches. */
+            destination: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description Sends started so far. */
+            attemptCount: number;
+            /**
+             * Format: date-time
+             * @description While `scheduled`
+             */
+            nextAttemptAt?: string;
+            waitReason?: components["schemas"]["WaitReason"];
+            /** @description Once `done` or `error`, the last attempt's response status, when a response came back. */
+            httpStatusCode?: number;
+            /**
+             * @description Once `done` or `error`, why the last attempt got no response; or `expired` when the task's deadline
+             *     ended it.
+             */
+            error?: components["schemas"]["SendError"];
+        };
+        TaskPage: {
+            /** @description Newest first; at most `limit`. */
+            items: components["schemas"]["TaskSummary"][];
+            /** @description Pass as `cursor` for the next page; `null` when this page is the last. */
+            nextCursor: string | null;
+        };
+        /** @description Which of the key's tasks a bulk action touches; every field narrows it, `{}` takes them all. */
+        TaskFilter: {
+            /** @description Only tasks in these statuses (within those the action may touch). */
+            status?: components["schemas"]["TaskStatus"][];
+            /** @description As the list's `destination`. */
+            destination?: string;
+            /**
+             * Format: date-time
+             * @description Created at or after this instant.
+             */
+            createdAfter?: string;
+            /**
+             * Format: date-time
+             * @description Created before this instant.
+             */
+            createdBefore?: string;
+        };
+        CancelledCount: {
+            /** @description Tasks this call moved to `cancelled`. */
+            cancelled: number;
+        };
+        RetriedCount: {
+            /** @description Tasks this call moved from `error` back to `new`. */
+            retried: number;
+        };
+        /** @description One submission of a batch, as `POST /tasks` takes it, with its own Idempotency-Key. */
+        BatchItem: components["schemas"]["SubmitTaskRequest"] & {
+            /** @description This item's `Idempotency-Key`, with the same meaning and window. */
+            idempotencyKey?: string | null;
+        };
+        SubmitBatchRequest: {
+            tasks: components["schemas"]["BatchItem"][];
+        };
+        /** @description One item's outcome, at the item's place in the batch. */
+        BatchItemResult: {
+            /** @enum {integer} */
+            status: 200 | 201;
+            /** Format: uuid */
+            id: string;
+        } | {
+            /** @enum {integer} */
+            status: 400 | 409;
+            problem: components["schemas"]["Problem"];
+        };
+        BatchResult: {
+            /** @description One per item, in the order of `tasks`. */
+            results: components["schemas"]["BatchItemResult"][];
+            /** @description Items stored by this call (status 201). */
+            created: number;
+            /** @description Items an earlier submission already stored (status 200). */
+            repeated: number;
+            /** @description Items refused (status 400 or 409). */
+            refused: number;
+        };
+        /** @description `Task` as the original routes answer it: `status` is one of the original four. */
+        LegacyTask: components["schemas"]["Task"] & {
+            /**
+             * @description `scheduled` reads `new`, `cancelled` reads `error`; the other four are themselves.
+             * @enum {string}
+             */
+            status?: "new" | "in_process" | "done" | "error";
         };
         Health: {
             /** @constant */
@@ -832,6 +1075,11 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "id": "019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b"
+                 *     }
+                 */
                 "application/json": components["schemas"]["TaskCreated"];
             };
         };
@@ -842,6 +1090,11 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "id": "019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b"
+                 *     }
+                 */
                 "application/json": components["schemas"]["TaskCreated"];
             };
         };
@@ -851,7 +1104,112 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "id": "019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b",
+                 *       "status": "done",
+                 *       "createdAt": "2026-11-30T10:00:00.000Z",
+                 *       "updatedAt": "2026-11-30T10:00:00.120Z",
+                 *       "history": [
+                 *         {
+                 *           "status": "new",
+                 *           "at": "2026-11-30T10:00:00.000Z"
+                 *         },
+                 *         {
+                 *           "status": "in_process",
+                 *           "at": "2026-11-30T10:00:00.031Z"
+                 *         },
+                 *         {
+                 *           "status": "done",
+                 *           "at": "2026-11-30T10:00:00.120Z"
+                 *         }
+                 *       ],
+                 *       "attemptCount": 1,
+                 *       "attempts": [
+                 *         {
+                 *           "n": 1,
+                 *           "startedAt": "2026-11-30T10:00:00.032Z",
+                 *           "durationMs": 84,
+                 *           "httpStatusCode": 200
+                 *         }
+                 *       ],
+                 *       "httpStatusCode": 200,
+                 *       "headers": {
+                 *         "content-type": "application/json",
+                 *         "set-cookie": [
+                 *           "a=1",
+                 *           "b=2"
+                 *         ]
+                 *       },
+                 *       "length": 11,
+                 *       "body": "{\"ok\":true}",
+                 *       "bodyEncoding": "utf8",
+                 *       "bodyTruncated": false,
+                 *       "durationMs": 84
+                 *     }
+                 */
                 "application/json": components["schemas"]["Task"];
+            };
+        };
+        /** @description The path exists but does not serve this method; `Allow` lists the methods it serves. */
+        MethodNotAllowed: {
+            headers: {
+                /** @example GET, HEAD, POST */
+                Allow?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/method-not-allowed",
+                 *       "title": "Method not allowed",
+                 *       "status": 405,
+                 *       "detail": "PUT is not allowed on /tasks; allowed are GET, HEAD, POST"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description As `BadRequest`, with `message` as the original service answered. */
+        LegacyBadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/invalid-request",
+                 *       "title": "Invalid request",
+                 *       "status": 400,
+                 *       "detail": "The request is invalid",
+                 *       "message": "url: scheme ftp: is not allowed; use http or https",
+                 *       "errors": [
+                 *         {
+                 *           "path": "url",
+                 *           "message": "scheme ftp: is not allowed; use http or https"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Any other refusal of a legacy route, with `message` as the original service answered. */
+        LegacyProblem: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/task-not-found",
+                 *       "title": "Task not found",
+                 *       "status": 404,
+                 *       "detail": "task 019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b does not exist",
+                 *       "message": "task 019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b does not exist"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
             };
         };
         /**
@@ -872,6 +1230,36 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "key": "https://api.example.com",
+                 *       "limits": {
+                 *         "rate": 50,
+                 *         "periodMs": 1000,
+                 *         "burst": 5,
+                 *         "parallelism": null
+                 *       },
+                 *       "paused": false,
+                 *       "circuit": {
+                 *         "state": "closed",
+                 *         "failures": 0
+                 *       },
+                 *       "inFlight": 3,
+                 *       "waiting": {
+                 *         "rate-limited": 12,
+                 *         "parallelism": 0,
+                 *         "paused": 0,
+                 *         "circuit-open": 0
+                 *       },
+                 *       "lastMinute": {
+                 *         "since": "2026-01-01T12:00:00.000Z",
+                 *         "sends": 2950,
+                 *         "throttled": 0,
+                 *         "failures": 4
+                 *       },
+                 *       "configuredAt": "2026-01-01T11:00:00.000Z"
+                 *     }
+                 */
                 "application/json": components["schemas"]["FlowControl"];
             };
         };
@@ -891,6 +1279,14 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/unauthorized",
+                 *       "title": "Unauthorized",
+                 *       "status": 401,
+                 *       "detail": "missing API key"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -900,6 +1296,14 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/task-not-found",
+                 *       "title": "Task not found",
+                 *       "status": 404,
+                 *       "detail": "task 019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b does not exist"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -997,6 +1401,15 @@ export interface components {
          *     try still answers 200 with the first id.
          */
         IdempotencyKey: string;
+        /**
+         * @description W3C Trace Context: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`. Kept with the task, written
+         *     on every log line about it in both apps, and sent on its request to the third party as the `traceparent`
+         *     of a span of its own (same trace id, a new parent id per attempt) unless the task's own headers name one
+         *     or the tasker runs with `TRACEPARENT_OUTBOUND=off`. Absent or malformed, the server starts a new trace
+         *     for the task (a malformed one is not refused: tracing must never cost a submission).
+         * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+         */
+        Traceparent: string;
     };
     requestBodies: never;
     headers: {
@@ -1009,6 +1422,74 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listTasks: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only tasks in one of these statuses, comma-separated (`error` or `new,scheduled`).
+                 * @example [
+                 *       "error"
+                 *     ]
+                 */
+                status?: components["schemas"]["TaskStatus"][];
+                /**
+                 * @description Only tasks whose URL has this host, with the port when it is not the scheme's default, exactly as
+                 *     the task's `destination` shows it (`api.example.com`, `api.example.com:8443`, `[2001:db8::1]`);
+                 *     lower case, since URLs are stored normalised.
+                 * @example api.example.com
+                 */
+                destination?: string;
+                /**
+                 * @description Only tasks created at or after this RFC 3339 instant.
+                 * @example 2026-11-30T00:00:00Z
+                 */
+                createdAfter?: string;
+                /** @description Only tasks created before this RFC 3339 instant; later than `createdAfter` when both are given. */
+                createdBefore?: string;
+                /** @description Most tasks on the page. */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page, with the same filters; absent for the first page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of tasks, and the cursor of the next one (`null` on the last page). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b",
+                     *           "status": "error",
+                     *           "method": "POST",
+                     *           "url": "https://api.example.com/hooks",
+                     *           "destination": "api.example.com",
+                     *           "createdAt": "2026-11-30T10:00:00.000Z",
+                     *           "updatedAt": "2026-11-30T10:04:12.511Z",
+                     *           "attemptCount": 5,
+                     *           "httpStatusCode": 503
+                     *         }
+                     *       ],
+                     *       "nextCursor": "eyJjIjoiMTc2NDQ5NjgwMDAwMDAwMCIsImkiOiIwMTlhYjNjNCJ9"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TaskPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     submitTask: {
         parameters: {
             query?: never;
@@ -1021,6 +1502,15 @@ export interface operations {
                  *     try still answers 200 with the first id.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /**
+                 * @description W3C Trace Context: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`. Kept with the task, written
+                 *     on every log line about it in both apps, and sent on its request to the third party as the `traceparent`
+                 *     of a span of its own (same trace id, a new parent id per attempt) unless the task's own headers name one
+                 *     or the tasker runs with `TRACEPARENT_OUTBOUND=off`. Absent or malformed, the server starts a new trace
+                 *     for the task (a malformed one is not refused: tracing must never cost a submission).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["Traceparent"];
             };
             path?: never;
             cookie?: never;
@@ -1043,9 +1533,184 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
-    getTask: {
+    submitTaskBatch: {
         parameters: {
             query?: never;
+            header?: {
+                /**
+                 * @description W3C Trace Context: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`. Kept with the task, written
+                 *     on every log line about it in both apps, and sent on its request to the third party as the `traceparent`
+                 *     of a span of its own (same trace id, a new parent id per attempt) unless the task's own headers name one
+                 *     or the tasker runs with `TRACEPARENT_OUTBOUND=off`. Absent or malformed, the server starts a new trace
+                 *     for the task (a malformed one is not refused: tracing must never cost a submission).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["Traceparent"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "tasks": [
+                 *         {
+                 *           "method": "POST",
+                 *           "url": "https://api.example.com/hooks",
+                 *           "body": {
+                 *             "event": "signup"
+                 *           },
+                 *           "idempotencyKey": "signup-42"
+                 *         },
+                 *         {
+                 *           "method": "GET",
+                 *           "url": "ftp://example.com/file"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["SubmitBatchRequest"];
+            };
+        };
+        responses: {
+            /** @description Every item's outcome, in the order of `tasks`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "created": 1,
+                     *       "repeated": 0,
+                     *       "refused": 1,
+                     *       "results": [
+                     *         {
+                     *           "status": 201,
+                     *           "id": "019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b"
+                     *         },
+                     *         {
+                     *           "status": 400,
+                     *           "problem": {
+                     *             "type": "/problems/invalid-request",
+                     *             "title": "Invalid request",
+                     *             "status": 400,
+                     *             "detail": "The request is invalid",
+                     *             "errors": [
+                     *               {
+                     *                 "path": "url",
+                     *                 "message": "scheme ftp: is not allowed; use http or https"
+                     *               }
+                     *             ]
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["BatchResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    cancelTasks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "destination": "api.example.com",
+                 *       "status": [
+                 *         "scheduled"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["TaskFilter"];
+            };
+        };
+        responses: {
+            /** @description How many tasks this call cancelled. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "cancelled": 42
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CancelledCount"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    retryTasks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "destination": "api.example.com",
+                 *       "createdAfter": "2026-11-30T00:00:00Z"
+                 *     }
+                 */
+                "application/json": components["schemas"]["TaskFilter"];
+            };
+        };
+        responses: {
+            /** @description How many tasks this call sent back to `new`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "retried": 17
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RetriedCount"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getTask: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Seconds to wait for the task to end, 0 to 60.
+                 * @example 30
+                 */
+                wait?: number;
+            };
             header?: never;
             path: {
                 /** @description The id `POST /tasks` answered; a UUID. Anything else answers 400. */
@@ -1124,6 +1789,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "key": "https://api.example.com",
+                     *           "limits": {
+                     *             "rate": 50,
+                     *             "periodMs": 1000,
+                     *             "burst": 5,
+                     *             "parallelism": null
+                     *           },
+                     *           "paused": false,
+                     *           "circuit": {
+                     *             "state": "closed",
+                     *             "failures": 0
+                     *           },
+                     *           "inFlight": 3,
+                     *           "waiting": {
+                     *             "rate-limited": 12,
+                     *             "parallelism": 0,
+                     *             "paused": 0,
+                     *             "circuit-open": 0
+                     *           },
+                     *           "lastMinute": {
+                     *             "since": "2026-01-01T12:00:00.000Z",
+                     *             "sends": 2950,
+                     *             "throttled": 0,
+                     *             "failures": 4
+                     *           },
+                     *           "configuredAt": "2026-01-01T11:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next": "aHR0cHM6Ly9hcGkuZXhhbXBsZS5jb20"
+                     *     }
+                     */
                     "application/json": components["schemas"]["FlowControlPage"];
                 };
             };
@@ -1271,6 +1971,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "secrets": [
+                     *         {
+                     *           "id": "01944f3c-6c2e-7a1b-9c3d-2f4e5a6b7c8d",
+                     *           "createdAt": "2026-01-01T12:00:00.000Z",
+                     *           "secret": "whsec_********Xk8="
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["SigningSecretList"];
                 };
             };
@@ -1294,6 +2005,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01944f3c-6c2e-7a1b-9c3d-2f4e5a6b7c8d",
+                     *       "createdAt": "2026-01-01T12:00:00.000Z",
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw4Xk8="
+                     *     }
+                     */
                     "application/json": components["schemas"]["NewSigningSecret"];
                 };
             };
@@ -1339,24 +2057,50 @@ export interface operations {
     submitTaskLegacy: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 1 to 255 characters naming this submission for its API key. Repeating the same key with the same body within
+                 *     the window (24 hours unless configured) answers 200 with the first submission's id and stores nothing; the
+                 *     same key with another body answers 409 (`idempotency-key-reused`). Past the window the key is free again.
+                 *     The key is looked up before the body is checked, so a repeat whose `notBefore` has passed since the first
+                 *     try still answers 200 with the first id.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /**
+                 * @description W3C Trace Context: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`. Kept with the task, written
+                 *     on every log line about it in both apps, and sent on its request to the third party as the `traceparent`
+                 *     of a span of its own (same trace id, a new parent id per attempt) unless the task's own headers name one
+                 *     or the tasker runs with `TRACEPARENT_OUTBOUND=off`. Absent or malformed, the server starts a new trace
+                 *     for the task (a malformed one is not refused: tracing must never cost a submission).
+                 * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+                 */
+                traceparent?: components["parameters"]["Traceparent"];
+            };
             path?: never;
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "method": "GET",
+                 *       "url": "https://api.example.com/ping"
+                 *     }
+                 */
                 "application/json": components["schemas"]["SubmitTaskRequest"];
             };
         };
         responses: {
+            200: components["responses"]["TaskAlreadyCreated"];
             201: components["responses"]["TaskCreated"];
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            413: components["responses"]["ContentTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
-            429: components["responses"]["TooManyRequests"];
-            500: components["responses"]["InternalServerError"];
-            503: components["responses"]["ServiceUnavailable"];
+            400: components["responses"]["LegacyBadRequest"];
+            401: components["responses"]["LegacyProblem"];
+            409: components["responses"]["LegacyProblem"];
+            413: components["responses"]["LegacyProblem"];
+            415: components["responses"]["LegacyProblem"];
+            429: components["responses"]["LegacyProblem"];
+            500: components["responses"]["LegacyProblem"];
+            503: components["responses"]["LegacyProblem"];
         };
     };
     getTaskLegacy: {
@@ -1371,12 +2115,39 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: components["responses"]["Task"];
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            404: components["responses"]["TaskNotFound"];
-            500: components["responses"]["InternalServerError"];
-            503: components["responses"]["ServiceUnavailable"];
+            /** @description The task, its status mapped to the original four. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b",
+                     *       "status": "new",
+                     *       "createdAt": "2026-11-30T10:00:00.000Z",
+                     *       "updatedAt": "2026-11-30T10:00:00.000Z",
+                     *       "history": [
+                     *         {
+                     *           "status": "scheduled",
+                     *           "at": "2026-11-30T10:00:00.000Z",
+                     *           "reason": "not-before"
+                     *         }
+                     *       ],
+                     *       "attemptCount": 0,
+                     *       "attempts": [],
+                     *       "nextAttemptAt": "2026-11-30T11:00:00.000Z",
+                     *       "waitReason": "not-before"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["LegacyTask"];
+                };
+            };
+            400: components["responses"]["LegacyBadRequest"];
+            401: components["responses"]["LegacyProblem"];
+            404: components["responses"]["LegacyProblem"];
+            500: components["responses"]["LegacyProblem"];
+            503: components["responses"]["LegacyProblem"];
         };
     };
     live: {
@@ -1394,6 +2165,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Health"];
                 };
             };
@@ -1414,6 +2190,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "ok",
+                     *       "checks": {
+                     *         "database": "ok",
+                     *         "migrations": "ok"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
@@ -1446,6 +2231,56 @@ export interface operations {
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getContract: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The OpenAPI 3.1 document. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "openapi": "3.1.0",
+                     *       "info": {
+                     *         "title": "RequestTasker",
+                     *         "version": "1.2.0"
+                     *       }
+                     *     }
+                     */
+                    "application/json": Record<string, never>;
+                };
+            };
+        };
+    };
+    readDocs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example <!doctype html>… */
+                    "text/html": string;
                 };
             };
         };

@@ -14,7 +14,8 @@ export function boundRequestBytesInFlight(
 ) {
   let inFlight = 0
   app.addHook('onRequest', async function countRequestBytes(req, reply) {
-    const bytes = declaredBytes(req, bodyLimit)
+    // A route may take more than the server's limit (POST /tasks/batch): its own limit is what it may hold.
+    const bytes = declaredBytes(req, req.routeOptions.bodyLimit ?? bodyLimit)
     if (bytes === 0) return
     if (inFlight > 0 && inFlight + bytes > maxBytes) {
       throw new Overloaded(`${inFlight} request bytes in flight, ${bytes} more asked`)

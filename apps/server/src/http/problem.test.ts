@@ -29,6 +29,21 @@ function serverWhoseGetTaskThrows(err: Error) {
       cancelTask: async () => {
         throw err
       },
+      submitBatch: async () => {
+        throw err
+      },
+      awaitTask: async () => {
+        throw err
+      },
+      listTasks: async () => {
+        throw err
+      },
+      cancelMatching: async () => {
+        throw err
+      },
+      redriveMatching: async () => {
+        throw err
+      },
     },
     apiKeys: [ALICE],
     bodyLimit: 1024,

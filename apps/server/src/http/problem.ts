@@ -5,6 +5,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { components } from '../generated/openapi.js'
 import { ApiKeyRejected } from './auth.js'
 import { Overloaded } from './load-shedding.js'
+import { MethodNotAllowed } from './method-not-allowed.js'
 import { NotReady } from './not-ready.js'
 import { TooManySubmissions } from './submission-limit.js'
 
@@ -33,13 +34,37 @@ const fastifyProblems: Record<string, { type: string; title: string }> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: { type: '/problems/malformed-json', title: 'Malformed JSON' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { type: '/problems/unsupported-media-type', title: 'Unsupported media type' },
   FST_ERR_CTP_BODY_TOO_LARGE: { type: '/problems/content-too-large', title: 'Content too large' },
+  // Raised by the router before any route runs (frameworkErrors in server.ts sends them here).
+  FST_ERR_MAX_PARAM_LENGTH: { type: '/problems/uri-too-long', title: 'URI too long' },
+  FST_ERR_BAD_URL: { type: '/problems/malformed-url', title: 'Malformed URL' },
+}
+
+/** A domain refusal as its problem document: the one shape POST /tasks answers and a batch item carries. */
+export function problemOf(err: DomainError): Problem {
+  const { status, title } = domainProblems[err.code]
+  const problem: Problem = { type: `/problems/${err.code}`, title, status, detail: err.message }
+  if (err.issues.length > 0) problem.errors = err.issues.map(({ path, message }) => ({ path, message }))
+  if (err.taskStatus !== undefined) problem.taskStatus = err.taskStatus
+  return problem
 }
 
 /** The one place an error becomes an HTTP status. Registered once on the root instance. */
 export function replyWithProblem(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+  // The original service's clients read `message`; its routes answer it beside the problem's own fields.
+  const legacy = req.routeOptions?.config?.legacy === true
+  const send = (reply: FastifyReply, problem: Problem) => sendProblem(reply, legacy ? withMessage(problem) : problem)
   if (err instanceof ApiKeyRejected) {
     reply.header('www-authenticate', 'Bearer realm="request-tasker"')
     return send(reply, { type: '/problems/unauthorized', title: 'Unauthorized', status: 401, detail: err.message })
+  }
+  if (err instanceof MethodNotAllowed) {
+    reply.header('allow', err.allowed.join(', '))
+    return send(reply, {
+      type: '/problems/method-not-allowed',
+      title: 'Method not allowed',
+      status: 405,
+      detail: err.message,
+    })
   }
   if (err instanceof NotReady) {
     reply.header('retry-after', RETRY_AFTER_SECONDS)
@@ -75,13 +100,7 @@ export function replyWithProblem(err: FastifyError, req: FastifyRequest, reply: 
       detail: 'the database is unavailable; retry later',
     })
   }
-  if (err instanceof DomainError) {
-    const { status, title } = domainProblems[err.code]
-    const problem: Problem = { type: `/problems/${err.code}`, title, status, detail: err.message }
-    if (err.issues.length > 0) problem.errors = err.issues.map(({ path, message }) => ({ path, message }))
-    if (err.taskStatus !== undefined) problem.taskStatus = err.taskStatus
-    return send(reply, problem)
-  }
+  if (err instanceof DomainError) return send(reply, problemOf(err))
   const status = err.statusCode ?? 500
   if (status >= 400 && status < 500) {
     const known = fastifyProblems[err.code]
@@ -94,7 +113,7 @@ export function replyWithProblem(err: FastifyError, req: FastifyRequest, reply: 
 }
 
 export function replyNotFound(req: FastifyRequest, reply: FastifyReply) {
-  return send(reply, {
+  return sendProblem(reply, {
     type: '/problems/not-found',
     title: 'Not found',
     status: 404,
@@ -102,6 +121,12 @@ export function replyNotFound(req: FastifyRequest, reply: FastifyReply) {
   })
 }
 
-function send(reply: FastifyReply, problem: Problem) {
+function sendProblem(reply: FastifyReply, problem: Problem) {
   return reply.code(problem.status).type('application/problem+json').send(problem)
+}
+
+/** The original `{message}`: the detail, and each refused field as `path: message`. */
+function withMessage(problem: Problem): Problem {
+  const fields = problem.errors?.map((e) => (e.path === '' ? e.message : `${e.path}: ${e.message}`)) ?? []
+  return { ...problem, message: fields.length > 0 ? fields.join('; ') : (problem.detail ?? problem.title) }
 }

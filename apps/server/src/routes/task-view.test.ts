@@ -21,6 +21,7 @@ const task: Task = {
   retry: { maxAttempts: 1, backoff: { baseMs: 1, maxMs: 1 }, retryOn: DEFAULT_RETRY_ON },
   runAt: null,
   waitReason: null,
+  traceparent: null,
   createdAt: at,
   updatedAt: at,
 }

@@ -75,6 +75,8 @@ describe('POST /tasks', () => {
       retry: { ...retryDefaults, retryOn: DEFAULT_RETRY_ON },
       runAt: null,
       waitReason: null,
+      // None was sent: the server started a trace for the task.
+      traceparent: expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/),
       createdAt: new Date(T0),
       updatedAt: new Date(T0),
     })

@@ -10,4 +10,6 @@ export type IdempotencyHolder = { readonly taskId: TaskId; readonly bodyHash: st
 export interface IdempotencyKeys {
   /** The owner's use of `key` made at or after `since`, or null when there is none (or it expired). */
   findHolder(ownerKeyId: string, key: string, since: Date): Promise<IdempotencyHolder | null>
+  /** findHolder for many keys in one look-up: the holders found, by key. */
+  findHolders(ownerKeyId: string, keys: readonly string[], since: Date): Promise<Map<string, IdempotencyHolder>>
 }

@@ -2,6 +2,7 @@ import type { FlowDefaults, OutboundRequest, SendOutcome, TaskId } from '@reques
 import type { HttpSender } from '../ports/http-sender.js'
 import type { OutboxEntry, QueuePublisher } from '../ports/outbox.js'
 import type { TargetPolicy } from '../ports/target-policy.js'
+import type { EndWatch, TaskEndings } from '../ports/task-endings.js'
 
 export class RecordingPublisher implements QueuePublisher {
   readonly published: OutboxEntry[] = []
@@ -80,4 +81,64 @@ export function manualClock(start = new Date('2026-01-01T00:00:00Z')) {
 export function sequentialIds(): () => TaskId {
   let n = 0
   return () => `00000000-0000-7000-8000-${String(++n).padStart(12, '0')}` as TaskId
+}
+
+/**
+ * TaskEndings that wake on `ended(id)` (wire it to InMemoryStore.onEnded), and whose waits run out only when a test
+ * calls `timeOut()`, which moves `clock` on by the longest wait first: no real timer in a unit test.
+ */
+export class ManualEndings implements TaskEndings {
+  private readonly pending = new Set<{ id: TaskId; ms: number; wake: () => void }>()
+  private readonly watched = new Map<TaskId, number>()
+
+  constructor(private readonly clock?: { advance(ms: number): void }) {}
+
+  watch(id: TaskId): EndWatch {
+    this.watched.set(id, (this.watched.get(id) ?? 0) + 1)
+    let closed = false
+    return {
+      next: (ms, signal) =>
+        new Promise<void>((resolve) => {
+          const wait = {
+            id,
+            ms,
+            wake: () => {
+              this.pending.delete(wait)
+              signal?.removeEventListener('abort', wait.wake)
+              resolve()
+            },
+          }
+          if (signal?.aborted) return resolve()
+          signal?.addEventListener('abort', wait.wake)
+          this.pending.add(wait)
+        }),
+      close: () => {
+        if (closed) return
+        closed = true
+        const left = (this.watched.get(id) ?? 1) - 1
+        if (left > 0) this.watched.set(id, left)
+        else this.watched.delete(id)
+      },
+    }
+  }
+
+  ended(id: TaskId): void {
+    for (const wait of [...this.pending]) if (wait.id === id) wait.wake()
+  }
+
+  timeOut(): void {
+    const waits = [...this.pending]
+    this.clock?.advance(Math.max(0, ...waits.map((w) => w.ms)))
+    for (const wait of waits) wait.wake()
+  }
+
+  /** Waits in progress, across all tasks. */
+  get waiting(): number {
+    return this.pending.size
+  }
+
+  /** Watches not yet closed: a leak shows here. */
+  get watches(): number {
+    return [...this.watched.values()].reduce((a, b) => a + b, 0)
+  }
 }

@@ -12,6 +12,7 @@ import {
   type FlowState,
   type FlowWaitReason,
   INTERRUPTED_MESSAGE,
+  isFinal,
   type Move,
   movesFrom,
   moveTask,
@@ -29,9 +30,12 @@ import { type ClaimPolicy, flowKeyId, type KeyAtClaim, planClaim } from '../clai
 import { type DeadLetter, deadLetterOf, expiredLetterOf } from '../dead-letter.js'
 import { flowControlView } from '../flow-control-view.js'
 import { type CircuitChange, type FlowObservation, planOutcomes } from '../outcome-plan.js'
+import type { BatchEntry, BatchStore } from '../ports/batch-store.js'
+import type { BulkChanges } from '../ports/bulk-changes.js'
 import type { FlowControlPage, FlowControls, FlowControlView } from '../ports/flow-controls.js'
 import type { IdempotencyHolder, IdempotencyKeys } from '../ports/idempotency-keys.js'
 import type { Outbox, OutboxEntry } from '../ports/outbox.js'
+import type { ListPosition, TaskFilter, TaskList, TaskSummary } from '../ports/task-list.js'
 import type {
   AddOnceResult,
   AttemptResult,
@@ -43,6 +47,7 @@ import type {
   TaskRepository,
   TaskView,
 } from '../ports/task-repository.js'
+import type { OwnedTask, TaskViews } from '../ports/task-views.js'
 
 type Row = {
   task: Task
@@ -57,8 +62,13 @@ type Row = {
  * TaskRepository, Outbox and IdempotencyKeys over one in-memory state, keeping the same promises as the Postgres
  * adapters. `clock` stands for the database's: the one every lease and due time is set and compared with.
  */
-export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, FlowControls {
+export class InMemoryStore
+  implements TaskRepository, Outbox, IdempotencyKeys, FlowControls, TaskList, BulkChanges, BatchStore, TaskViews
+{
   constructor(private readonly clock: () => Date = () => new Date()) {}
+
+  /** Told of every task that reaches a final status, as the database's trigger notifies. */
+  onEnded: (id: TaskId) => void = () => {}
 
   readonly rows = new Map<TaskId, Row>()
   readonly outbox: OutboxEntry[] = []
@@ -106,6 +116,70 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
     return held && held.createdAt >= since ? { taskId: held.taskId, bodyHash: held.bodyHash } : null
   }
 
+  async findHolders(ownerKeyId: string, keys: readonly string[], since: Date) {
+    const found = new Map<string, IdempotencyHolder>()
+    for (const key of keys) {
+      const holder = await this.findHolder(ownerKeyId, key, since)
+      if (holder) found.set(key, holder)
+    }
+    return found
+  }
+
+  async addBatch(entries: readonly BatchEntry[]): Promise<AddOnceResult[]> {
+    // All or nothing, as one statement: every id is checked before anything is stored.
+    for (const { task } of entries) if (this.rows.has(task.id)) throw new Error(`duplicate task id ${task.id}`)
+    const results: AddOnceResult[] = []
+    for (const { task, claim } of entries)
+      results.push(claim ? await this.addOnce(task, claim) : await this.addNew(task))
+    return results
+  }
+
+  async page(ownerKeyId: string, filter: TaskFilter, after: ListPosition | null, limit: number) {
+    const rows = this.matching(ownerKeyId, filter)
+      .map((r) => ({ row: r, micros: BigInt(r.task.createdAt.getTime()) * 1000n }))
+      .sort((a, b) => (a.micros === b.micros ? (a.row.task.id < b.row.task.id ? 1 : -1) : a.micros < b.micros ? 1 : -1))
+      .filter(
+        ({ row, micros }) =>
+          !after || micros < after.createdAtMicros || (micros === after.createdAtMicros && row.task.id < after.id),
+      )
+    const items = rows.slice(0, limit)
+    const last = items.at(-1)
+    const next = rows.length > limit && last ? { createdAtMicros: last.micros, id: last.row.task.id } : null
+    return { items: items.map(({ row }) => summaryOf(row)), next }
+  }
+
+  async cancelMatching(ownerKeyId: string, filter: TaskFilter, now: Date, limit: number): Promise<number> {
+    const rows = this.matching(ownerKeyId, filter)
+      .filter((r) => may('cancel', r))
+      .slice(0, limit)
+    for (const row of rows) await this.cancel(row.task.id, ownerKeyId, now)
+    return rows.length
+  }
+
+  async redriveMatching(ownerKeyId: string, filter: TaskFilter, now: Date, limit: number): Promise<number> {
+    const rows = this.matching(ownerKeyId, filter)
+      .filter((r) => may('redrive', r))
+      .slice(0, limit)
+    for (const row of rows) await this.redrive(row.task.id, ownerKeyId, now)
+    return rows.length
+  }
+
+  private matching(ownerKeyId: string, filter: TaskFilter): Row[] {
+    return [...this.rows.values()].filter(
+      ({ task }) =>
+        task.ownerKeyId === ownerKeyId &&
+        (!filter.statuses || filter.statuses.includes(task.status)) &&
+        (filter.destination === undefined || destinationOf(task.request.url) === filter.destination) &&
+        (!filter.createdAfter || task.createdAt >= filter.createdAfter) &&
+        (!filter.createdBefore || task.createdAt < filter.createdBefore),
+    )
+  }
+
+  private async addNew(task: Task): Promise<AddOnceResult> {
+    await this.add([task])
+    return { created: true }
+  }
+
   async findOwned(id: TaskId, ownerKeyId: string): Promise<TaskView | null> {
     const row = this.rows.get(id)
     if (!row || row.task.ownerKeyId !== ownerKeyId) return null
@@ -128,6 +202,10 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
     const children = [...this.rows.values()].filter((r) => r.task.parentId === parentId)
     const latest = children.sort((a, b) => a.task.id.localeCompare(b.task.id)).at(-1)
     return latest ? { id: latest.task.id, status: latest.task.status, attempts: latest.task.attempts } : null
+  }
+
+  async findOwnedMany(tasks: readonly OwnedTask[]): Promise<Array<TaskView | null>> {
+    return Promise.all(tasks.map((t) => this.findOwned(t.id, t.ownerKeyId)))
   }
 
   async claim(ids: readonly TaskId[], policy: ClaimPolicy, room: KeyRoom): Promise<Claimed> {
@@ -393,6 +471,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
     if (!may('cancel', row)) return found
     row.task = cancelTask(row.task, now)
     row.history.push({ status: 'cancelled', at: now, reason: null })
+    this.onEnded(id)
     return found
   }
 
@@ -419,6 +498,7 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
   private move(row: Row, to: TaskStatus, now: Date, wait: Wait | null = null): void {
     row.task = moveTask(row.task, to, now, wait)
     row.history.push({ status: to, at: now, reason: wait?.reason ?? null })
+    if (isFinal(to)) this.onEnded(row.task.id)
   }
 
   /** Scheduled tasks among `rows` back to new and queued, earliest due first. */
@@ -477,3 +557,31 @@ export class InMemoryStore implements TaskRepository, Outbox, IdempotencyKeys, F
 
 /** Whether the domain's MOVES let `move` take this task from its status: the guard every store applies. */
 const may = (move: Move, row: Row) => movesFrom(move).includes(row.task.status)
+
+/** The host of a normalised URL, with its port when not the default: what `task_destination(url)` gives. */
+export function destinationOf(url: string): string {
+  return url.split('/')[2] ?? ''
+}
+
+function summaryOf(row: Row): TaskSummary {
+  const { task } = row
+  const last = task.status === 'done' || task.status === 'error' ? row.attempts.at(-1)?.outcome : undefined
+  return {
+    id: task.id,
+    status: task.status,
+    method: task.request.method,
+    url: task.request.url,
+    destination: destinationOf(task.request.url),
+    createdAt: task.createdAt,
+    updatedAt: task.updatedAt,
+    attemptCount: task.attempts,
+    runAt: task.runAt,
+    waitReason: task.waitReason,
+    outcome: !last
+      ? null
+      : last.kind === 'response'
+        ? { httpStatusCode: last.httpStatusCode }
+        : { error: { code: last.error.code, message: last.error.message } },
+    endCode: task.endCode,
+  }
+}

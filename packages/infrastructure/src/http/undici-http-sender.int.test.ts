@@ -106,6 +106,26 @@ describe('undiciHttpSender', () => {
     return { kind: 'failure', error: { code, message: expect.any(String) }, durationMs: expect.any(Number) } as never
   }
 
+  it("sends each attempt as a span of the task's trace, unless the task names a traceparent or it is off", async () => {
+    const trace = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    const sent = async (s: typeof sender, headers: HeaderList = []) => {
+      await s.send(request('/echo', { headers }), { traceparent: trace })
+      return received
+        .at(-1)!
+        .headers.filter(([name]) => name.toLowerCase() === 'traceparent')
+        .map(([, v]) => v)
+    }
+    const [first] = await sent(sender)
+    const [second] = await sent(sender)
+    expect(first).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/)
+    expect(second).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/)
+    expect(new Set([first, second, trace]).size).toBe(3)
+    expect(await sent(sender, [['TraceParent', 'theirs']])).toEqual(['theirs'])
+    const off = undiciHttpSender({ connections: 1, targets: loopbackAllowed, traceparentOutbound: false })
+    expect(await sent(off)).toEqual([])
+    await off.close()
+  })
+
   it('sends the exact method, headers (a repeated one as two lines) and binary body', async () => {
     const body = Uint8Array.from([0, 255, 1, 254, 13, 10, 0])
     const outcome = await sender.send(

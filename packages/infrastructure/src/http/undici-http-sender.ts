@@ -1,5 +1,12 @@
-import type { HttpSender } from '@request-tasker/application'
-import type { HeaderList, OutboundRequest, SendErrorCode, SendOutcome } from '@request-tasker/domain'
+import { randomBytes } from 'node:crypto'
+import type { HttpSender, SendContext } from '@request-tasker/application'
+import {
+  childSpan,
+  type HeaderList,
+  type OutboundRequest,
+  type SendErrorCode,
+  type SendOutcome,
+} from '@request-tasker/domain'
 import type { Logger } from 'pino'
 import { Agent, type Dispatcher } from 'undici'
 import { isSealed, type SecretBox, SecretKeyMissing } from '../secrets/secret-box.js'
@@ -26,6 +33,11 @@ export type UndiciHttpSenderOptions = {
   log?: Pick<Logger, 'warn'>
   /** Opens secret header values, stored sealed: only here, on the way to the wire, are they in clear. */
   secrets?: SecretBox
+  /**
+   * Sends each attempt as a span of its task's trace (`traceparent`: the task's trace id, a new parent id), unless
+   * the task's own headers carry a traceparent. On by default; false sends the task's headers alone.
+   */
+  traceparentOutbound?: boolean
 }
 
 export type ClosableHttpSender = HttpSender & { close(): Promise<void> }
@@ -39,13 +51,14 @@ export function undiciHttpSender({
   dispatcher,
   log,
   secrets,
+  traceparentOutbound = true,
 }: UndiciHttpSenderOptions = {}): ClosableHttpSender {
   // One agent for every send, so sockets to an origin are reused across tasks. No pipelining: one slow
   // response must not hold up the requests queued behind it on the same socket.
   const agent =
     dispatcher ?? new Agent({ connections, pipelining: 1, connect: guardedConnector(targets, connectTimeoutMs) })
 
-  async function send(request: OutboundRequest): Promise<SendOutcome> {
+  async function send(request: OutboundRequest, context?: SendContext): Promise<SendOutcome> {
     const started = performance.now()
     const elapsed = () => Math.round(performance.now() - started)
     const fail = (code: SendErrorCode, message: string): SendOutcome => ({
@@ -55,7 +68,8 @@ export function undiciHttpSender({
     })
     let headers: string[]
     try {
-      headers = wireHeaders(request, secrets)
+      const traceparent = traceparentOutbound ? (context?.traceparent ?? null) : null
+      headers = wireHeaders(withTrace(request.headers, traceparent), secrets)
     } catch (err) {
       // The message names the key, never the value.
       if (err instanceof SecretKeyMissing)
@@ -113,7 +127,7 @@ export function undiciHttpSender({
       const blocked = rootOf(err)
       if (blocked instanceof TargetBlocked) {
         const { host, address, range } = blocked
-        log?.warn({ host, address, range }, 'target address refused')
+        log?.warn({ host, address, range, traceparent: context?.traceparent ?? undefined }, 'target address refused')
       }
       const { code, message } = classify(err, request)
       return fail(code, message)
@@ -128,15 +142,26 @@ export function undiciHttpSender({
   }
 }
 
-/** The request's header lines, flat, with sealed values opened (a sealed value without a box cannot be sent). */
-function wireHeaders(request: OutboundRequest, secrets: SecretBox | undefined): string[] {
+/** Header lines, flat, with sealed values opened (a sealed value without a box cannot be sent). */
+function wireHeaders(headers: HeaderList, secrets: SecretBox | undefined): string[] {
   const flat: string[] = []
-  for (const [name, value] of request.headers) {
+  for (const [name, value] of headers) {
     if (!isSealed(value)) flat.push(name, value)
     else if (secrets) flat.push(name, secrets.open(value))
     else throw new SecretKeyMissing('(none: the sender has no SECRETS_KEYS)')
   }
   return flat
+}
+
+const randomHex = (digits: number) =>
+  randomBytes(Math.ceil(digits / 2))
+    .toString('hex')
+    .slice(0, digits)
+
+/** The task's headers, and a traceparent of this attempt's own span unless the task names one itself. */
+function withTrace(headers: HeaderList, traceparent: string | null): HeaderList {
+  if (traceparent === null || headers.some(([name]) => name.toLowerCase() === 'traceparent')) return headers
+  return [...headers, ['traceparent', childSpan(traceparent, randomHex)]]
 }
 
 // A plain Uint8Array over the Buffer's memory, not a copy of it.

@@ -20,6 +20,7 @@ const ALL = [
   '1764500000000_first-status-on-the-task',
   '1764600000000_add-wait-reasons',
   '1764700000000_add-flow-control',
+  '1764800000000_list-wait-and-trace',
   '1764900000000_add-callbacks-signing-deadlines-secrets',
 ]
 const databaseUrl = inject('databaseUrl')

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js'
 import { OUTBOX_CHANNEL } from './outbox-notifier.js'
 
 export type OutboxListener = { close(): Promise<void> }
+export type NotificationListener = OutboxListener
 
 type Session = { client: pg.ClientBase; end(err?: Error): Promise<void> }
 
@@ -11,12 +12,27 @@ type Session = { client: pg.ClientBase; end(err?: Error): Promise<void> }
  * capped exponential backoff, and `onNotify` is then called once, since notifications sent meanwhile are gone.
  * Resolves once listening; rejects if the first connection fails.
  */
-export async function listenForOutbox(
+export function listenForOutbox(
   source: pg.Pool | string,
   onNotify: () => void,
   log: Logger,
   backoff: { initialMs: number; maxMs: number } = { initialMs: 100, maxMs: 10_000 },
 ): Promise<OutboxListener> {
+  return listenForNotifications(source, OUTBOX_CHANNEL, () => onNotify(), log, backoff)
+}
+
+/**
+ * Calls `onNotify(payload)` for each notification on `channel`, and `onNotify(null)` after a lost connection was
+ * reopened (with capped exponential backoff), since notifications sent meanwhile are gone. Resolves once
+ * listening; rejects if the first connection fails. `channel` is one of ours, never a client's text.
+ */
+export async function listenForNotifications(
+  source: pg.Pool | string,
+  channel: string,
+  onNotify: (payload: string | null) => void,
+  log: Logger,
+  backoff: { initialMs: number; maxMs: number } = { initialMs: 100, maxMs: 10_000 },
+): Promise<NotificationListener> {
   let closed = false
   let session: Session | undefined
   let retryTimer: NodeJS.Timeout | undefined
@@ -30,17 +46,17 @@ export async function listenForOutbox(
       live = false
       if (session === opened) session = undefined
       void opened.end(err)
-      log.warn({ err }, 'outbox listener lost its connection')
+      log.warn({ err, channel }, 'notification listener lost its connection')
       scheduleReconnect(backoff.initialMs)
     }
     // Attached before LISTEN: an 'error' event with no listener would end the process.
     opened.client.on('error', onLost)
     opened.client.on('end', () => onLost(new Error('connection ended')))
     opened.client.on('notification', (msg) => {
-      if (msg.channel === OUTBOX_CHANNEL) onNotify()
+      if (msg.channel === channel) onNotify(msg.payload ?? '')
     })
     try {
-      await opened.client.query(`listen ${OUTBOX_CHANNEL}`)
+      await opened.client.query(`listen ${channel}`)
     } catch (err) {
       await opened.end(err as Error)
       throw err
@@ -64,12 +80,12 @@ export async function listenForOutbox(
       const opened = await listen()
       if (closed) return await opened.end()
       session = opened
-      log.info('outbox listener reconnected')
-      onNotify()
+      log.info({ channel }, 'notification listener reconnected')
+      onNotify(null)
     } catch (err) {
       if (closed) return
       const nextMs = Math.min(delayMs * 2, backoff.maxMs)
-      log.warn({ err, retryInMs: nextMs }, 'outbox listener could not reconnect')
+      log.warn({ err, channel, retryInMs: nextMs }, 'notification listener could not reconnect')
       scheduleReconnect(nextMs)
     }
   }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { uuidV7Ids } from '../ids.js'
 import { isSealed, secretBox } from '../secrets/secret-box.js'
 import { createTestDatabase, type TestDatabase } from '../testing/test-database.js'
+import { pgBatchStore } from './add-task-batch.js'
 import { pgSigningSecrets } from './pg-signing-secrets.js'
 import { pgTaskRepository } from './pg-task-repository.js'
 import { assertSecretsReadable, reencryptSecrets } from './secrets-at-rest.js'
@@ -37,7 +38,7 @@ async function dump(): Promise<string> {
   return rows[0]?.text ?? ''
 }
 
-function secretTask() {
+function secretTask(now = new Date()) {
   const limits = { timeoutMs: 1_000 }
   return createTask({
     id: newId(),
@@ -56,7 +57,7 @@ function secretTask() {
       { ...limits, retry },
     ),
     retry,
-    now: new Date(),
+    now,
   })
 }
 
@@ -82,6 +83,41 @@ describe('secret headers at rest', () => {
     expect(isSealed(headers.get('authorization')!)).toBe(true)
     expect(secretBox([k1]).open(headers.get('x-api-key')!)).toBe(SECRETS[2])
     expect(headers.get('x-trace')).toBe('visible')
+  })
+
+  it("stores a batch's task with the columns of a single submission, its secret headers sealed", async () => {
+    const box = secretBox([k1])
+    const now = new Date()
+    // Every column a submission may set: flow key, callbacks, signing, deadline, sealed headers, trace.
+    const loaded = () => ({
+      ...secretTask(now),
+      flowKey: 'payments',
+      sign: true,
+      expiresAt: new Date(now.getTime() + 60_000),
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    })
+    const [single, batched] = [loaded(), loaded()]
+    await pgTaskRepository(db.pool, { secrets: box }).add([single])
+    expect(await pgBatchStore(db.pool, { secrets: box }).addBatch([{ task: batched, claim: null }])).toEqual([
+      { created: true },
+    ])
+
+    const text = await dump()
+    for (const secret of SECRETS) expect(text).not.toContain(secret)
+    const { rows } = await db.pool.query('select * from tasks order by id')
+    expect(rows).toHaveLength(2)
+    // Sealing takes a fresh nonce each time: the rows agree once opened.
+    type Target = { headers: Array<[string, string]> } | null
+    const open = (headers: Array<[string, string]>) => headers.map(([n, v]) => [n, isSealed(v) ? box.open(v) : v])
+    const openTarget = (t: Target) => t && { ...t, headers: open(t.headers) }
+    const opened = (row: Record<string, unknown>) => {
+      const { id: _id, request_headers, callbacks, ...rest } = row
+      const { done, error } = callbacks as { done: Target; error: Target }
+      const headers = open(request_headers as Array<[string, string]>)
+      return { ...rest, request_headers: headers, callbacks: { done: openTarget(done), error: openTarget(error) } }
+    }
+    expect(opened(rows[1])).toEqual(opened(rows[0]))
+    expect(rows.map((r) => r.secrets_key_id)).toEqual(['k1', 'k1'])
   })
 
   it('refuses to store a secret header without a key, rather than store it in clear', async () => {

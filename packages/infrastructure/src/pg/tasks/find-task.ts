@@ -35,7 +35,7 @@ type SummaryJson = {
   error_message: string | null
 }
 
-type ViewRow = TaskRow &
+export type ViewRow = TaskRow &
   (ResultRow | { [K in keyof ResultRow]: null }) & {
     statuses: TaskStatus[]
     ats: Date[]
@@ -46,13 +46,17 @@ type ViewRow = TaskRow &
     summaries: SummaryJson[]
   }
 
-// Another key's task reads exactly like a missing one (`owner_key_id = $2`).
-const FIND_OWNED = `
+/**
+ * The view of each task `t` that `from` names (a `from … t` clause, joins included): the row, its history, every
+ * attempt in short, the latest in full, and its latest callback. findOwned reads one; findOwnedMany many at once.
+ */
+export function viewsOf(from: string): string {
+  return `
   select t.*, h.statuses, h.ats, h.reasons, a.summaries,
          cb.id as callback_id, cb.status as callback_status, cb.attempts as callback_attempts,
          r.attempt, r.started_at, r.duration_ms, r.http_status_code, r.headers, r.length, r.body,
          r.body_truncated, r.error_code, r.error_message
-  from tasks t
+  ${from}
   cross join lateral (
     select array_agg(s.status order by s.seq) as statuses, array_agg(s.at order by s.seq) as ats,
            array_agg(s.reason order by s.seq) as reasons
@@ -72,7 +76,11 @@ const FIND_OWNED = `
   -- The latest callback announcing its end: a redriven task that ends again has another.
   left join lateral (
     select c.id, c.status, c.attempts from tasks c where c.parent_id = t.id order by c.id desc limit 1
-  ) cb on true
+  ) cb on true`
+}
+
+// Another key's task reads exactly like a missing one (`owner_key_id = $2`).
+const FIND_OWNED = `${viewsOf('from tasks t')}
   where t.id = $1 and t.owner_key_id = $2`
 
 export async function findOwned(db: Queryable, id: TaskId, ownerKeyId: string): Promise<TaskView | null> {
@@ -81,7 +89,7 @@ export async function findOwned(db: Queryable, id: TaskId, ownerKeyId: string): 
   return row ? toTaskView(row) : null
 }
 
-function toTaskView(row: ViewRow): TaskView {
+export function toTaskView(row: ViewRow): TaskView {
   return {
     task: toTask(row),
     history: row.statuses.map((status, i) => ({ status, at: row.ats[i] as Date, reason: row.reasons[i] ?? null })),

@@ -20,11 +20,12 @@ const requeueChosen = (chosen: string) => `
   )
   select id from moved`
 
-// Scheduled tasks whose time has come, earliest first: a retry, a notBefore, a key-busy wait that ran out.
+// Scheduled tasks whose time has come, earliest first: a retry, a notBefore, a key-busy wait that ran out. Ties (a
+// resumed key's tasks all come due at one instant) go oldest first, by id, whatever order the rows lie in.
 const PROMOTE_DUE = requeueChosen(`
     select id from tasks
     where status = any($3::text[]) and run_at <= coalesce($1::timestamptz, now())
-    order by run_at
+    order by run_at, id
     limit $2
     for update skip locked`)
 
@@ -32,7 +33,7 @@ const PROMOTE_DUE = requeueChosen(`
 const WAKE_KEY_BUSY = requeueChosen(`
     select id from tasks
     where status = any($4::text[]) and wait_reason = 'key-busy' and owner_key_id = $2
-    order by run_at
+    order by run_at, id
     limit $3
     for update skip locked`)
 

@@ -37,6 +37,7 @@ export type TaskRow = {
   sign: boolean | null
   expires_at: Date | null
   end_code: EndCode | null
+  traceparent: string | null
   created_at: Date
   updated_at: Date
 }
@@ -72,6 +73,7 @@ export function toTask(row: TaskRow): Task {
     runAt: row.run_at,
     // Rows of the previous release have no reason: it scheduled only retries, and first runs it stored scheduled.
     waitReason: row.status !== 'scheduled' ? null : (row.wait_reason ?? (row.attempts === 0 ? 'not-before' : 'retry')),
+    traceparent: row.traceparent ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   }
