@@ -20,8 +20,8 @@ const ALL = [
   '1764500000000_first-status-on-the-task',
   '1764600000000_add-wait-reasons',
   '1764700000000_add-flow-control',
-  '1764800000000_list-wait-and-trace',
   '1764900000000_add-callbacks-signing-deadlines-secrets',
+  '1765000000000_list-wait-and-trace',
 ]
 const databaseUrl = inject('databaseUrl')
 const schema = `t_migrate_${randomBytes(4).toString('hex')}`
