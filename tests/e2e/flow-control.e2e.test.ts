@@ -18,6 +18,8 @@ const TASKER_ENV = {
   KAFKA_SESSION_TIMEOUT_MS: '6000',
   LEASE_GRACE_MS: '1000',
   SWEEP_INTERVAL_MS: '250',
+  // At debug, each tasker logs every task it sent ('task sent'), which is how sentBy tells who sent what.
+  LOG_LEVEL: 'debug',
 }
 
 /** A third party on its own port that records each request's arrival, and how many it held at once. */

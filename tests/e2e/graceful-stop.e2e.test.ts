@@ -40,7 +40,7 @@ async function uncommittedMessages(): Promise<number> {
 describe('SIGTERM to the tasker', () => {
   it('lets the sends in flight finish and store their results, then exits 0', async () => {
     const target = await e2e.startTarget(() => ({ delayMs: 1000 }))
-    const tasker = await e2e.startTasker()
+    const tasker = await e2e.startTasker({ LOG_LEVEL: 'debug' }) // logs each send that ends its task ('task sent')
     const submitted = await Promise.all(
       Array.from({ length: 10 }, (_, i) => api.submit({ method: 'GET', url: `${target.url}/slow/${i}` })),
     )

@@ -9,7 +9,8 @@ const e2e = useE2e('two-taskers')
 const TOTAL = 2000
 // A small send budget and a target that takes its time: the backlog outlasts both rebalances, which run with the
 // default Kafka session (6 s), as deployed.
-const TASKER_ENV = { SEND_CONCURRENCY: '20', CONSUMER_CHUNK_SIZE: '50' }
+// At debug, each tasker logs every task it sent ('task sent'), which is how the test tells who sent what.
+const TASKER_ENV = { SEND_CONCURRENCY: '20', CONSUMER_CHUNK_SIZE: '50', LOG_LEVEL: 'debug' }
 
 /** The tasks this tasker logged as sent (a result stored), by id. */
 function sentBy(tasker: AppProcess): string[] {

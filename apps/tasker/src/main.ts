@@ -191,7 +191,10 @@ function logOutcome(result: AttemptResult | null) {
   const traceparent = traced.take(taskId)
   const then = next.status === 'scheduled' ? { next: next.status, delayMs: next.delayMs } : { next: next.status }
   if (outcome.kind === 'response') {
-    log.info(
+    // A send that ended its task well is logged at debug only: a line per task is too dear at full rate. One
+    // that will be retried, or ended the task in error, stays at info, as do failed sends.
+    const level = next.status === 'done' ? 'debug' : 'info'
+    log[level](
       {
         taskId,
         traceparent,

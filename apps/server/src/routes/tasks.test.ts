@@ -140,18 +140,22 @@ describe('POST /tasks', () => {
     expect(res.statusCode).toBe(201)
   })
 
-  it('logs the task id of each submission', async () => {
+  const captured = (level: string) => {
     const lines: Array<Record<string, unknown>> = []
-    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) })
+    const logger = pino({ level }, { write: (line: string) => lines.push(JSON.parse(line)) })
+    return { lines, logger }
+  }
+
+  it('logs the task id of each submission at debug', async () => {
+    const { lines, logger } = captured('debug')
     const server = testServer({ logger })
     await submit(server, { method: 'GET', url: 'https://example.com/' })
 
     expect(lines.filter((l) => l.msg === 'task submitted').map((l) => l.taskId)).toEqual([FIRST_ID])
   })
 
-  it('logs each request once, when it completes, under its request id', async () => {
-    const lines: Array<Record<string, unknown>> = []
-    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) })
+  it('logs a request that went well once, at debug, when it completes, under its request id', async () => {
+    const { lines, logger } = captured('debug')
     const server = testServer({ logger })
     await server.app.inject({
       method: 'POST',
@@ -165,6 +169,22 @@ describe('POST /tasks', () => {
       ['request completed', 'req-1'],
     ])
     expect(lines[1]).toMatchObject({ res: { statusCode: 201 }, responseTime: expect.any(Number) })
+  })
+
+  it('logs nothing at info for a request that went well, and a refused one under its request id', async () => {
+    const { lines, logger } = captured('info')
+    const server = testServer({ logger })
+    const ok = await submit(server, { method: 'GET', url: 'https://example.com/' })
+    const refused = await server.app.inject({
+      method: 'POST',
+      url: '/tasks',
+      headers: { ...alice, 'x-request-id': 'req-2' },
+      payload: { method: 'GET', url: 'not a url' },
+    })
+
+    expect([ok.statusCode, refused.statusCode]).toEqual([201, 400])
+    expect(lines.map((l) => [l.msg, l.reqId])).toEqual([['request completed', 'req-2']])
+    expect(lines[0]).toMatchObject({ level: 30, res: { statusCode: 400 }, responseTime: expect.any(Number) })
   })
 })
 
