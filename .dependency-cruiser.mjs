@@ -1,8 +1,10 @@
 // The layer rules of STYLE.md §3, checked by `task lint`, which runs
-//   depcruise --config .dependency-cruiser.mjs apps/*/src packages/*/src tests bench
-// Tests and their support (`*.test.ts`, `src/testing/`, tests/, bench/) may import anything; the rules on what a
-// layer imports look at its production files only. tests/lint/layer-rules.test.ts shows that each rule can fail.
-const TEST_CODE = '(\\.test\\.ts$|/src/testing/|^tests/|^bench/)'
+//   depcruise --config .dependency-cruiser.mjs apps/*/src packages/*/src apps/*/testing packages/*/testing tests bench
+// Tests and their support (`*.test.ts`, the testing/ folder beside a package's src/, tests/, bench/) may import
+// anything; the rules on what a layer imports look at its production files only. tests/lint/layer-rules.test.ts shows
+// that each rule can fail.
+const TEST_SUPPORT = '^(apps|packages)/[^/]+/testing/'
+const TEST_CODE = `(\\.test\\.ts$|${TEST_SUPPORT}|^tests/|^bench/)`
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 export default {

@@ -2,11 +2,12 @@ import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
 const root = fileURLToPath(new URL('.', import.meta.url))
-// Tests run the TypeScript sources of the workspace packages, not their build output.
+// Tests run the TypeScript sources of the workspace packages, not their build output. A package's test support
+// (testing/, beside src/) is not in its build or its exports: only tests reach it, through this alias.
 const alias = [
   {
     find: /^@request-tasker\/(domain|application|infrastructure)\/testing$/,
-    replacement: `${root}packages/$1/src/testing/index.ts`,
+    replacement: `${root}packages/$1/testing/index.ts`,
   },
   {
     find: /^@request-tasker\/(domain|application|infrastructure|client)$/,
@@ -22,7 +23,7 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: 'unit',
-          include: ['{apps,packages}/*/src/**/*.test.ts', 'tests/lint/**/*.test.ts'],
+          include: ['{apps,packages}/*/{src,testing}/**/*.test.ts', 'tests/lint/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**', '**/dist/**'],
         },
       },
@@ -30,7 +31,7 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: 'integration',
-          include: ['{apps,packages}/*/src/**/*.int.test.ts'],
+          include: ['{apps,packages}/*/{src,testing}/**/*.int.test.ts'],
           globalSetup: ['tests/support/services.global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,

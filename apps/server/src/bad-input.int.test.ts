@@ -11,10 +11,10 @@ import {
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { pino } from 'pino'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { badInputCases, badInputServer, tableKey } from './bad-input.cases.js'
-import { pgQueryPorts } from './pg-query-ports.js'
+import { badInputCases, badInputServer, tableKey } from '../testing/bad-input.cases.js'
+import { pgQueryPorts } from '../testing/pg-query-ports.js'
+import { guardedTargets } from '../testing/test-server.js'
 import { buildServer } from './server.js'
-import { guardedTargets } from './test-server.js'
 import { makeTaskUseCases } from './use-cases.js'
 
 let db: TestDatabase

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { badInputCases, badInputServer } from './bad-input.cases.js'
-import { testServer } from './test-server.js'
+import { badInputCases, badInputServer } from '../testing/bad-input.cases.js'
+import { testServer } from '../testing/test-server.js'
 
 // `message` only on the original routes, as their clients read it.
 const PROBLEM_KEYS = ['type', 'title', 'status', 'detail', 'errors', 'message']

@@ -3,7 +3,7 @@ import { type AddressInfo, createServer } from 'node:net'
 import { checkReadiness, createPool, postgresChecks } from '@request-tasker/infrastructure'
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { testServer } from './test-server.js'
+import { testServer } from '../testing/test-server.js'
 
 let db: TestDatabase
 let unreachable: ReturnType<typeof createPool>

@@ -4,9 +4,9 @@ import { pgIdempotencyKeys, pgTaskRepository, uuidV7Ids } from '@request-tasker/
 import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { pgQueryPorts } from './pg-query-ports.js'
+import { pgQueryPorts } from '../testing/pg-query-ports.js'
+import { ALICE, guardedTargets } from '../testing/test-server.js'
 import { buildServer } from './server.js'
-import { ALICE, guardedTargets } from './test-server.js'
 import { makeTaskUseCases } from './use-cases.js'
 
 let db: TestDatabase

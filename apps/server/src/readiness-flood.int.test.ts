@@ -11,9 +11,9 @@ import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '@request-
 import type pg from 'pg'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { pgQueryPorts } from './pg-query-ports.js'
+import { pgQueryPorts } from '../testing/pg-query-ports.js'
+import { ALICE, guardedTargets } from '../testing/test-server.js'
 import { buildServer } from './server.js'
-import { ALICE, guardedTargets } from './test-server.js'
 import { makeTaskUseCases } from './use-cases.js'
 
 let db: TestDatabase

@@ -1,7 +1,7 @@
 import { createTask, DEFAULT_RETRY_ON, type TaskId } from '@request-tasker/domain'
 import { describe, expect, it } from 'vitest'
+import { InMemoryStore, manualClock, okResponse, roomyFlow, sequentialIds } from '../testing/index.js'
 import { announcingEnds } from './announce-ends.js'
-import { InMemoryStore, manualClock, okResponse, roomyFlow, sequentialIds } from './testing/index.js'
 
 const POLICY = { leaseGraceMs: 1, keyBusyWaitMs: 1, flow: roomyFlow }
 const ROOM = { byOwner: new Map<string, number>(), others: 9 }

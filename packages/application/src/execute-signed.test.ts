@@ -1,8 +1,4 @@
 import { describe, expect, it } from 'vitest'
-import { makeTaskExecutor } from './execute-tasks.js'
-import type { RequestSigner } from './ports/signing.js'
-import { SendCapacity } from './send-capacity.js'
-import { makeSubmitTask } from './submit-task.js'
 import {
   anyTarget,
   InMemoryStore,
@@ -12,7 +8,11 @@ import {
   roomyFlow,
   ScriptedSender,
   sequentialIds,
-} from './testing/index.js'
+} from '../testing/index.js'
+import { makeTaskExecutor } from './execute-tasks.js'
+import type { RequestSigner } from './ports/signing.js'
+import { SendCapacity } from './send-capacity.js'
+import { makeSubmitTask } from './submit-task.js'
 
 /** Signs by adding one header naming the key and the message: enough to see what was signed and when. */
 const fakeSigner = (owners: string[]): RequestSigner => ({

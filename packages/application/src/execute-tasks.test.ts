@@ -1,11 +1,5 @@
 import type { SendOutcome, TaskId } from '@request-tasker/domain'
 import { describe, expect, it } from 'vitest'
-import { makeTaskExecutor, type TaskExecutor } from './execute-tasks.js'
-import { makeExpireLeases } from './expire-leases.js'
-import { makePromoteDue } from './promote-due.js'
-import { makePublishPending } from './publish-pending.js'
-import { SendCapacity } from './send-capacity.js'
-import { makeSubmitTask } from './submit-task.js'
 import {
   anyTarget,
   InMemoryStore,
@@ -16,7 +10,13 @@ import {
   roomyFlow,
   ScriptedSender,
   sequentialIds,
-} from './testing/index.js'
+} from '../testing/index.js'
+import { makeTaskExecutor, type TaskExecutor } from './execute-tasks.js'
+import { makeExpireLeases } from './expire-leases.js'
+import { makePromoteDue } from './promote-due.js'
+import { makePublishPending } from './publish-pending.js'
+import { SendCapacity } from './send-capacity.js'
+import { makeSubmitTask } from './submit-task.js'
 
 const timeout: SendOutcome = {
   kind: 'failure',

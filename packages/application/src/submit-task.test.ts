@@ -1,8 +1,5 @@
 import { DEFAULT_RETRY_ON, type ScheduleInput } from '@request-tasker/domain'
 import { describe, expect, it } from 'vitest'
-import { makeGetTask } from './get-task.js'
-import { makePromoteDue } from './promote-due.js'
-import { makeSubmitTask, makeSubmitTaskOnce } from './submit-task.js'
 import {
   anyTarget,
   InMemoryStore,
@@ -10,7 +7,10 @@ import {
   refusingTargets,
   retryDefaults,
   sequentialIds,
-} from './testing/index.js'
+} from '../testing/index.js'
+import { makeGetTask } from './get-task.js'
+import { makePromoteDue } from './promote-due.js'
+import { makeSubmitTask, makeSubmitTaskOnce } from './submit-task.js'
 
 function setup() {
   const clock = manualClock()

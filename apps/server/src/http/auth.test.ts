@@ -1,7 +1,7 @@
 import { Agent, request } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ALICE, BOB, testServer } from '../test-server.js'
+import { ALICE, BOB, testServer } from '../../testing/test-server.js'
 
 let app: FastifyInstance | undefined
 const agent = new Agent({ keepAlive: true, maxSockets: 1 })

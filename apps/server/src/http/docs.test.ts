@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { testServer } from '../test-server.js'
+import { testServer } from '../../testing/test-server.js'
 import { OPENAPI_PATH } from './docs.js'
 
 type Json = Record<string, unknown>

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ALICE, testServer } from '../test-server.js'
+import { ALICE, testServer } from '../../testing/test-server.js'
 
 // Each request body is held several times over while it is parsed and written (text, parsed string, bytes, the
 // statement's buffer), so many large submissions at once grew the server to 890 MB. Bytes in flight are capped.

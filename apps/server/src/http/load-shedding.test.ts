@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ALICE, testServer } from '../test-server.js'
+import { ALICE, testServer } from '../../testing/test-server.js'
 import type { SheddingLimits } from './load-shedding.js'
 
 const limits: SheddingLimits = { maxPoolWaiting: 100, maxEventLoopDelayMs: 1_000 }

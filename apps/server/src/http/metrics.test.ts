@@ -1,6 +1,6 @@
 import { createRegistry } from '@request-tasker/infrastructure'
 import { describe, expect, it } from 'vitest'
-import { ALICE, testServer } from '../test-server.js'
+import { ALICE, testServer } from '../../testing/test-server.js'
 
 describe("the server's metrics", () => {
   it('counts requests by route pattern and status, tasks submitted by route, and never names a task', async () => {

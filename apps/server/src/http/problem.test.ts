@@ -1,8 +1,8 @@
 import { DomainError } from '@request-tasker/domain'
 import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
+import { ALICE } from '../../testing/test-server.js'
 import { buildServer } from '../server.js'
-import { ALICE } from '../test-server.js'
 
 const alice = { authorization: ALICE.key }
 const id = '00000000-0000-7000-8000-000000000001'

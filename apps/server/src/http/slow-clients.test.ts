@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ALICE, testServer } from '../test-server.js'
+import { ALICE, testServer } from '../../testing/test-server.js'
 
 // A client that opens a connection and then trickles or stalls holds a socket and its buffers for as long as we
 // let it; enough of them and no one else gets in. Each must be cut off at its timeout, not kept forever.

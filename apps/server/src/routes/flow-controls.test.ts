@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ALICE, BOB, testServer } from '../test-server.js'
+import { ALICE, BOB, testServer } from '../../testing/test-server.js'
 
 const alice = { authorization: `Bearer ${ALICE.key}` }
 const bob = { authorization: `Bearer ${BOB.key}` }

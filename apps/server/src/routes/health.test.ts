@@ -1,7 +1,7 @@
 import { checkReadiness } from '@request-tasker/infrastructure'
 import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
-import { testServer } from '../test-server.js'
+import { testServer } from '../../testing/test-server.js'
 
 describe('GET /health/ready', () => {
   it('answers 200 with every check when all pass, without asking for a key', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ALICE, BOB, testServer } from '../test-server.js'
+import { ALICE, BOB, testServer } from '../../testing/test-server.js'
 
 const submit = (key: string) => ({
   method: 'POST' as const,

@@ -2,7 +2,7 @@ import { makeTaskExecutor, SendCapacity } from '@request-tasker/application'
 import { roomyFlow, ScriptedSender } from '@request-tasker/application/testing'
 import type { SendOutcome, TaskId } from '@request-tasker/domain'
 import { describe, expect, it } from 'vitest'
-import { ALICE, BOB, testServer } from '../test-server.js'
+import { ALICE, BOB, testServer } from '../../testing/test-server.js'
 
 // The routes issue 12 added, through inject over the real use cases and the in-memory store.
 const alice = { authorization: `Bearer ${ALICE.key}` }

@@ -3,7 +3,7 @@ import { okResponse, retryDefaults, roomyFlow, ScriptedSender } from '@request-t
 import { DEFAULT_RETRY_ON, type SendOutcome, type TaskId } from '@request-tasker/domain'
 import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
-import { ALICE, BOB, testServer } from '../test-server.js'
+import { ALICE, BOB, testServer } from '../../testing/test-server.js'
 
 const T0 = '2026-01-01T00:00:00.000Z'
 const T1 = '2026-01-01T00:00:01.000Z'

@@ -3,10 +3,10 @@ import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { createServer } from 'node:net'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '../../testing/test-database.js'
 import { createKafka } from '../kafka/clients.js'
 import { createLogger } from '../logger.js'
 import { createPool } from '../pg/pool.js'
-import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '../testing/test-database.js'
 import { checkReadiness, kafkaCheck, postgresChecks } from './readiness.js'
 
 const log = createLogger('readiness-test', 'silent')

@@ -2,7 +2,7 @@ import type { DeadLetter, OutboxEntry } from '@request-tasker/application'
 import { sequentialIds } from '@request-tasker/application/testing'
 import type { Consumer, Producer } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestTopics, TEST_PARTITIONS, type TestTopics } from '../testing/test-kafka.js'
+import { createTestTopics, TEST_PARTITIONS, type TestTopics } from '../../testing/test-kafka.js'
 import { createProducer } from './clients.js'
 import { kafkaQueuePublisher } from './kafka-queue-publisher.js'
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { createLogger } from '../logger.js'
-import '../testing/test-kafka.js' // types inject('kafkaBrokers')
+import '../../testing/test-kafka.js' // types inject('kafkaBrokers')
 import { createKafka } from './clients.js'
 import { ensureTopics } from './topics.js'
 

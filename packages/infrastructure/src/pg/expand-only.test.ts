@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { MIGRATIONS_DIR } from '../testing/test-database.js'
+import { MIGRATIONS_DIR } from '../../testing/test-database.js'
 import { breakingSteps } from './expand-only.js'
 
 // Migrations before this one were written before rollouts were promised to run both releases side by side.

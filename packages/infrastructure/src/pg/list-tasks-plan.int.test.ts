@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestDatabase, type TestDatabase } from '../testing/test-database.js'
+import { createTestDatabase, type TestDatabase } from '../../testing/test-database.js'
 import { LIST_TASKS_SQL } from './list-tasks.js'
 import { filterParams } from './task-filter-sql.js'
 

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { runner } from 'node-pg-migrate'
 import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { MIGRATIONS_DIR } from '../testing/test-database.js'
+import { MIGRATIONS_DIR } from '../../testing/test-database.js'
 import { assertMigrationsCurrent, runMigrations } from './migrate.js'
 import { createPool } from './pool.js'
 

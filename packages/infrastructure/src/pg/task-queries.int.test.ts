@@ -1,6 +1,6 @@
 import { describeTaskQueriesContract } from '@request-tasker/application/testing'
 import { afterAll, beforeAll } from 'vitest'
-import { createTestDatabase, type TestDatabase } from '../testing/test-database.js'
+import { createTestDatabase, type TestDatabase } from '../../testing/test-database.js'
 import { pgBatchStore } from './add-task-batch.js'
 import { pgTaskViews } from './find-owned-views.js'
 import { pgTaskList } from './list-tasks.js'

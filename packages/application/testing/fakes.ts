@@ -1,8 +1,8 @@
 import type { FlowDefaults, OutboundRequest, SendOutcome, TaskId } from '@request-tasker/domain'
-import type { HttpSender } from '../ports/http-sender.js'
-import type { OutboxEntry, QueuePublisher } from '../ports/outbox.js'
-import type { TargetPolicy } from '../ports/target-policy.js'
-import type { EndWatch, TaskEndings } from '../ports/task-endings.js'
+import type { HttpSender } from '../src/ports/http-sender.js'
+import type { OutboxEntry, QueuePublisher } from '../src/ports/outbox.js'
+import type { TargetPolicy } from '../src/ports/target-policy.js'
+import type { EndWatch, TaskEndings } from '../src/ports/task-endings.js'
 
 export class RecordingPublisher implements QueuePublisher {
   readonly published: OutboxEntry[] = []

@@ -14,10 +14,10 @@ import {
   type TaskId,
 } from '@request-tasker/domain'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { deadLetterOf, expiredLetterOf } from '../dead-letter.js'
-import type { FlowControls } from '../ports/flow-controls.js'
-import type { Outbox, OutboxEntry } from '../ports/outbox.js'
-import type { AttemptResult, AttemptSummary, KeyRoom, TaskRepository } from '../ports/task-repository.js'
+import { deadLetterOf, expiredLetterOf } from '../src/dead-letter.js'
+import type { FlowControls } from '../src/ports/flow-controls.js'
+import type { Outbox, OutboxEntry } from '../src/ports/outbox.js'
+import type { AttemptResult, AttemptSummary, KeyRoom, TaskRepository } from '../src/ports/task-repository.js'
 import { manualClock, roomyFlow, sequentialIds } from './fakes.js'
 
 /** A fresh, empty store for each test, whose own clock (for Postgres, the database's) reads `clock`. */

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import type { Kafka } from 'kafkajs'
 import { inject } from 'vitest'
-import { createKafka } from '../kafka/clients.js'
-import { ensureTopics, type Topics } from '../kafka/topics.js'
-import { createLogger } from '../logger.js'
+import { createKafka } from '../src/kafka/clients.js'
+import { ensureTopics, type Topics } from '../src/kafka/topics.js'
+import { createLogger } from '../src/logger.js'
 
 declare module 'vitest' {
   export interface ProvidedContext {

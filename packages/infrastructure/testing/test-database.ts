@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import type pg from 'pg'
 import { inject } from 'vitest'
-import { runMigrations } from '../pg/migrate.js'
-import { createPool } from '../pg/pool.js'
+import { runMigrations } from '../src/pg/migrate.js'
+import { createPool } from '../src/pg/pool.js'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -11,7 +11,7 @@ declare module 'vitest' {
   }
 }
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../../migrations', import.meta.url))
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations', import.meta.url))
 
 export type TestDatabase = {
   /** Every connection of this pool has `schema` as its search_path. */

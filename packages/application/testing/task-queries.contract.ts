@@ -7,13 +7,13 @@ import {
   type TaskId,
 } from '@request-tasker/domain'
 import { beforeEach, describe, expect, it } from 'vitest'
-import type { BatchStore } from '../ports/batch-store.js'
-import type { BulkChanges } from '../ports/bulk-changes.js'
-import type { IdempotencyKeys } from '../ports/idempotency-keys.js'
-import type { Outbox, OutboxEntry } from '../ports/outbox.js'
-import type { TaskList } from '../ports/task-list.js'
-import type { TaskRepository } from '../ports/task-repository.js'
-import type { TaskViews } from '../ports/task-views.js'
+import type { BatchStore } from '../src/ports/batch-store.js'
+import type { BulkChanges } from '../src/ports/bulk-changes.js'
+import type { IdempotencyKeys } from '../src/ports/idempotency-keys.js'
+import type { Outbox, OutboxEntry } from '../src/ports/outbox.js'
+import type { TaskList } from '../src/ports/task-list.js'
+import type { TaskRepository } from '../src/ports/task-repository.js'
+import type { TaskViews } from '../src/ports/task-views.js'
 import { manualClock, roomyFlow, sequentialIds } from './fakes.js'
 
 /** A fresh, empty store for each test, with every port the list, bulk and batch routes use. */

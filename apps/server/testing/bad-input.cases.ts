@@ -1,4 +1,4 @@
-import type { ApiKey } from './config.js'
+import type { ApiKey } from '../src/config.js'
 
 /**
  * Submissions and lookups the server must refuse without storing anything. Plain data, so the same table runs

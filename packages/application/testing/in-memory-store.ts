@@ -26,16 +26,16 @@ import {
   type WaitReason,
   withLimits,
 } from '@request-tasker/domain'
-import { type ClaimPolicy, flowKeyId, type KeyAtClaim, planClaim } from '../claim-plan.js'
-import { type DeadLetter, deadLetterOf, expiredLetterOf } from '../dead-letter.js'
-import { flowControlView } from '../flow-control-view.js'
-import { type CircuitChange, type FlowObservation, planOutcomes } from '../outcome-plan.js'
-import type { BatchEntry, BatchStore } from '../ports/batch-store.js'
-import type { BulkChanges } from '../ports/bulk-changes.js'
-import type { FlowControlPage, FlowControls, FlowControlView } from '../ports/flow-controls.js'
-import type { IdempotencyHolder, IdempotencyKeys } from '../ports/idempotency-keys.js'
-import type { Outbox, OutboxEntry } from '../ports/outbox.js'
-import type { ListPosition, TaskFilter, TaskList, TaskSummary } from '../ports/task-list.js'
+import { type ClaimPolicy, flowKeyId, type KeyAtClaim, planClaim } from '../src/claim-plan.js'
+import { type DeadLetter, deadLetterOf, expiredLetterOf } from '../src/dead-letter.js'
+import { flowControlView } from '../src/flow-control-view.js'
+import { type CircuitChange, type FlowObservation, planOutcomes } from '../src/outcome-plan.js'
+import type { BatchEntry, BatchStore } from '../src/ports/batch-store.js'
+import type { BulkChanges } from '../src/ports/bulk-changes.js'
+import type { FlowControlPage, FlowControls, FlowControlView } from '../src/ports/flow-controls.js'
+import type { IdempotencyHolder, IdempotencyKeys } from '../src/ports/idempotency-keys.js'
+import type { Outbox, OutboxEntry } from '../src/ports/outbox.js'
+import type { ListPosition, TaskFilter, TaskList, TaskSummary } from '../src/ports/task-list.js'
 import type {
   AddOnceResult,
   AttemptResult,
@@ -46,8 +46,8 @@ import type {
   KeyRoom,
   TaskRepository,
   TaskView,
-} from '../ports/task-repository.js'
-import type { OwnedTask, TaskViews } from '../ports/task-views.js'
+} from '../src/ports/task-repository.js'
+import type { OwnedTask, TaskViews } from '../src/ports/task-views.js'
 
 type Row = {
   task: Task

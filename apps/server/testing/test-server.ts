@@ -9,12 +9,12 @@ import {
 import { EMPTY_ALLOWLIST, type Readiness, type Registry, targetPolicy } from '@request-tasker/infrastructure'
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
-import type { ApiKey } from './config.js'
-import type { Shedding } from './http/load-shedding.js'
-import type { SubmissionLimit } from './http/submission-limit.js'
-import { buildServer } from './server.js'
-import type { ServerTimeouts } from './server-timeouts.js'
-import { makeTaskUseCases } from './use-cases.js'
+import type { ApiKey } from '../src/config.js'
+import type { Shedding } from '../src/http/load-shedding.js'
+import type { SubmissionLimit } from '../src/http/submission-limit.js'
+import { buildServer } from '../src/server.js'
+import type { ServerTimeouts } from '../src/server-timeouts.js'
+import { makeTaskUseCases } from '../src/use-cases.js'
 
 export const ALICE: ApiKey = { id: 'alice', key: 'alice-secret-key' }
 export const BOB: ApiKey = { id: 'bob', key: 'bob-secret-key' }
