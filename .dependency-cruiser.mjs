@@ -49,6 +49,15 @@ export default {
       to: { dependencyTypes: ['npm-no-pkg', 'npm-unknown', 'npm-dev'] },
     },
     {
+      name: 'production-never-imports-test-support',
+      comment:
+        'The builds leave tests and testing/ out (tsconfig exclude), so production code that imported them would ' +
+        'break the build, or bring fakes and vitest into a running app.',
+      severity: 'error',
+      from: { path: '^(apps|packages)/[^/]+/src/', pathNot: '\\.test\\.ts$' },
+      to: { path: `(${TEST_SUPPORT}|\\.test\\.ts$)` },
+    },
+    {
       name: 'sources-not-build-output',
       comment: "A source that imported another package's dist/ would run stale code and slip past these rules.",
       severity: 'error',

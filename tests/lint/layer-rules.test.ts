@@ -50,6 +50,21 @@ const BREAKS: Array<{ file: string; source: string; rule: string }> = [
     rule: 'only-declared-dependencies',
   },
   {
+    file: 'apps/server/src/starts-a-test-server.ts',
+    source: "export * from '../testing/test-server.js'\n",
+    rule: 'production-never-imports-test-support',
+  },
+  {
+    file: 'packages/infrastructure/src/uses-the-fakes.ts',
+    source: "export * from '@request-tasker/application/testing'\n",
+    rule: 'production-never-imports-test-support',
+  },
+  {
+    file: 'packages/domain/src/reuses-a-test.ts',
+    source: "export * from './index.test.js'\n",
+    rule: 'production-never-imports-test-support',
+  },
+  {
     file: 'apps/server/src/uses-a-build.ts',
     source: "export * from '../../../packages/domain/dist/index.js'\n",
     rule: 'sources-not-build-output',
@@ -75,6 +90,10 @@ beforeAll(() => {
     write(`${pkg}/src/index.ts`, 'export {}\n')
   }
   write('packages/domain/dist/index.js', 'export {}\n')
+  // Test support and a test, for production code to reach into.
+  write('apps/server/testing/test-server.ts', 'export {}\n')
+  write('packages/application/testing/index.ts', 'export {}\n')
+  write('packages/domain/src/index.test.ts', 'export {}\n')
   // The root's tooling (TypeScript, for one) resolves from here; the packages' own libraries do not.
   symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'))
   for (const { file, source } of [...BREAKS, CLEAN]) write(file, source)
