@@ -16,8 +16,9 @@ const TRACE = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 const KiB = 1024
 
 beforeAll(async () => {
-  server = await e2e.startServer()
-  tasker = await e2e.startTasker()
+  // At debug, so that the lines about a task that went well ('task submitted', 'task sent') are there to check.
+  server = await e2e.startServer({ LOG_LEVEL: 'debug' })
+  tasker = await e2e.startTasker({ LOG_LEVEL: 'debug' })
   target = await e2e.startTarget((req) => ({ status: req.url.startsWith('/missing') ? 404 : 200, body: 'ok' }))
   client = createTaskClient({ baseUrl: server.url, apiKey: API_KEY })
 })
