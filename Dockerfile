@@ -11,6 +11,7 @@ COPY packages/domain/package.json packages/domain/
 COPY packages/application/package.json packages/application/
 COPY packages/infrastructure/package.json packages/infrastructure/
 COPY packages/client/package.json packages/client/
+COPY packages/contract/package.json packages/contract/
 COPY apps/cli/package.json apps/cli/
 # Every workspace project's manifest, or the frozen lockfile would not match; what tests and bench install (dev
 # dependencies only) is pruned by the --prod install below.

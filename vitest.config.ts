@@ -10,7 +10,7 @@ const alias = [
     replacement: `${root}packages/$1/testing/index.ts`,
   },
   {
-    find: /^@request-tasker\/(domain|application|infrastructure|client)$/,
+    find: /^@request-tasker\/(domain|application|infrastructure|client|contract)$/,
     replacement: `${root}packages/$1/src/index.ts`,
   },
 ]

@@ -1,8 +1,8 @@
+import type { components, paths } from '@request-tasker/contract'
 import createClient, { type Client } from 'openapi-fetch'
-import type { components, paths } from './generated/openapi.js'
 import { problemFrom, RequestTaskerProblem } from './problem.js'
 
-export type { components, paths } from './generated/openapi.js'
+export type { components, paths } from '@request-tasker/contract'
 export { type ProblemDocument, RequestTaskerProblem } from './problem.js'
 
 type Schemas = components['schemas']

@@ -1,3 +1,4 @@
+import type { components } from '@request-tasker/contract'
 import {
   type CallbackInput,
   type DeadlineInput,
@@ -10,7 +11,6 @@ import {
   SEND_ERROR_CODES,
 } from '@request-tasker/domain'
 import { z } from 'zod'
-import type { components } from '../generated/openapi.js'
 
 type SubmitTaskRequest = components['schemas']['SubmitTaskRequest']
 

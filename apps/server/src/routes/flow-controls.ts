@@ -1,9 +1,9 @@
 import type { FlowControlUseCases, FlowControlView } from '@request-tasker/application'
+import type { components } from '@request-tasker/contract'
 import { invalidRequest } from '@request-tasker/domain'
 import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
 import type { ApiKey } from '../config.js'
-import type { components } from '../generated/openapi.js'
 import { requireApiKey } from '../http/auth.js'
 
 type Schemas = components['schemas']

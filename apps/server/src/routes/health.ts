@@ -1,6 +1,6 @@
+import type { components } from '@request-tasker/contract'
 import type { Readiness } from '@request-tasker/infrastructure'
 import type { FastifyPluginAsync } from 'fastify'
-import type { components } from '../generated/openapi.js'
 import { NotReady } from '../http/not-ready.js'
 import { cachedProbe } from './cached-probe.js'
 

@@ -1,7 +1,7 @@
 import type { SigningSecretSummary, SigningSecretUseCases } from '@request-tasker/application'
+import type { components } from '@request-tasker/contract'
 import type { FastifyPluginAsync, RouteHandler } from 'fastify'
 import type { ApiKey } from '../config.js'
-import type { components } from '../generated/openapi.js'
 import { requireApiKey } from '../http/auth.js'
 
 type Schemas = components['schemas']

@@ -1,6 +1,6 @@
 import type { TaskSummary } from '@request-tasker/application'
+import type { components } from '@request-tasker/contract'
 import { END_MESSAGES } from '@request-tasker/domain'
-import type { components } from '../generated/openapi.js'
 
 /** A list's entry, built field by field as toTaskViewJson builds the whole task. */
 export function toTaskSummaryJson(s: TaskSummary): components['schemas']['TaskSummary'] {

@@ -1,6 +1,6 @@
 import type { AttemptSummary, TaskView } from '@request-tasker/application'
+import type { components } from '@request-tasker/contract'
 import { END_MESSAGES, type EndCode, encodeBody, headersObject } from '@request-tasker/domain'
-import type { components } from '../generated/openapi.js'
 
 type Schemas = components['schemas']
 export type TaskViewJson = Schemas['Task']
