@@ -1,11 +1,14 @@
-import { makeFlowControlUseCases } from '@request-tasker/application'
+import { makeFlowControlUseCases, makeTaskExecutor, SendCapacity } from '@request-tasker/application'
 import {
   InMemoryStore,
   ManualEndings,
   manualClock,
   retryDefaults,
+  roomyFlow,
+  ScriptedSender,
   sequentialIds,
 } from '@request-tasker/application/testing'
+import type { SendOutcome, TaskId } from '@request-tasker/domain'
 import { EMPTY_ALLOWLIST, type Readiness, type Registry, targetPolicy } from '@request-tasker/infrastructure'
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
@@ -78,4 +81,27 @@ export function testServer(
     ...(options.metrics && { metrics: options.metrics }),
   })
   return { app, store, clock, endings }
+}
+
+/** Runs a task through the real task executor (after `afterMs` on the server's clock), the target answering `outcome`. */
+export async function sendWith(
+  { store, clock }: ReturnType<typeof testServer>,
+  id: string,
+  outcome: SendOutcome,
+  afterMs = 0,
+) {
+  const executor = makeTaskExecutor({
+    tasks: store,
+    sender: new ScriptedSender(() => outcome),
+    capacity: new SendCapacity({ slots: 10, slotsPerKey: 10, unstored: 10, unstoredBytes: 1 << 20 }),
+    now: clock.now,
+    random: () => 0.5,
+    leaseGraceMs: 1000,
+    keyBusyWaitMs: 1000,
+    flow: roomyFlow,
+    isUnavailable: () => false,
+    warn: () => {},
+  })
+  clock.advance(afterMs)
+  await Promise.all(await executor.execute([id as TaskId]))
 }

@@ -1,10 +1,8 @@
-import { makeTaskExecutor, SendCapacity } from '@request-tasker/application'
-import { roomyFlow, ScriptedSender } from '@request-tasker/application/testing'
 import type { SendOutcome, TaskId } from '@request-tasker/domain'
 import { describe, expect, it } from 'vitest'
-import { ALICE, BOB, testServer } from '../../testing/test-server.js'
+import { ALICE, BOB, sendWith, testServer } from '../../testing/test-server.js'
 
-// The routes issue 12 added, through inject over the real use cases and the in-memory store.
+// The list, long-poll, batch, bulk and legacy routes, through inject over the real use cases and the in-memory store.
 const alice = { authorization: `Bearer ${ALICE.key}` }
 const bob = { authorization: `Bearer ${BOB.key}` }
 const TRACE = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
@@ -20,21 +18,6 @@ async function submitted(server: Server, n: number, url = 'https://a.example/x',
   return ids
 }
 
-async function sendWith({ store, clock }: Server, id: string, outcome: SendOutcome) {
-  const executor = makeTaskExecutor({
-    tasks: store,
-    sender: new ScriptedSender(() => outcome),
-    capacity: new SendCapacity({ slots: 10, slotsPerKey: 10, unstored: 10, unstoredBytes: 1 << 20 }),
-    now: clock.now,
-    random: () => 0.5,
-    leaseGraceMs: 1000,
-    keyBusyWaitMs: 1000,
-    flow: roomyFlow,
-    isUnavailable: () => false,
-    warn: () => {},
-  })
-  await Promise.all(await executor.execute([id as TaskId]))
-}
 const ok: SendOutcome = {
   kind: 'response',
   httpStatusCode: 200,

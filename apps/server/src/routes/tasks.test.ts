@@ -1,9 +1,8 @@
-import { makeTaskExecutor, SendCapacity } from '@request-tasker/application'
-import { okResponse, retryDefaults, roomyFlow, ScriptedSender } from '@request-tasker/application/testing'
-import { DEFAULT_RETRY_ON, type SendOutcome, type TaskId } from '@request-tasker/domain'
+import { okResponse, retryDefaults } from '@request-tasker/application/testing'
+import { DEFAULT_RETRY_ON, type TaskId } from '@request-tasker/domain'
 import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
-import { ALICE, BOB, testServer } from '../../testing/test-server.js'
+import { ALICE, BOB, sendWith, testServer } from '../../testing/test-server.js'
 
 const T0 = '2026-01-01T00:00:00.000Z'
 const T1 = '2026-01-01T00:00:01.000Z'
@@ -14,24 +13,6 @@ type Server = ReturnType<typeof testServer>
 
 async function submit({ app }: Server, payload: object, headers: Record<string, string> = alice, url = '/tasks') {
   return app.inject({ method: 'POST', url, headers, payload })
-}
-
-/** Runs the task through the real task executor, one second after it was submitted. */
-async function sendWith({ store, clock }: Server, id: string, outcome: SendOutcome) {
-  const executor = makeTaskExecutor({
-    tasks: store,
-    sender: new ScriptedSender(() => outcome),
-    capacity: new SendCapacity({ slots: 10, slotsPerKey: 10, unstored: 10, unstoredBytes: 1 << 20 }),
-    now: clock.now,
-    random: () => 0.5,
-    leaseGraceMs: 1000,
-    keyBusyWaitMs: 1000,
-    flow: roomyFlow,
-    isUnavailable: () => false,
-    warn: () => {},
-  })
-  clock.advance(1000)
-  await Promise.all(await executor.execute([id as TaskId]))
 }
 
 describe('POST /tasks', () => {
@@ -254,19 +235,24 @@ describe('GET /tasks/:id', () => {
   it('answers a done task with its response: repeated headers as arrays, a binary truncated body as base64', async () => {
     const server = testServer()
     await submit(server, { method: 'GET', url: 'https://example.com/file' })
-    await sendWith(server, FIRST_ID, {
-      kind: 'response',
-      httpStatusCode: 404,
-      headers: [
-        ['content-type', 'application/octet-stream'],
-        ['set-cookie', 'a=1'],
-        ['set-cookie', 'b=2'],
-      ],
-      length: 70_000,
-      body: new Uint8Array([0xff, 0x00, 0x80, 0x01]),
-      bodyTruncated: true,
-      durationMs: 42,
-    })
+    await sendWith(
+      server,
+      FIRST_ID,
+      {
+        kind: 'response',
+        httpStatusCode: 404,
+        headers: [
+          ['content-type', 'application/octet-stream'],
+          ['set-cookie', 'a=1'],
+          ['set-cookie', 'b=2'],
+        ],
+        length: 70_000,
+        body: new Uint8Array([0xff, 0x00, 0x80, 0x01]),
+        bodyTruncated: true,
+        durationMs: 42,
+      },
+      1000,
+    )
     const res = await server.app.inject({ method: 'GET', url: `/tasks/${FIRST_ID}`, headers: alice })
 
     expect(res.json()).toEqual({
@@ -296,15 +282,20 @@ describe('GET /tasks/:id', () => {
     const server = testServer()
     await submit(server, { method: 'GET', url: 'https://example.com/' })
     const body = new TextEncoder().encode('{"ok":"ja ✓"}')
-    await sendWith(server, FIRST_ID, {
-      kind: 'response',
-      httpStatusCode: 200,
-      headers: [['content-type', 'application/json']],
-      length: body.length,
-      body,
-      bodyTruncated: false,
-      durationMs: 7,
-    })
+    await sendWith(
+      server,
+      FIRST_ID,
+      {
+        kind: 'response',
+        httpStatusCode: 200,
+        headers: [['content-type', 'application/json']],
+        length: body.length,
+        body,
+        bodyTruncated: false,
+        durationMs: 7,
+      },
+      1000,
+    )
     const res = await server.app.inject({ method: 'GET', url: `/tasks/${FIRST_ID}`, headers: alice })
 
     expect(res.json()).toMatchObject({
@@ -321,11 +312,16 @@ describe('GET /tasks/:id', () => {
   it('answers an error task with the reason no response came back', async () => {
     const server = testServer()
     await submit(server, { method: 'GET', url: 'https://example.com/', retry: { maxAttempts: 1 } })
-    await sendWith(server, FIRST_ID, {
-      kind: 'failure',
-      error: { code: 'timeout', message: 'no response within 10000 ms' },
-      durationMs: 10_001,
-    })
+    await sendWith(
+      server,
+      FIRST_ID,
+      {
+        kind: 'failure',
+        error: { code: 'timeout', message: 'no response within 10000 ms' },
+        durationMs: 10_001,
+      },
+      1000,
+    )
     const res = await server.app.inject({ method: 'GET', url: `/tasks/${FIRST_ID}`, headers: alice })
 
     expect(res.json()).toEqual({
@@ -355,7 +351,7 @@ describe('GET /tasks/:id', () => {
       url: 'https://example.com/',
       retry: { maxAttempts: 3, backoff: { baseMs: 100, maxMs: 100 } },
     })
-    await sendWith(server, FIRST_ID, okResponse(503, 'busy'))
+    await sendWith(server, FIRST_ID, okResponse(503, 'busy'), 1000)
     const res = await server.app.inject({ method: 'GET', url: `/tasks/${FIRST_ID}`, headers: alice })
 
     expect(res.json()).toEqual({
@@ -379,7 +375,7 @@ describe('GET /tasks/:id', () => {
   it('answers error with the last response when retryable answers used up every attempt', async () => {
     const server = testServer()
     await submit(server, { method: 'GET', url: 'https://example.com/', retry: { maxAttempts: 1 } })
-    await sendWith(server, FIRST_ID, okResponse(503, 'busy'))
+    await sendWith(server, FIRST_ID, okResponse(503, 'busy'), 1000)
     const res = await server.app.inject({ method: 'GET', url: `/tasks/${FIRST_ID}`, headers: alice })
 
     expect(res.json()).toMatchObject({
@@ -419,7 +415,7 @@ describe('POST /tasks/:id/retry', () => {
   it('sends a task in error again: new, queued, its earlier attempt kept', async () => {
     const server = testServer()
     await submit(server, { method: 'GET', url: 'https://example.com/', retry: { maxAttempts: 1 } })
-    await sendWith(server, FIRST_ID, okResponse(500, 'down'))
+    await sendWith(server, FIRST_ID, okResponse(500, 'down'), 1000)
     server.clock.advance(1000)
 
     const res = await retryOf(server)
@@ -472,7 +468,7 @@ describe('POST /tasks/:id/retry', () => {
   it('has no counterpart on the original routes', async () => {
     const server = testServer()
     await submit(server, { method: 'GET', url: 'https://example.com/', retry: { maxAttempts: 1 } })
-    await sendWith(server, FIRST_ID, okResponse(500, 'down'))
+    await sendWith(server, FIRST_ID, okResponse(500, 'down'), 1000)
 
     expect((await retryOf(server, FIRST_ID, `/task/${FIRST_ID}/retry`)).statusCode).toBe(404)
     expect(server.store.rows.get(FIRST_ID as TaskId)?.task.status).toBe('error')
@@ -509,7 +505,7 @@ describe('POST /tasks/:id/cancel', () => {
   it('answers 409 naming the status of a task already finished, and changes nothing', async () => {
     const server = testServer()
     await submit(server, { method: 'GET', url: 'https://example.com/' })
-    await sendWith(server, FIRST_ID, okResponse(200))
+    await sendWith(server, FIRST_ID, okResponse(200), 1000)
 
     const res = await cancelOf(server)
 
@@ -578,15 +574,20 @@ describe('legacy routes', () => {
   it('GET /task/:id answers the same body as GET /tasks/:id', async () => {
     const server = testServer()
     await submit(server, { method: 'GET', url: 'https://example.com/' })
-    await sendWith(server, FIRST_ID, {
-      kind: 'response',
-      httpStatusCode: 204,
-      headers: [],
-      length: 0,
-      body: new Uint8Array(),
-      bodyTruncated: false,
-      durationMs: 1,
-    })
+    await sendWith(
+      server,
+      FIRST_ID,
+      {
+        kind: 'response',
+        httpStatusCode: 204,
+        headers: [],
+        length: 0,
+        body: new Uint8Array(),
+        bodyTruncated: false,
+        durationMs: 1,
+      },
+      1000,
+    )
     const legacy = await server.app.inject({ method: 'GET', url: `/task/${FIRST_ID}`, headers: alice })
     const current = await server.app.inject({ method: 'GET', url: `/tasks/${FIRST_ID}`, headers: alice })
 
