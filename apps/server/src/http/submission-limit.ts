@@ -1,6 +1,3 @@
-import rateLimit from '@fastify/rate-limit'
-import type { FastifyInstance } from 'fastify'
-
 /** Submissions one API key may make per window. */
 export type SubmissionLimit = { max: number; windowMs: number }
 
@@ -19,25 +16,31 @@ export class TooManySubmissions extends Error {
 }
 
 /**
- * Counts submissions per API key in fixed windows (@fastify/rate-limit, in this process's memory), so one key
- * cannot fill the database and the tasker's queue for every other. Register it in the routes' plugin after the
- * API-key hook, which names the key it counts. `submissionUrls` share one count (the route and its legacy twin);
- * every other route of the plugin goes uncounted.
+ * Counts submissions per API key in fixed windows, in this process's memory, so one key cannot fill the database
+ * and the tasker's queue for every other. A batch counts each of its tasks, so it is no way round the limit; that
+ * weight is why this is not @fastify/rate-limit, which counts requests. One entry per configured key at most: only
+ * requests whose key passed are counted.
  */
-export function limitSubmissions(app: FastifyInstance, limit: SubmissionLimit, submissionUrls: readonly string[]) {
-  const counted = new Set(submissionUrls)
-  return app.register(rateLimit, {
-    max: limit.max,
-    timeWindow: limit.windowMs,
-    keyGenerator: (req) => req.apiKeyId,
-    allowList: (req) => !(req.method === 'POST' && counted.has(req.routeOptions.url ?? '')),
-    addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
-    addHeaders: {
-      'x-ratelimit-limit': false,
-      'x-ratelimit-remaining': false,
-      'x-ratelimit-reset': false,
-      'retry-after': true,
-    },
-    errorResponseBuilder: (_req, context) => new TooManySubmissions(limit, Math.ceil(context.ttl / 1000)),
-  })
+export class SubmissionCounter {
+  readonly #windows = new Map<string, { startedAt: number; count: number }>()
+
+  constructor(
+    readonly limit: SubmissionLimit,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Counts `n` submissions of the key, or throws TooManySubmissions and counts none when they would pass the limit. */
+  take(apiKeyId: string, n: number): void {
+    const now = this.now()
+    let window = this.#windows.get(apiKeyId)
+    if (window === undefined || now - window.startedAt >= this.limit.windowMs) {
+      window = { startedAt: now, count: 0 }
+      this.#windows.set(apiKeyId, window)
+    }
+    if (window.count + n > this.limit.max) {
+      const waitMs = window.startedAt + this.limit.windowMs - now
+      throw new TooManySubmissions(this.limit, Math.max(1, Math.ceil(waitMs / 1000)))
+    }
+    window.count += n
+  }
 }

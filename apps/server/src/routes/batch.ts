@@ -28,9 +28,12 @@ const batchBody = z.object(
 export function submitBatchRoute(
   submitBatch: SubmitBatch,
   onSubmitted: OnSubmitted,
+  countSubmissions: (apiKeyId: string, n: number) => void,
 ): RouteHandler<{ Body: unknown; Reply: Schemas['BatchResult'] }> {
   return async function submitTaskBatch(req) {
     const { tasks } = parseOrRefuse(batchBody, req.body)
+    // Every task of the batch counts toward its key's submissions, the refused ones too, before any is stored.
+    countSubmissions(req.apiKeyId, tasks.length)
     const parent = givenTraceparent(req)
     const items = tasks.map((raw): BatchItem => {
       try {

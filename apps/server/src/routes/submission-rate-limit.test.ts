@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ALICE, BOB, testServer } from '../../testing/test-server.js'
+import { SubmissionCounter, TooManySubmissions } from '../http/submission-limit.js'
 
 const submit = (key: string) => ({
   method: 'POST' as const,
@@ -31,6 +32,47 @@ describe('submissions per API key', () => {
     expect(otherKey.statusCode).toBe(201)
     expect(store.rows.size).toBe(4)
     await app.close()
+  })
+
+  it('counts each task of a batch, so a batch is no way round the limit', async () => {
+    const { app, store } = testServer({ submissionLimit: { max: 5, windowMs: 60_000 } })
+    const batch = (n: number) => ({
+      ...submit(ALICE.key),
+      url: '/tasks/batch',
+      payload: { tasks: Array.from({ length: n }, () => ({ method: 'GET', url: 'https://example.com/' })) },
+    })
+
+    const four = await app.inject(batch(4))
+    const three = await app.inject(batch(3)) // 4 + 3 > 5: refused whole, nothing stored
+    const one = await app.inject(submit(ALICE.key))
+    const another = await app.inject(submit(ALICE.key))
+
+    expect(four.statusCode).toBe(200)
+    expect(three.statusCode).toBe(429)
+    expect(three.headers['retry-after']).toBe('60')
+    expect(three.json()).toMatchObject({ type: '/problems/too-many-requests', status: 429 })
+    expect(one.statusCode).toBe(201)
+    expect(another.statusCode).toBe(429)
+    expect(store.rows.size).toBe(5)
+    await app.close()
+  })
+
+  it('starts a new count when the window is over', () => {
+    let now = 1_000_000
+    const counter = new SubmissionCounter({ max: 2, windowMs: 10_000 }, () => now)
+
+    counter.take('alice', 2)
+    now += 9_500
+    expect(() => counter.take('alice', 1)).toThrow(TooManySubmissions)
+    try {
+      counter.take('alice', 1)
+    } catch (err) {
+      expect((err as TooManySubmissions).retryAfterSeconds).toBe(1)
+    }
+    counter.take('bob', 2) // each key its own count
+    now += 500
+    counter.take('alice', 2)
+    expect(() => counter.take('alice', 1)).toThrow(TooManySubmissions)
   })
 
   it('leaves reads alone', async () => {

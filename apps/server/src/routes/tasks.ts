@@ -6,13 +6,16 @@ import type { ApiKey } from '../config.js'
 import { requireApiKey } from '../http/auth.js'
 import { filterBody, parseListQuery, parseOrRefuse, parseWait } from '../http/query.js'
 import { parseSubmitTaskBody } from '../http/request-schema.js'
-import { limitSubmissions, type SubmissionLimit } from '../http/submission-limit.js'
+import { SubmissionCounter, type SubmissionLimit } from '../http/submission-limit.js'
 import { traceOf } from '../http/trace.js'
 import type { TaskUseCases } from '../use-cases.js'
 import { submitBatchRoute } from './batch.js'
 import { toLegacyTaskJson } from './legacy-status.js'
 import { toTaskSummaryJson } from './task-summary.js'
 import { toTaskViewJson } from './task-view.js'
+
+/** The routes that submit one task each; the batch route counts its tasks itself. */
+const SINGLE_SUBMISSIONS = new Set(['/tasks', '/task'])
 
 type Schemas = components['schemas']
 
@@ -39,8 +42,15 @@ export const taskRoutes: FastifyPluginAsync<{
 }> = async (app, { useCases, apiKeys, submissionLimit, batchBodyLimit, onSubmitted = () => {} }) => {
   app.decorateRequest('apiKeyId', '')
   app.addHook('onRequest', requireApiKey(apiKeys))
-  // After the key check: an unknown key gets 401 and is never counted.
-  if (submissionLimit) await limitSubmissions(app, submissionLimit, ['/tasks', '/task', '/tasks/batch'])
+  // After the key check: an unknown key gets 401 and is never counted. A single submission counts before its body
+  // is read; a batch counts its tasks once its envelope is read (batch.ts).
+  const counter = submissionLimit && new SubmissionCounter(submissionLimit)
+  const countSubmissions = (apiKeyId: string, n: number) => counter?.take(apiKeyId, n)
+  if (counter) {
+    app.addHook('onRequest', async (req) => {
+      if (req.method === 'POST' && SINGLE_SUBMISSIONS.has(req.routeOptions.url ?? '')) counter.take(req.apiKeyId, 1)
+    })
+  }
 
   const submit: RouteHandler<SubmitRoute> = async function submitTask(req, reply) {
     const traceparent = traceOf(req)
@@ -128,7 +138,7 @@ export const taskRoutes: FastifyPluginAsync<{
   app.post(
     '/tasks/batch',
     { ...(batchBodyLimit && { bodyLimit: batchBodyLimit }) },
-    submitBatchRoute(useCases.submitBatch, onSubmitted),
+    submitBatchRoute(useCases.submitBatch, onSubmitted, countSubmissions),
   )
   app.post('/tasks/cancel', cancelMatching)
   app.post('/tasks/retry', redriveMatching)
