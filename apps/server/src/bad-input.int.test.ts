@@ -1,21 +1,11 @@
 import { makeFlowControlUseCases } from '@request-tasker/application'
-import { retryDefaults } from '@request-tasker/application/testing'
-import {
-  checkReadiness,
-  pgFlowControls,
-  pgIdempotencyKeys,
-  pgTaskRepository,
-  postgresChecks,
-  uuidV7Ids,
-} from '@request-tasker/infrastructure'
+import { checkReadiness, pgFlowControls, postgresChecks } from '@request-tasker/infrastructure'
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { pino } from 'pino'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { badInputCases, badInputServer, tableKey } from '../testing/bad-input.cases.js'
-import { pgQueryPorts } from '../testing/pg-query-ports.js'
-import { guardedTargets } from '../testing/test-server.js'
+import { pgTaskUseCases } from '../testing/pg-use-cases.js'
 import { buildServer } from './server.js'
-import { makeTaskUseCases } from './use-cases.js'
 
 let db: TestDatabase
 beforeAll(async () => {
@@ -29,21 +19,8 @@ afterAll(async () => {
 })
 
 function serverOverPostgres() {
-  const tasks = pgTaskRepository(db.pool)
   const flowControls = pgFlowControls(db.pool)
-  const useCases = makeTaskUseCases({
-    ...pgQueryPorts(db.pool),
-    tasks,
-    flowControls,
-    keys: pgIdempotencyKeys(db.pool),
-    targets: guardedTargets,
-    wakeRelay: () => {},
-    newId: uuidV7Ids(),
-    now: () => new Date(),
-    defaultTimeoutMs: 10_000,
-    defaultRetry: retryDefaults,
-    idempotencyWindowMs: 60_000,
-  })
+  const useCases = pgTaskUseCases(db.pool, { flowControls })
   return buildServer({
     useCases,
     flowControls: makeFlowControlUseCases({ flowControls }),

@@ -1,12 +1,10 @@
-import { retryDefaults } from '@request-tasker/application/testing'
-import { createPool, pgIdempotencyKeys, pgTaskRepository, uuidV7Ids } from '@request-tasker/infrastructure'
+import { createPool } from '@request-tasker/infrastructure'
 import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { pgQueryPorts } from '../testing/pg-query-ports.js'
-import { ALICE, guardedTargets } from '../testing/test-server.js'
+import { pgTaskUseCases } from '../testing/pg-use-cases.js'
+import { ALICE } from '../testing/test-server.js'
 import { buildServer } from './server.js'
-import { makeTaskUseCases } from './use-cases.js'
 
 let db: TestDatabase
 beforeAll(async () => {
@@ -22,20 +20,8 @@ describe('a request that gets no database connection in time', () => {
     const pool = createPool({ databaseUrl: db.databaseUrl, schema: db.schema, max: 1, acquireTimeoutMs: 100 })
     const held = await pool.connect()
     try {
-      const tasks = pgTaskRepository(pool)
       const app = buildServer({
-        useCases: makeTaskUseCases({
-          ...pgQueryPorts(pool),
-          tasks,
-          keys: pgIdempotencyKeys(pool),
-          targets: guardedTargets,
-          newId: uuidV7Ids(),
-          now: () => new Date(),
-          defaultTimeoutMs: 1_000,
-          wakeRelay: () => {},
-          defaultRetry: retryDefaults,
-          idempotencyWindowMs: 60_000,
-        }),
+        useCases: pgTaskUseCases(pool, { defaultTimeoutMs: 1_000 }),
         apiKeys: [ALICE],
         bodyLimit: 1024,
         logger: pino({ level: 'silent' }),

@@ -1,13 +1,11 @@
-import { manualClock, retryDefaults } from '@request-tasker/application/testing'
-import { pgIdempotencyKeys, pgTaskRepository, uuidV7Ids } from '@request-tasker/infrastructure'
+import { manualClock } from '@request-tasker/application/testing'
 import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { pgQueryPorts } from '../testing/pg-query-ports.js'
-import { ALICE, guardedTargets } from '../testing/test-server.js'
+import { pgTaskUseCases } from '../testing/pg-use-cases.js'
+import { ALICE } from '../testing/test-server.js'
 import { loadConfig } from './config.js'
 import { buildServer } from './server.js'
-import { makeTaskUseCases } from './use-cases.js'
 
 let db: TestDatabase
 beforeAll(async () => {
@@ -18,18 +16,7 @@ afterAll(async () => {
 })
 
 function serverWithWindow(idempotencyWindowMs: number, now = () => new Date()) {
-  const useCases = makeTaskUseCases({
-    ...pgQueryPorts(db.pool),
-    tasks: pgTaskRepository(db.pool),
-    keys: pgIdempotencyKeys(db.pool),
-    targets: guardedTargets,
-    wakeRelay: () => {},
-    newId: uuidV7Ids(),
-    now,
-    defaultTimeoutMs: 10_000,
-    defaultRetry: retryDefaults,
-    idempotencyWindowMs,
-  })
+  const useCases = pgTaskUseCases(db.pool, { now, idempotencyWindowMs })
   return buildServer({
     useCases,
     apiKeys: [ALICE],

@@ -1,13 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { retryDefaults } from '@request-tasker/application/testing'
-import { pgIdempotencyKeys, pgTaskRepository, uuidV7Ids } from '@request-tasker/infrastructure'
 import { createTestDatabase, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { pgQueryPorts } from '../testing/pg-query-ports.js'
-import { ALICE, guardedTargets } from '../testing/test-server.js'
+import { pgTaskUseCases } from '../testing/pg-use-cases.js'
+import { ALICE } from '../testing/test-server.js'
 import { buildServer } from './server.js'
-import { makeTaskUseCases } from './use-cases.js'
 
 let db: TestDatabase
 beforeAll(async () => {
@@ -21,20 +18,8 @@ afterAll(async () => {
 // byte for byte, whichever way they went.
 describe('submissions with bodies large and small, at once', () => {
   it('stores every body byte for byte', async () => {
-    const tasks = pgTaskRepository(db.pool)
     const app = buildServer({
-      useCases: makeTaskUseCases({
-        ...pgQueryPorts(db.pool),
-        tasks,
-        keys: pgIdempotencyKeys(db.pool),
-        targets: guardedTargets,
-        wakeRelay: () => {},
-        newId: uuidV7Ids(),
-        now: () => new Date(),
-        defaultTimeoutMs: 10_000,
-        defaultRetry: retryDefaults,
-        idempotencyWindowMs: 60_000,
-      }),
+      useCases: pgTaskUseCases(db.pool),
       apiKeys: [ALICE],
       bodyLimit: 1024 * 1024,
       logger: pino({ level: 'silent' }),

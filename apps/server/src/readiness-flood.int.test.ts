@@ -1,20 +1,11 @@
-import { retryDefaults } from '@request-tasker/application/testing'
-import {
-  checkReadiness,
-  createPool,
-  pgIdempotencyKeys,
-  pgTaskRepository,
-  postgresChecks,
-  uuidV7Ids,
-} from '@request-tasker/infrastructure'
+import { checkReadiness, createPool, postgresChecks } from '@request-tasker/infrastructure'
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '@request-tasker/infrastructure/testing'
 import type pg from 'pg'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { pgQueryPorts } from '../testing/pg-query-ports.js'
-import { ALICE, guardedTargets } from '../testing/test-server.js'
+import { pgTaskUseCases } from '../testing/pg-use-cases.js'
+import { ALICE } from '../testing/test-server.js'
 import { buildServer } from './server.js'
-import { makeTaskUseCases } from './use-cases.js'
 
 let db: TestDatabase
 let pool: pg.Pool
@@ -32,18 +23,7 @@ afterAll(async () => {
 describe('a flood of readiness probes', () => {
   it('leaves submissions unaffected, running few checks', async () => {
     let checks = 0
-    const useCases = makeTaskUseCases({
-      ...pgQueryPorts(pool),
-      tasks: pgTaskRepository(pool),
-      keys: pgIdempotencyKeys(pool),
-      targets: guardedTargets,
-      wakeRelay: () => {},
-      newId: uuidV7Ids(),
-      now: () => new Date(),
-      defaultTimeoutMs: 10_000,
-      defaultRetry: retryDefaults,
-      idempotencyWindowMs: 60_000,
-    })
+    const useCases = pgTaskUseCases(pool)
     const app = buildServer({
       useCases,
       apiKeys: [ALICE],
