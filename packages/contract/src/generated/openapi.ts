@@ -48,7 +48,8 @@ export interface paths {
          *     list of 1 to 1,000 objects. `Idempotency-Key` works per item, through the item's `idempotencyKey`: two items
          *     of one batch with the same key are one submission (the second answers 200 with the first's id, or 409
          *     with another body). A `traceparent` header applies to every item; each task then gets a span of its own.
-         *     The batch counts as one request against `SUBMISSIONS_PER_KEY_MAX`; its body may be up to
+         *     Each task of the batch, refused items included, counts against `SUBMISSIONS_PER_KEY_MAX`; a batch that
+         *     would pass the limit is refused whole (429) and nothing of it is stored. Its body may be up to
          *     `BATCH_BODY_LIMIT_BYTES` (16 MiB unless configured).
          */
         post: operations["submitTaskBatch"];
@@ -1336,8 +1337,8 @@ export interface components {
         };
         /**
          * @description This API key made more submissions than the server allows per window (`SUBMISSIONS_PER_KEY_MAX` per
-         *     `SUBMISSIONS_PER_KEY_WINDOW_MS`, 10,000 per 10 s unless configured; `POST /tasks` and `POST /task` count
-         *     together, reads do not, each server process counts on its own). Nothing was stored; retry after
+         *     `SUBMISSIONS_PER_KEY_WINDOW_MS`, 10,000 per 10 s unless configured; `POST /tasks`, `POST /task` and each task
+         *     of `POST /tasks/batch` count together, reads do not, each server process counts on its own). Nothing was stored; retry after
          *     `Retry-After` seconds. Other keys are not affected.
          */
         TooManyRequests: {
